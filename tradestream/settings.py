@@ -1,0 +1,256 @@
+"""One typed settings object for every component.
+
+Precedence (highest first): explicit keyword arguments, environment variables
+(``TRADESTREAM_<SECTION>_<FIELD>``, e.g. ``TRADESTREAM_KAFKA_PORT``), the config file
+(``TRADESTREAM_CONFIG`` or ``./tradestream.toml``; TOML or YAML, one table per section),
+then the defaults below. Components receive a ``Settings`` instance; nothing reads the
+environment behind their back.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from functools import cached_property
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+DEFAULT_CONFIG_FILE = "tradestream.toml"
+TIMEFRAMES: tuple[str, ...] = ("1m", "5m", "15m", "1h", "4h", "1d")
+
+
+class ConfigFileError(ValueError):
+    """The config file exists but cannot be read."""
+
+
+def config_file_path() -> Path | None:
+    explicit = os.environ.get("TRADESTREAM_CONFIG")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigFileError(f"TRADESTREAM_CONFIG={explicit} does not name a file; create it or unset it")
+        return path
+    default = Path(DEFAULT_CONFIG_FILE)
+    return default if default.is_file() else None
+
+
+def load_config_file(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    text = path.read_text()
+    try:
+        if path.suffix in (".yaml", ".yml"):
+            data = yaml.safe_load(text) or {}
+        else:
+            data = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise ConfigFileError(f"config file {path} is not valid {path.suffix.lstrip('.') or 'toml'}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigFileError(f"config file {path} must hold a table of sections, got {type(data).__name__}")
+    return data
+
+
+class _FileSection(PydanticBaseSettingsSource):
+    """Reads one section (``[kafka]``, ``[flink]`` ...) of the config file."""
+
+    def __init__(self, settings_cls: type[BaseSettings], section: str):
+        super().__init__(settings_cls)
+        self.section = section
+
+    def get_field_value(self, field, field_name):  # pragma: no cover - unused by __call__
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        data = load_config_file(config_file_path()).get(self.section, {})
+        if not isinstance(data, dict):
+            raise ConfigFileError(f"config section [{self.section}] must be a table, got {data!r}")
+        return data
+
+
+class _Section(BaseSettings):
+    section: ClassVar[str] = ""
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings):
+        return init_settings, env_settings, _FileSection(settings_cls, cls.section)
+
+
+class PathSettings(_Section):
+    section: ClassVar[str] = "paths"
+    model_config = SettingsConfigDict(env_prefix="TRADESTREAM_", extra="forbid")
+
+    home: Path = Field(Path(".tradestream"), description="State of the local runtime: Kafka data, logs, DuckDB, pids.")
+    cache_dir: Path = Field(Path("~/.cache/tradestream"),
+                            description="Downloaded JVM artifacts (Kafka, Beam job server, Flink). Shared by checkouts.")
+
+    @field_validator("home", "cache_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+
+class KafkaSettings(_Section):
+    section: ClassVar[str] = "kafka"
+    model_config = SettingsConfigDict(env_prefix="TRADESTREAM_KAFKA_", extra="forbid")
+
+    version: str = Field("4.1.1", description="Apache Kafka broker version fetched from Maven Central.")
+    host: str = Field("127.0.0.1", description="Address the local brokers listen on.")
+    port: int = Field(9092, ge=1, le=65535, description="Client port of broker 0; broker i uses port + i.")
+    controller_port: int = Field(9093, ge=1, le=65535,
+                                 description="KRaft controller port of node 0; 3-broker clusters use 19093+i.")
+    bootstrap_servers: str | None = Field(None, description="Use an existing cluster instead of the local one.")
+    heap: str = Field("512m", description="JVM heap of each local broker.")
+    topic_partitions: int = Field(3, ge=1, le=1000)
+    topic_replication: int = Field(1, ge=1, le=5)
+    topic_min_insync_replicas: int = Field(1, ge=1, le=5)
+    retention_hours: int = Field(168, ge=1, description="Retention of trades, candles and signals.")
+    dlq_retention_hours: int = Field(720, ge=1)
+    trades_topic: str = "trades"
+    candles_topic: str = "candles"
+    signals_topic: str = "signals"
+    dlq_topic: str = "trades.dlq"
+
+    @property
+    def bootstrap(self) -> str:
+        return self.bootstrap_servers or f"{self.host}:{self.port}"
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        return (self.trades_topic, self.candles_topic, self.signals_topic, self.dlq_topic)
+
+
+class FlinkSettings(_Section):
+    section: ClassVar[str] = "flink"
+    model_config = SettingsConfigDict(env_prefix="TRADESTREAM_FLINK_", extra="forbid")
+
+    beam_version: str = Field("2.62.0", description="Beam Java runner version; equals the Python SDK version.")
+    flink_version: str = Field("1.19", description="Flink minor version of the Beam runner and session cluster.")
+    distribution_version: str = Field("1.19.3", description="apache-flink PyPI version of the session cluster.")
+    master: str = Field("[local]", description="'[local]' for the embedded mini-cluster or HOST:PORT of a session cluster.")
+    rest_port: int = Field(8081, ge=1, le=65535, description="REST/UI port of the local session cluster.")
+    job_server_port: int = Field(8099, ge=1, le=65535)
+    parallelism: int = Field(1, ge=1, le=64)
+    checkpointing_interval_ms: int = Field(10_000, ge=100)
+    taskmanager_slots: int = Field(4, ge=1, le=64)
+
+    @field_validator("master")
+    @classmethod
+    def _master(cls, value: str) -> str:
+        if value in ("[local]", "[auto]"):
+            return value
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ValueError(f"flink master {value!r} must be '[local]' or HOST:PORT, e.g. localhost:8081")
+        return value
+
+
+class IngestionSettings(_Section):
+    section: ClassVar[str] = "ingestion"
+    model_config = SettingsConfigDict(env_prefix="TRADESTREAM_INGEST_", extra="forbid")
+
+    mode: Literal["dry", "wet", "replay"] = Field("dry", description="dry = simulator, wet = Coinbase, replay = file.")
+    products: list[str] = Field(
+        default_factory=lambda: ["BTC-USD", "ETH-USD", "SOL-USD", "XRP-USD", "DOGE-USD",
+                                 "ADA-USD", "AVAX-USD", "LINK-USD", "DOT-USD", "LTC-USD"],
+        description="Currency pairs to ingest.")
+    products_per_connection: int = Field(15, ge=1, le=100)
+    rate: float = Field(20.0, gt=0, description="Simulator: mean trades per second across all pairs.")
+    speed: float = Field(1.0, gt=0, description="Simulator/replay: event-time speed-up over wall time.")
+    seed: int = Field(42, description="Simulator seed.")
+    metrics_port: int | None = Field(None, ge=1, le=65535, description="Serve Prometheus metrics on this port.")
+    log_every_s: float = Field(30.0, gt=0)
+
+    @field_validator("products", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("products")
+    @classmethod
+    def _pairs(cls, value: list[str]) -> list[str]:
+        for pair in value:
+            base, sep, quote = pair.partition("-")
+            if not sep or not base.isalnum() or not quote.isalnum() or pair != pair.upper():
+                raise ValueError(f"currency pair {pair!r} must look like 'BTC-USD'")
+        if not value:
+            raise ValueError("at least one currency pair is required")
+        return value
+
+
+class CoinbaseSettings(_Section):
+    section: ClassVar[str] = "coinbase"
+    model_config = SettingsConfigDict(env_prefix="TRADESTREAM_COINBASE_", extra="forbid")
+
+    ws_url: str = Field("wss://advanced-trade-ws.coinbase.com", description="Advanced Trade WebSocket URL.")
+
+    @field_validator("ws_url")
+    @classmethod
+    def _ws(cls, value: str) -> str:
+        if not value.startswith(("ws://", "wss://")):
+            raise ValueError(f"websocket url {value!r} must start with ws:// or wss://")
+        return value
+
+
+class PipelineSettings(_Section):
+    section: ClassVar[str] = "pipeline"
+    model_config = SettingsConfigDict(env_prefix="TRADESTREAM_PIPELINE_", extra="forbid")
+
+    allowed_lateness_s: int = Field(30, ge=0, description="Late trades within this many seconds revise a candle.")
+    fill_forward_cap_s: int = Field(24 * 3600, ge=60, description="Stop filling a pair that went quiet this long.")
+    timeframes: list[str] = Field(default_factory=lambda: list(TIMEFRAMES))
+    consumer_group: str = "tradestream-candles"
+
+    @field_validator("timeframes")
+    @classmethod
+    def _tfs(cls, value: list[str]) -> list[str]:
+        unknown = [tf for tf in value if tf not in TIMEFRAMES]
+        if unknown:
+            raise ValueError(f"unknown timeframe(s) {unknown}; choose from {list(TIMEFRAMES)}")
+        if "1m" not in value:
+            raise ValueError("timeframes must include the base timeframe '1m'")
+        return value
+
+
+class StorageSettings(_Section):
+    section: ClassVar[str] = "storage"
+    model_config = SettingsConfigDict(env_prefix="TRADESTREAM_DUCKDB_", extra="forbid")
+
+    path: Path | None = Field(None, description="DuckDB file; default <home>/tradestream.duckdb.")
+
+
+class Settings(BaseModel):
+    """Everything configurable in TradeStream, grouped by component."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    paths: PathSettings = Field(default_factory=PathSettings)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    flink: FlinkSettings = Field(default_factory=FlinkSettings)
+    ingestion: IngestionSettings = Field(default_factory=IngestionSettings)
+    coinbase: CoinbaseSettings = Field(default_factory=CoinbaseSettings)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.kafka.topic_min_insync_replicas > self.kafka.topic_replication:
+            raise ValueError(
+                f"kafka.topic_min_insync_replicas={self.kafka.topic_min_insync_replicas} exceeds "
+                f"kafka.topic_replication={self.kafka.topic_replication}")
+        return self
+
+    @cached_property
+    def duckdb_path(self) -> Path:
+        return self.storage.path or self.paths.home / "tradestream.duckdb"
+
+    @classmethod
+    def load(cls) -> Settings:
+        """Settings from the environment and the config file (the usual entry point)."""
+        return cls()
