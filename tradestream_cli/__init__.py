@@ -1,0 +1,1 @@
+"""The `tradestream` command line: one verb per job, on top of every package."""
