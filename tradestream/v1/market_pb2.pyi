@@ -1,11 +1,8 @@
-import datetime
-
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
-from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+from typing import ClassVar as _ClassVar, Mapping as _Mapping, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -36,7 +33,7 @@ class Trade(_message.Message):
     taker_side: TakerSide
     event_time: _timestamp_pb2.Timestamp
     ingest_time: _timestamp_pb2.Timestamp
-    def __init__(self, exchange: _Optional[str] = ..., currency_pair: _Optional[str] = ..., trade_id: _Optional[str] = ..., price: _Optional[float] = ..., size: _Optional[float] = ..., taker_side: _Optional[_Union[TakerSide, str]] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ingest_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, exchange: _Optional[str] = ..., currency_pair: _Optional[str] = ..., trade_id: _Optional[str] = ..., price: _Optional[float] = ..., size: _Optional[float] = ..., taker_side: _Optional[_Union[TakerSide, str]] = ..., event_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., ingest_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Candle(_message.Message):
     __slots__ = ("currency_pair", "timeframe", "window_start", "window_end", "open", "high", "low", "close", "volume", "vwap", "trade_count", "filled", "revision", "emitted_at")
@@ -68,7 +65,7 @@ class Candle(_message.Message):
     filled: bool
     revision: int
     emitted_at: _timestamp_pb2.Timestamp
-    def __init__(self, currency_pair: _Optional[str] = ..., timeframe: _Optional[str] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., open: _Optional[float] = ..., high: _Optional[float] = ..., low: _Optional[float] = ..., close: _Optional[float] = ..., volume: _Optional[float] = ..., vwap: _Optional[float] = ..., trade_count: _Optional[int] = ..., filled: _Optional[bool] = ..., revision: _Optional[int] = ..., emitted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, currency_pair: _Optional[str] = ..., timeframe: _Optional[str] = ..., window_start: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., window_end: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., open: _Optional[float] = ..., high: _Optional[float] = ..., low: _Optional[float] = ..., close: _Optional[float] = ..., volume: _Optional[float] = ..., vwap: _Optional[float] = ..., trade_count: _Optional[int] = ..., filled: bool = ..., revision: _Optional[int] = ..., emitted_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class DeadLetter(_message.Message):
     __slots__ = ("source", "reason", "detail", "payload", "original_topic", "original_partition", "original_offset", "rejected_at")
@@ -88,4 +85,4 @@ class DeadLetter(_message.Message):
     original_partition: int
     original_offset: int
     rejected_at: _timestamp_pb2.Timestamp
-    def __init__(self, source: _Optional[str] = ..., reason: _Optional[str] = ..., detail: _Optional[str] = ..., payload: _Optional[bytes] = ..., original_topic: _Optional[str] = ..., original_partition: _Optional[int] = ..., original_offset: _Optional[int] = ..., rejected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, source: _Optional[str] = ..., reason: _Optional[str] = ..., detail: _Optional[str] = ..., payload: _Optional[bytes] = ..., original_topic: _Optional[str] = ..., original_partition: _Optional[int] = ..., original_offset: _Optional[int] = ..., rejected_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

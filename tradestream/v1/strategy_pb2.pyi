@@ -1,12 +1,9 @@
-import datetime
-
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Iterable as _Iterable, Mapping as _Mapping
-from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Mapping, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -63,7 +60,7 @@ class Signal(_message.Message):
     reason: str
     emitted_at: _timestamp_pb2.Timestamp
     signal_id: str
-    def __init__(self, type: _Optional[_Union[SignalType, str]] = ..., currency_pair: _Optional[str] = ..., timeframe: _Optional[str] = ..., candle_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., price: _Optional[float] = ..., strategy: _Optional[_Union[StrategyParameters, _Mapping]] = ..., reason: _Optional[str] = ..., emitted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., signal_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, type: _Optional[_Union[SignalType, str]] = ..., currency_pair: _Optional[str] = ..., timeframe: _Optional[str] = ..., candle_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., price: _Optional[float] = ..., strategy: _Optional[_Union[StrategyParameters, _Mapping]] = ..., reason: _Optional[str] = ..., emitted_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., signal_id: _Optional[str] = ...) -> None: ...
 
 class BacktestResult(_message.Message):
     __slots__ = ("strategy", "currency_pair", "timeframe", "start", "end", "cumulative_return", "annualized_return", "sharpe_ratio", "sortino_ratio", "calmar_ratio", "max_drawdown", "max_drawdown_duration_bars", "volatility", "win_rate", "profit_factor", "expectancy", "number_of_trades", "average_trade_duration_bars", "exposure", "alpha", "beta", "strategy_score", "final_equity", "bars")
@@ -115,4 +112,4 @@ class BacktestResult(_message.Message):
     strategy_score: float
     final_equity: float
     bars: int
-    def __init__(self, strategy: _Optional[_Union[StrategyParameters, _Mapping]] = ..., currency_pair: _Optional[str] = ..., timeframe: _Optional[str] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cumulative_return: _Optional[float] = ..., annualized_return: _Optional[float] = ..., sharpe_ratio: _Optional[float] = ..., sortino_ratio: _Optional[float] = ..., calmar_ratio: _Optional[float] = ..., max_drawdown: _Optional[float] = ..., max_drawdown_duration_bars: _Optional[float] = ..., volatility: _Optional[float] = ..., win_rate: _Optional[float] = ..., profit_factor: _Optional[float] = ..., expectancy: _Optional[float] = ..., number_of_trades: _Optional[int] = ..., average_trade_duration_bars: _Optional[float] = ..., exposure: _Optional[float] = ..., alpha: _Optional[float] = ..., beta: _Optional[float] = ..., strategy_score: _Optional[float] = ..., final_equity: _Optional[float] = ..., bars: _Optional[int] = ...) -> None: ...
+    def __init__(self, strategy: _Optional[_Union[StrategyParameters, _Mapping]] = ..., currency_pair: _Optional[str] = ..., timeframe: _Optional[str] = ..., start: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., cumulative_return: _Optional[float] = ..., annualized_return: _Optional[float] = ..., sharpe_ratio: _Optional[float] = ..., sortino_ratio: _Optional[float] = ..., calmar_ratio: _Optional[float] = ..., max_drawdown: _Optional[float] = ..., max_drawdown_duration_bars: _Optional[float] = ..., volatility: _Optional[float] = ..., win_rate: _Optional[float] = ..., profit_factor: _Optional[float] = ..., expectancy: _Optional[float] = ..., number_of_trades: _Optional[int] = ..., average_trade_duration_bars: _Optional[float] = ..., exposure: _Optional[float] = ..., alpha: _Optional[float] = ..., beta: _Optional[float] = ..., strategy_score: _Optional[float] = ..., final_equity: _Optional[float] = ..., bars: _Optional[int] = ...) -> None: ...
