@@ -164,6 +164,26 @@ class IngestionSettings(_Section):
     seed: int = Field(42, description="Simulator seed.")
     metrics_port: int | None = Field(None, ge=1, le=65535, description="Serve Prometheus metrics on this port.")
     log_every_s: float = Field(30.0, gt=0)
+    duration_s: float | None = Field(None, gt=0, description="Stop after this many seconds (None: until SIGTERM).")
+    replay_file: Path | None = Field(None, description="Replay mode: recorded trades (.csv, .parquet, .jsonl).")
+    intraday_amplitude: float = Field(0.5, ge=0, lt=1,
+                                      description="Simulator: daily swing of the trade rate (0 = flat).")
+    # Small but non-zero by default so `make run` exercises the pipeline's late/duplicate handling.
+    out_of_order_rate: float = Field(0.005, ge=0, le=1, description="Simulator: share delivered up to 2 s late.")
+    late_rate: float = Field(0.001, ge=0, le=1, description="Simulator: share delivered late_delay_s late.")
+    late_delay_s: tuple[float, float] = Field((10.0, 120.0), description="Simulator: (min, max) delay of late trades.")
+    duplicate_rate: float = Field(0.001, ge=0, le=1, description="Simulator: share delivered twice.")
+    max_future_skew_s: float = Field(300.0, gt=0, description="Reject trades stamped further in the future.")
+    max_trade_age_s: float = Field(7 * 86400.0, gt=0, description="Wet mode: reject trades older than this.")
+    dedupe_window: int = Field(100_000, ge=1, description="Trade ids remembered per pair to drop replays.")
+    compression: Literal["lz4", "zstd", "snappy", "gzip", "none"] = Field("lz4", description="Producer compression.")
+    linger_ms: float = Field(5.0, ge=0, le=1000, description="Producer batching delay.")
+    producer_queue_max_messages: int = Field(100_000, ge=1000, le=10_000_000,
+                                             description="Bound on trades buffered in the producer (backpressure).")
+    reconnect_base_s: float = Field(0.5, gt=0, description="First reconnect delay; doubles per failure.")
+    reconnect_max_s: float = Field(30.0, gt=0, description="Cap of the reconnect delay.")
+    stale_after_s: float = Field(30.0, gt=0, description="Reconnect when a connection is silent this long.")
+    shutdown_timeout_s: float = Field(30.0, gt=0, description="Wait this long for Kafka to ack buffered trades.")
 
     @field_validator("products", mode="before")
     @classmethod

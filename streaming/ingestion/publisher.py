@@ -1,0 +1,182 @@
+"""Publishing trades and dead letters to Kafka with confluent-kafka.
+
+Guarantees:
+
+* **No loss of acknowledged trades, no duplicates from retries**: idempotent producer
+  (``enable.idempotence``), ``acks=all``; librdkafka retries until
+  ``message.timeout.ms`` and keeps order per partition.
+* **Bounded memory, nothing dropped when the queue is full**: the local queue holds at
+  most ``producer_queue_max_messages``; when ``produce`` raises ``BufferError`` we serve
+  delivery reports (``poll``) and yield to the event loop until there is room. The
+  caller therefore waits, which stops reading from the source: backpressure travels up
+  to the WebSocket (TCP) or the simulator clock instead of into RAM.
+* **Counted delivery**: every delivery report increments ``published`` or
+  ``delivery_failed``; on shutdown :meth:`close` flushes and reports what Kafka never
+  acknowledged.
+
+Record layout: key = currency pair, value = protobuf ``tradestream.v1.Trade``, headers
+``schema`` and ``schema-version`` (dead letters: ``tradestream.v1.DeadLetter`` plus
+``reason``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+
+from confluent_kafka import KafkaError, Message, Producer
+
+from streaming.ingestion.metrics import IngestCounters
+from tradestream.ingest.trade import (
+    DEAD_LETTER_SCHEMA,
+    NANOS_PER_SECOND,
+    TRADE_SCHEMA,
+    TRADE_SCHEMA_VERSION,
+    TradeEncoder,
+    TradeRecord,
+)
+from tradestream.ingest.validation import Rejection
+from tradestream.settings import IngestionSettings, KafkaSettings
+from tradestream.v1 import market_pb2
+
+log = logging.getLogger(__name__)
+_rdkafka_log = logging.getLogger("tradestream.ingest.rdkafka")
+
+TRADE_HEADERS: list[tuple[str, bytes]] = [("schema", TRADE_SCHEMA.encode()),
+                                          ("schema-version", TRADE_SCHEMA_VERSION.encode())]
+_BACKPRESSURE_POLL_S = 0.05
+
+
+class PublishAbandoned(RuntimeError):
+    """Shutdown's deadline passed while the producer queue stayed full; the record was not sent."""
+
+
+def producer_config(kafka: KafkaSettings, ingestion: IngestionSettings, client_id: str) -> dict[str, object]:
+    """librdkafka settings of the ingestion producer (without callbacks)."""
+    return {
+        "bootstrap.servers": kafka.bootstrap,
+        "client.id": client_id,
+        "enable.idempotence": True,
+        "acks": "all",
+        "compression.type": ingestion.compression,
+        "linger.ms": ingestion.linger_ms,
+        "batch.num.messages": 10_000,
+        "queue.buffering.max.messages": ingestion.producer_queue_max_messages,
+        # ~1 KiB per trade is generous; the message count is the binding limit.
+        "queue.buffering.max.kbytes": max(16_384, ingestion.producer_queue_max_messages),
+    }
+
+
+class KafkaTradePublisher:
+    """One idempotent producer for the ``trades`` topic and its dead-letter topic."""
+
+    def __init__(self, kafka: KafkaSettings, ingestion: IngestionSettings, counters: IngestCounters,
+                 *, client_id: str = "tradestream-ingest"):
+        self.counters = counters
+        self.trades_topic = kafka.trades_topic
+        self.dlq_topic = kafka.dlq_topic
+        self.bootstrap = kafka.bootstrap
+        config = producer_config(kafka, ingestion, client_id)
+        config.update({"on_delivery": self._on_delivery, "error_cb": self._on_error, "logger": _rdkafka_log})
+        self._producer = Producer(config)
+        self._encoder = TradeEncoder()
+        self._give_up_at: float | None = None
+        self._failures_logged = 0
+
+    # ------------------------------------------------------------------ sending
+
+    async def publish_trades(self, trades: Sequence[TradeRecord], ingest_time_ns: int) -> None:
+        """Send ``trades`` in order. Returns once all are queued in the producer (not yet acked)."""
+        produce, encode, topic, headers = self._producer.produce, self._encoder.encode, self.trades_topic, TRADE_HEADERS
+        for sent, trade in enumerate(trades):
+            value = encode(trade, ingest_time_ns)
+            try:
+                produce(topic, value, trade.currency_pair, headers=headers)
+            except BufferError:
+                try:
+                    await self._produce_when_room(topic, value, trade.currency_pair, headers)
+                except PublishAbandoned:
+                    self.counters.enqueued += sent
+                    raise
+        self.counters.enqueued += len(trades)
+        self._producer.poll(0)
+
+    async def publish_dead_letter(self, rejection: Rejection, source: str) -> None:
+        now_ns = time.time_ns()
+        letter = market_pb2.DeadLetter(source=source, reason=rejection.reason.value, detail=rejection.detail,
+                                       payload=rejection.payload, original_partition=-1, original_offset=-1)
+        letter.rejected_at.seconds, letter.rejected_at.nanos = divmod(now_ns, NANOS_PER_SECOND)
+        headers = [("schema", DEAD_LETTER_SCHEMA.encode()), ("schema-version", TRADE_SCHEMA_VERSION.encode()),
+                   ("reason", rejection.reason.value.encode())]
+        key = rejection.currency_pair or source
+        value = letter.SerializeToString()
+        try:
+            self._producer.produce(self.dlq_topic, value, key, headers=headers)
+        except BufferError:
+            await self._produce_when_room(self.dlq_topic, value, key, headers)
+        self.counters.dead_letters_enqueued += 1
+        self._producer.poll(0)
+
+    async def _produce_when_room(self, topic: str, value: bytes, key: str, headers: list[tuple[str, bytes]]) -> None:
+        self.counters.backpressure_waits += 1
+        while True:
+            # Serving delivery reports is what frees queue space; sleep(0) lets the event
+            # loop run signal handlers and keep-alives while Kafka catches up.
+            self._producer.poll(_BACKPRESSURE_POLL_S)
+            await asyncio.sleep(0)
+            try:
+                self._producer.produce(topic, value, key, headers=headers)
+                return
+            except BufferError:
+                if self._give_up_at is not None and time.monotonic() > self._give_up_at:
+                    raise PublishAbandoned(
+                        f"Kafka at {self.bootstrap} accepted nothing before the shutdown deadline; "
+                        "this record was never sent") from None
+
+    # ------------------------------------------------------------------ reports
+
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        is_trade = msg.topic() == self.trades_topic
+        if err is None:
+            if is_trade:
+                self.counters.published += 1
+            else:
+                self.counters.dead_lettered += 1
+            return
+        if is_trade:
+            self.counters.delivery_failed += 1
+        else:
+            self.counters.dead_letter_failed += 1
+        if self._failures_logged < 20:  # a broker outage fails thousands; the count is in the metrics
+            self._failures_logged += 1
+            log.error("Kafka did not accept a record for %s (key %r): %s", msg.topic(), msg.key(), err)
+
+    def _on_error(self, err: KafkaError) -> None:
+        if err.fatal():
+            log.critical("Kafka producer fatal error: %s", err)
+        else:
+            log.warning("Kafka producer: %s", err)
+
+    def poll(self, timeout_s: float = 0.0) -> None:
+        """Serve delivery reports (call regularly when idle)."""
+        self._producer.poll(timeout_s)
+
+    @property
+    def queue_length(self) -> int:
+        return len(self._producer)
+
+    # ------------------------------------------------------------------ shutdown
+
+    def begin_shutdown(self, timeout_s: float) -> None:
+        """From now on, a full queue is waited on for at most ``timeout_s``."""
+        self._give_up_at = time.monotonic() + timeout_s
+
+    def close(self, timeout_s: float) -> int:
+        """Flush; return how many records Kafka had not acknowledged after ``timeout_s`` (0 = all)."""
+        remaining = self._producer.flush(timeout_s)
+        if remaining:
+            log.error("%d records were not acknowledged by Kafka at %s within %.0fs of shutdown", remaining,
+                      self.bootstrap, timeout_s)
+        return remaining
