@@ -91,7 +91,8 @@ class PathSettings(_Section):
     @field_validator("home", "cache_dir")
     @classmethod
     def _expand(cls, value: Path) -> Path:
-        return value.expanduser()
+        # absolute, so child processes with another working directory agree on the place
+        return value.expanduser().resolve()
 
 
 class KafkaSettings(_Section):

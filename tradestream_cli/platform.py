@@ -21,3 +21,21 @@ def setup() -> None:
         jars.provision_all(settings, progress=lambda line: console.print(line, markup=False, highlight=False))
     console.print(f"[setup] JVM artifacts ready in {settings.paths.cache_dir} ({time.monotonic() - t0:.1f} s)",
                   markup=False, highlight=False)
+
+
+@app.command()
+def up(
+    host: str = typer.Option("127.0.0.1", help="Address of the Dagster UI."),
+    port: int = typer.Option(3000, min=1, max=65535, help="Port of the Dagster UI."),
+    mode: str = typer.Option(None, help="Ingestion mode for the streams: dry (simulator), wet (Coinbase), "
+                                        "replay. Default from settings (dry)."),
+) -> None:
+    """Run the platform on this machine: Kafka, topics, Dagster webserver and daemon (which start the streams).
+
+    Ctrl-C stops every process this command started, streams included.
+    """
+    from tradestream_cli.up import run_platform
+
+    if mode is not None and mode not in ("dry", "wet", "replay"):
+        raise typer.BadParameter(f"--mode {mode!r} must be dry, wet or replay")
+    raise typer.Exit(run_platform(settings_or_exit(), host=host, port=port, mode=mode))

@@ -9,6 +9,7 @@ interrupted download is never mistaken for a good one.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -92,15 +93,22 @@ class Artifact:
         return (self.folder / MARKER).is_file()
 
 
+def _pom_digest(name: str) -> str:
+    # cache folders carry the POM's digest, so editing a POM provisions a fresh classpath
+    return hashlib.sha256(_pom(name).read_bytes()).hexdigest()[:8]
+
+
 def kafka_artifact(settings: Settings) -> Artifact:
     v = settings.kafka.version
-    return Artifact(f"Apache Kafka {v} broker", settings.paths.cache_dir / f"kafka-{v}")
+    return Artifact(f"Apache Kafka {v} broker",
+                    settings.paths.cache_dir / f"kafka-{v}-{_pom_digest('kafka.xml')}")
 
 
 def job_server_artifact(settings: Settings) -> Artifact:
     f = settings.flink
     return Artifact(f"Beam {f.beam_version} Flink {f.flink_version} job server",
-                    settings.paths.cache_dir / f"beam-{f.beam_version}-flink-{f.flink_version}-job-server")
+                    settings.paths.cache_dir / f"beam-{f.beam_version}-flink-{f.flink_version}-job-server-"
+                                               f"{_pom_digest('beam-flink-job-server.xml')}")
 
 
 def flink_artifact(settings: Settings) -> Artifact:

@@ -1,0 +1,35 @@
+# TradeStream: two commands for a newcomer.
+#   make run   - set everything up and run the platform in dry mode (Dagster UI on 127.0.0.1:3000)
+#   make test  - set everything up and run the test suite
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+VENV := .venv
+PYTEST_ARGS ?=
+
+.PHONY: help setup run test lint bench clean
+
+help:
+	@echo "make run    set up and run the platform in dry mode (Dagster UI on http://127.0.0.1:3000)"
+	@echo "make test   set up and run the test suite"
+	@echo "make setup  idempotent setup: Python 3.12 venv, locked deps, protobuf modules, JVM artifacts"
+	@echo "make lint   ruff"
+	@echo "make bench  run the benchmarks under benchmarks/"
+
+setup:
+	@scripts/setup.sh
+
+run: setup
+	@$(VENV)/bin/tradestream up --mode $${TRADESTREAM_INGEST_MODE:-dry}
+
+test: setup
+	@$(VENV)/bin/python -m tradestream.protogen --check
+	@$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: setup
+	@$(VENV)/bin/ruff check .
+
+bench: setup
+	@for b in benchmarks/*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done
+
+clean:
+	rm -rf .tradestream .dagster test-artifacts .pytest_cache
