@@ -27,10 +27,10 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from streaming.ingestion.adapter import ExchangeAdapter, TradeSink, wait_or_stop
 from tradestream.ingest.backoff import ReconnectBackoff
-from tradestream.ingest.coinbase import EXCHANGE, parse_frame, subscribe_requests
+from tradestream.ingest.coinbase import EXCHANGE, InvalidFrame, parse_frame, subscribe_requests
 from tradestream.ingest.pairs import split_into_connections
 from tradestream.ingest.sequence import SequenceTracker
-from tradestream.ingest.validation import InvalidInput, RejectReason, TimeBounds
+from tradestream.ingest.validation import RejectReason, TimeBounds
 
 log = logging.getLogger(__name__)
 
@@ -121,22 +121,27 @@ class CoinbaseAdapter(ExchangeAdapter):
             with contextlib.suppress(asyncio.CancelledError):
                 await closer
 
+    @staticmethod
+    def _observe_sequence(index: int, sequence_num: int, sink: TradeSink, tracker: SequenceTracker) -> None:
+        missing = tracker.observe(sequence_num)
+        if missing:
+            log.warning("connection %d: sequence_num jumped to %d, %d frame(s) missing", index, sequence_num, missing)
+            sink.sequence_gap(missing)
+
     async def _handle(self, index: int, raw: str | bytes, sink: TradeSink, tracker: SequenceTracker) -> None:
         sink.frame_received()
         now_ns = time.time_ns()
         payload = raw.encode() if isinstance(raw, str) else raw
         try:
             frame = parse_frame(raw, now_ns=now_ns, bounds=self.bounds, known_pairs=self.known_pairs)
-        except InvalidInput as exc:
+        except InvalidFrame as exc:
+            if exc.sequence_num is not None:
+                self._observe_sequence(index, exc.sequence_num, sink, tracker)
             if exc.reason is RejectReason.EXCHANGE_ERROR:
                 log.error("connection %d: %s", index, exc.detail)
             await sink.rejected(exc.rejection(payload))
             return
-        missing = tracker.observe(frame.sequence_num)
-        if missing:
-            log.warning("connection %d: sequence_num jumped to %d, %d frame(s) missing", index, frame.sequence_num,
-                        missing)
-            sink.sequence_gap(missing)
+        self._observe_sequence(index, frame.sequence_num, sink, tracker)
         if frame.subscriptions is not None:
             log.info("connection %d: subscriptions confirmed: %s", index, frame.subscriptions)
         for rejection in frame.rejections:

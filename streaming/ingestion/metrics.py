@@ -129,13 +129,16 @@ class SummaryLogger:
     def __init__(self, counters: IngestCounters, clock: Callable[[], float] = time.monotonic):
         self.counters = counters
         self.clock = clock
-        self._last_time = clock()
+        self._started = self._last_time = clock()
         self._last_received = 0
         self._last_published = 0
 
-    def line(self) -> str:
+    def line(self, overall: bool = False) -> str:
+        """Counters with rates since the previous line (``overall``: since the start)."""
         c = self.counters
         now = self.clock()
+        if overall:
+            self._last_time, self._last_received, self._last_published = self._started, 0, 0
         elapsed = max(now - self._last_time, 1e-9)
         received_rate = (c.received - self._last_received) / elapsed
         published_rate = (c.published - self._last_published) / elapsed

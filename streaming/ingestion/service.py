@@ -15,7 +15,7 @@ import math
 import signal
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from streaming.ingestion.adapter import ExchangeAdapter
@@ -45,7 +45,6 @@ class IngestReport:
     counters: IngestCounters
     unacknowledged: int = 0
     error: str | None = None
-    extra: dict[str, int] = field(default_factory=dict)
 
     @property
     def unpublished(self) -> int:
@@ -75,6 +74,7 @@ class IngestionService:
         self.source = f"ingest:{adapter.name}"
         self.stop_event = asyncio.Event()
         self._stopped_by: str | None = None
+        self._summary = SummaryLogger(counters)
 
     # ------------------------------------------------------------- TradeSink
 
@@ -114,6 +114,7 @@ class IngestionService:
 
     async def run(self, duration_s: float | None = None) -> IngestReport:
         started = time.monotonic()
+        self._summary = SummaryLogger(self.counters)
         metrics = None
         if self.metrics_port is not None:
             metrics = MetricsServer(IngestCollector(self.counters, self.source, lambda: self.publisher.queue_length),
@@ -153,14 +154,13 @@ class IngestionService:
         report = IngestReport(source=self.adapter.name, stopped_by=self._stopped_by or "unknown",
                               elapsed_s=time.monotonic() - started, counters=self.counters,
                               unacknowledged=unacknowledged, error=error)
-        log.info("final: %s", SummaryLogger(self.counters).line())
+        log.info("final: %s", self._summary.line(overall=True))
         return report
 
     async def _log_periodically(self) -> None:
-        summary = SummaryLogger(self.counters)
         while True:
             await asyncio.sleep(self.log_every_s)
-            log.info("%s", summary.line())
+            log.info("%s", self._summary.line())
 
     async def _serve_delivery_reports(self) -> None:
         # Publishing polls too; this keeps counters moving while the source is quiet.

@@ -40,6 +40,14 @@ def subscribe_requests(products: list[str]) -> list[dict[str, Any]]:
     ]
 
 
+class InvalidFrame(InvalidInput):
+    """The whole frame is refused; ``sequence_num`` is set when the frame carried a valid one."""
+
+    def __init__(self, reason: RejectReason, detail: str, sequence_num: int | None = None):
+        super().__init__(reason, detail)
+        self.sequence_num = sequence_num
+
+
 @dataclass(slots=True)
 class CoinbaseFrame:
     """One parsed frame. Bad trades inside a good frame are in ``rejections``."""
@@ -65,7 +73,7 @@ def parse_frame(
 ) -> CoinbaseFrame:
     """Parse one WebSocket message.
 
-    Raises :class:`InvalidInput` when the frame as a whole is unusable (the caller
+    Raises :class:`InvalidFrame` when the frame as a whole is unusable (the caller
     dead-letters the raw frame). A bad event or trade inside an otherwise sound frame is
     returned as a :class:`Rejection` whose payload is that event or trade as JSON, so one
     bad trade never costs its neighbours.
@@ -73,28 +81,31 @@ def parse_frame(
     try:
         message = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput(RejectReason.MALFORMED_JSON, f"frame is not JSON: {exc}") from None
+        raise InvalidFrame(RejectReason.MALFORMED_JSON, f"frame is not JSON: {exc}") from None
     if not isinstance(message, dict):
-        raise InvalidInput(RejectReason.NOT_AN_OBJECT, f"frame is a JSON {type(message).__name__}, expected an object")
+        raise InvalidFrame(RejectReason.NOT_AN_OBJECT, f"frame is a JSON {type(message).__name__}, expected an object")
     if message.get("type") == "error":
-        raise InvalidInput(RejectReason.EXCHANGE_ERROR, f"exchange reported an error: {message.get('message')!r}")
-    channel = message.get("channel")
-    if channel is None:
-        raise InvalidInput(RejectReason.MISSING_FIELD, "frame has no 'channel'")
-    if channel not in KNOWN_CHANNELS:
-        raise InvalidInput(RejectReason.UNKNOWN_CHANNEL,
-                           f"channel={channel!r} was not subscribed (expected one of {sorted(KNOWN_CHANNELS)})")
+        raise InvalidFrame(RejectReason.EXCHANGE_ERROR, f"exchange reported an error: {message.get('message')!r}")
     sequence_num = message.get("sequence_num")
     if sequence_num is None:
-        raise InvalidInput(RejectReason.MISSING_FIELD, f"{channel} frame has no 'sequence_num'")
+        raise InvalidFrame(RejectReason.MISSING_FIELD, f"frame (channel {message.get('channel')!r}) has no 'sequence_num'")
     if not isinstance(sequence_num, int) or isinstance(sequence_num, bool) or sequence_num < 0:
-        raise InvalidInput(RejectReason.BAD_SEQUENCE, f"sequence_num={sequence_num!r} is not a non-negative integer")
+        raise InvalidFrame(RejectReason.BAD_SEQUENCE, f"sequence_num={sequence_num!r} is not a non-negative integer")
+    # From here on the frame's number is known: a rejected frame still counts for gap detection.
+    channel = message.get("channel")
+    if channel is None:
+        raise InvalidFrame(RejectReason.MISSING_FIELD, f"frame #{sequence_num} has no 'channel'", sequence_num)
+    if channel not in KNOWN_CHANNELS:
+        raise InvalidFrame(RejectReason.UNKNOWN_CHANNEL,
+                           f"channel={channel!r} was not subscribed (expected one of {sorted(KNOWN_CHANNELS)})",
+                           sequence_num)
     events = message.get("events")
     if events is None:
-        raise InvalidInput(RejectReason.MISSING_FIELD, f"{channel} frame #{sequence_num} has no 'events'")
+        raise InvalidFrame(RejectReason.MISSING_FIELD, f"{channel} frame #{sequence_num} has no 'events'",
+                           sequence_num)
     if not isinstance(events, list):
-        raise InvalidInput(RejectReason.WRONG_TYPE,
-                           f"events={events!r:.80} in {channel} frame #{sequence_num} is not a list")
+        raise InvalidFrame(RejectReason.WRONG_TYPE,
+                           f"events={events!r:.80} in {channel} frame #{sequence_num} is not a list", sequence_num)
 
     frame = CoinbaseFrame(channel=channel, sequence_num=sequence_num)
     if channel == SUBSCRIPTIONS:
