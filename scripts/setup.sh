@@ -10,28 +10,9 @@ UV_VERSION=0.13.9
 say() { printf '[setup] %s\n' "$*" >&2; }
 die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 
-find_python312() {
-  local candidates=()
-  [[ -n "${TRADESTREAM_PYTHON:-}" ]] && candidates+=("$TRADESTREAM_PYTHON")
-  command -v python3.12 >/dev/null 2>&1 && candidates+=("$(command -v python3.12)")
-  local pyroot="${PYENV_ROOT:-$HOME/.pyenv}"
-  command -v pyenv >/dev/null 2>&1 && pyroot="$(pyenv root)"
-  for p in $(ls -d "$pyroot"/versions/3.12.*/bin/python3.12 2>/dev/null | sort -V -r); do candidates+=("$p"); done
-  candidates+=(/usr/bin/python3.12 /usr/local/bin/python3.12)
-  for c in "${candidates[@]}"; do
-    # pyenv's shim exists even when no 3.12 is selected; only accept one that really runs
-    if [[ -x "$c" ]] && "$c" -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1; then
-      echo "$c"; return 0
-    fi
-  done
-  return 1
-}
-
 # 1. virtual environment ---------------------------------------------------------------
 if [[ ! -x $VENV/bin/python ]] || ! $VENV/bin/python -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null; then
-  PY=$(find_python312) || die "no Python 3.12 found (looked at \$TRADESTREAM_PYTHON, python3.12 on PATH, \
-\$(pyenv root)/versions/3.12.*/bin/python3.12, /usr/bin/python3.12); install one (e.g. 'pyenv install 3.12') \
-or set TRADESTREAM_PYTHON=/path/to/python3.12"
+  PY=$(scripts/find_python.sh) || exit 1
   say "creating $VENV with $PY"
   rm -rf $VENV
   "$PY" -m venv $VENV

@@ -13,11 +13,11 @@ import os
 import tomllib
 from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_CONFIG_FILE = "tradestream.toml"
 TIMEFRAMES: tuple[str, ...] = ("1m", "5m", "15m", "1h", "4h", "1d")
@@ -86,7 +86,7 @@ class PathSettings(_Section):
 
     home: Path = Field(Path(".tradestream"), description="State of the local runtime: Kafka data, logs, DuckDB, pids.")
     cache_dir: Path = Field(Path("~/.cache/tradestream"),
-                            description="Downloaded JVM artifacts (Kafka, Beam job server, Flink). Shared by checkouts.")
+                            description="JVM artifacts (Kafka, Beam job server, Flink), shared by checkouts.")
 
     @field_validator("home", "cache_dir")
     @classmethod
@@ -132,7 +132,8 @@ class FlinkSettings(_Section):
     beam_version: str = Field("2.62.0", description="Beam Java runner version; equals the Python SDK version.")
     flink_version: str = Field("1.19", description="Flink minor version of the Beam runner and session cluster.")
     distribution_version: str = Field("1.19.3", description="apache-flink PyPI version of the session cluster.")
-    master: str = Field("[local]", description="'[local]' for the embedded mini-cluster or HOST:PORT of a session cluster.")
+    master: str = Field("[local]",
+                        description="'[local]' for the embedded mini-cluster or HOST:PORT of a session cluster.")
     rest_port: int = Field(8081, ge=1, le=65535, description="REST/UI port of the local session cluster.")
     job_server_port: int = Field(8099, ge=1, le=65535)
     parallelism: int = Field(1, ge=1, le=64)
@@ -155,7 +156,7 @@ class IngestionSettings(_Section):
     model_config = SettingsConfigDict(env_prefix="TRADESTREAM_INGEST_", extra="forbid")
 
     mode: Literal["dry", "wet", "replay"] = Field("dry", description="dry = simulator, wet = Coinbase, replay = file.")
-    products: list[str] = Field(
+    products: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["BTC-USD", "ETH-USD", "SOL-USD", "XRP-USD", "DOGE-USD",
                                  "ADA-USD", "AVAX-USD", "LINK-USD", "DOT-USD", "LTC-USD"],
         description="Currency pairs to ingest.")
@@ -225,8 +226,15 @@ class PipelineSettings(_Section):
 
     allowed_lateness_s: int = Field(30, ge=0, description="Late trades within this many seconds revise a candle.")
     fill_forward_cap_s: int = Field(24 * 3600, ge=60, description="Stop filling a pair that went quiet this long.")
-    timeframes: list[str] = Field(default_factory=lambda: list(TIMEFRAMES))
+    timeframes: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(TIMEFRAMES))
     consumer_group: str = "tradestream-candles"
+
+    @field_validator("timeframes", mode="before")
+    @classmethod
+    def _split_tfs(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [p.strip() for p in value.split(",") if p.strip()]
+        return value
 
     @field_validator("timeframes")
     @classmethod

@@ -60,7 +60,7 @@ def run_platform(settings: Settings, host: str = "127.0.0.1", port: int = 3000, 
             return code
         stopping = True
         console.print("[bold]stopping[/] ...")
-        for name, proc in reversed(children):
+        for _name, proc in reversed(children):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
         for name, proc in reversed(children):
@@ -99,7 +99,8 @@ def run_platform(settings: Settings, host: str = "127.0.0.1", port: int = 3000, 
         console.print(f"Kafka at [bold]{settings.kafka.bootstrap}[/] ({timings['kafka']:.1f} s); topics: "
                       + ", ".join(f"{t} ({r})" for t, r in created.items()))
         # 2. Dagster
-        env = {**os.environ, "DAGSTER_HOME": str(dagster_home()), "TRADESTREAM_HOME": str(settings.paths.home.resolve())}
+        env = {**os.environ, "DAGSTER_HOME": str(dagster_home()),
+               "TRADESTREAM_HOME": str(settings.paths.home.resolve())}
         if mode:
             env["TRADESTREAM_INGEST_MODE"] = mode
         logs = settings.paths.home / "logs"

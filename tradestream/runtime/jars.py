@@ -156,7 +156,8 @@ def _seal(folder: Path, started: float) -> dict:
                 if zf.testzip() is not None:
                     raise zipfile.BadZipFile(rel)
         except zipfile.BadZipFile as exc:
-            raise RuntimeSetupError(f"downloaded jar {folder / rel} is damaged ({exc}); run `make setup` again") from exc
+            raise RuntimeSetupError(
+                f"downloaded jar {folder / rel} is damaged ({exc}); run `make setup` again") from exc
     manifest = {"files": files, "sealed_at": time.time(), "seconds": round(time.time() - started, 1)}
     (folder / MARKER).write_text(json.dumps(manifest, indent=1, sort_keys=True))
     return manifest

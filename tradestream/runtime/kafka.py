@@ -253,11 +253,9 @@ class LocalKafka:
         while time.monotonic() < deadline:
             dead = [n for n in range(brokers) if not procs.read_pid(self._pid_file(n))]
             if dead:
-                node = dead[0]
-                raise KafkaRuntimeError(
-                    f"Kafka node {node} exited during start-up; last lines of "
-                    f"{self.node_dir(node) / 'logs'}:\n"
-                    f"{procs.tail(self.node_dir(node) / 'logs' / 'server.log') or procs.tail(self.node_dir(node) / 'logs' / 'stdout.log')}")
+                logs = self.node_dir(dead[0]) / "logs"
+                last = procs.tail(logs / "server.log") or procs.tail(logs / "stdout.log")
+                raise KafkaRuntimeError(f"Kafka node {dead[0]} exited during start-up; last lines of {logs}:\n{last}")
             if not all(procs.port_open(self.client_port(n), self.k.host) for n in range(brokers)):
                 time.sleep(0.3)
                 continue
