@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import ClassVar, Protocol
 
+from tradestream.ingest.columns import TradeColumns
 from tradestream.ingest.trade import TradeRecord
 from tradestream.ingest.validation import Rejection
 
@@ -21,8 +22,8 @@ from tradestream.ingest.validation import Rejection
 class TradeSink(Protocol):
     """Where adapters deliver. Every method may wait (backpressure); adapters await them."""
 
-    async def trades(self, trades: Sequence[TradeRecord], ingest_time_ns: int | None = None) -> None:
-        """Valid trades, in the order the source delivered them."""
+    async def trades(self, trades: Sequence[TradeRecord] | TradeColumns, ingest_time_ns: int | None = None) -> None:
+        """Valid trades, in the order the source delivered them (columns: the fast path of bulk sources)."""
 
     async def rejected(self, rejection: Rejection) -> None:
         """A frame or trade that failed validation; it goes to the dead-letter topic."""

@@ -10,9 +10,18 @@ Guarantees:
   delivery reports (``poll``) and yield to the event loop until there is room. The
   caller therefore waits, which stops reading from the source: backpressure travels up
   to the WebSocket (TCP) or the simulator clock instead of into RAM.
-* **Counted delivery**: every delivery report increments ``published`` or
-  ``delivery_failed``; on shutdown :meth:`close` flushes and reports what Kafka never
-  acknowledged.
+* **Counted delivery**: each record either ends acknowledged (``published``) or reported
+  failed (``delivery_failed``); on shutdown :meth:`close` flushes and reports whatever
+  Kafka never acknowledged.
+
+How deliveries are counted. The trades producer runs with
+``delivery.report.only.error=true``: librdkafka hands every *failed* delivery to our
+callback, and a trade it no longer holds (``len(producer)``, its out-queue count) that
+was not reported failed is, by librdkafka's contract, acknowledged. So
+``published = enqueued - failed - still queued``, exact once flushed. A Python delivery
+callback for every *successful* trade would build a ``Message`` object per trade and
+cost a quarter of dry mode's CPU. Dead letters are few and go through their own
+producer with a report per record.
 
 Record layout: key = currency pair, value = protobuf ``tradestream.v1.Trade``, headers
 ``schema`` and ``schema-version`` (dead letters: ``tradestream.v1.DeadLetter`` plus
@@ -29,6 +38,7 @@ from collections.abc import Sequence
 from confluent_kafka import KafkaError, Message, Producer
 
 from streaming.ingestion.metrics import IngestCounters
+from tradestream.ingest.columns import TradeColumns
 from tradestream.ingest.trade import (
     DEAD_LETTER_SCHEMA,
     NANOS_PER_SECOND,
@@ -38,6 +48,7 @@ from tradestream.ingest.trade import (
     TradeRecord,
 )
 from tradestream.ingest.validation import Rejection
+from tradestream.ingest.wire import encode_columns
 from tradestream.settings import IngestionSettings, KafkaSettings
 from tradestream.v1 import market_pb2
 
@@ -54,7 +65,7 @@ class PublishAbandoned(RuntimeError):
 
 
 def producer_config(kafka: KafkaSettings, ingestion: IngestionSettings, client_id: str) -> dict[str, object]:
-    """librdkafka settings of the ingestion producer (without callbacks)."""
+    """librdkafka settings shared by the ingestion producers (without callbacks)."""
     return {
         "bootstrap.servers": kafka.bootstrap,
         "client.id": client_id,
@@ -70,7 +81,7 @@ def producer_config(kafka: KafkaSettings, ingestion: IngestionSettings, client_i
 
 
 class KafkaTradePublisher:
-    """One idempotent producer for the ``trades`` topic and its dead-letter topic."""
+    """Idempotent producers for the ``trades`` topic and its dead-letter topic."""
 
     def __init__(self, kafka: KafkaSettings, ingestion: IngestionSettings, counters: IngestCounters,
                  *, client_id: str = "tradestream-ingest"):
@@ -78,30 +89,38 @@ class KafkaTradePublisher:
         self.trades_topic = kafka.trades_topic
         self.dlq_topic = kafka.dlq_topic
         self.bootstrap = kafka.bootstrap
-        config = producer_config(kafka, ingestion, client_id)
-        config.update({"on_delivery": self._on_delivery, "error_cb": self._on_error, "logger": _rdkafka_log})
-        self._producer = Producer(config)
+        common = {"error_cb": self._on_error, "logger": _rdkafka_log}
+        self._producer = Producer({**producer_config(kafka, ingestion, client_id), **common,
+                                   "delivery.report.only.error": True, "on_delivery": self._on_trade_failed})
+        self._dlq_producer = Producer({**producer_config(kafka, ingestion, f"{client_id}-dlq"), **common,
+                                       "on_delivery": self._on_dead_letter_delivery})
         self._encoder = TradeEncoder()
         self._give_up_at: float | None = None
         self._failures_logged = 0
 
     # ------------------------------------------------------------------ sending
 
-    async def publish_trades(self, trades: Sequence[TradeRecord], ingest_time_ns: int) -> None:
+    async def publish_trades(self, trades: Sequence[TradeRecord] | TradeColumns, ingest_time_ns: int) -> None:
         """Send ``trades`` in order. Returns once all are queued in the producer (not yet acked)."""
-        produce, encode, topic, headers = self._producer.produce, self._encoder.encode, self.trades_topic, TRADE_HEADERS
-        for sent, trade in enumerate(trades):
-            value = encode(trade, ingest_time_ns)
+        if isinstance(trades, TradeColumns):
+            keys, values = trades.keys(), encode_columns(trades, ingest_time_ns)
+        else:
+            encode = self._encoder.encode
+            keys = [trade.currency_pair for trade in trades]
+            values = [encode(trade, ingest_time_ns) for trade in trades]
+        producer = self._producer
+        produce, topic, headers = producer.produce, self.trades_topic, TRADE_HEADERS
+        for sent, (key, value) in enumerate(zip(keys, values, strict=True)):
             try:
-                produce(topic, value, trade.currency_pair, headers=headers)
+                produce(topic, value, key, headers=headers)
             except BufferError:
                 try:
-                    await self._produce_when_room(topic, value, trade.currency_pair, headers)
+                    await self._produce_when_room(producer, topic, value, key, headers)
                 except PublishAbandoned:
                     self.counters.enqueued += sent
                     raise
-        self.counters.enqueued += len(trades)
-        self._producer.poll(0)
+        self.counters.enqueued += len(values)
+        self.poll()
 
     async def publish_dead_letter(self, rejection: Rejection, source: str) -> None:
         now_ns = time.time_ns()
@@ -113,21 +132,23 @@ class KafkaTradePublisher:
         key = rejection.currency_pair or source
         value = letter.SerializeToString()
         try:
-            self._producer.produce(self.dlq_topic, value, key, headers=headers)
+            self._dlq_producer.produce(self.dlq_topic, value, key, headers=headers)
         except BufferError:
-            await self._produce_when_room(self.dlq_topic, value, key, headers)
+            await self._produce_when_room(self._dlq_producer, self.dlq_topic, value, key, headers)
         self.counters.dead_letters_enqueued += 1
-        self._producer.poll(0)
+        self._dlq_producer.poll(0)
 
-    async def _produce_when_room(self, topic: str, value: bytes, key: str, headers: list[tuple[str, bytes]]) -> None:
+    async def _produce_when_room(self, producer: Producer, topic: str, value: bytes, key: str,
+                                 headers: list[tuple[str, bytes]]) -> None:
         self.counters.backpressure_waits += 1
         while True:
             # Serving delivery reports is what frees queue space; sleep(0) lets the event
             # loop run signal handlers and keep-alives while Kafka catches up.
-            self._producer.poll(_BACKPRESSURE_POLL_S)
+            producer.poll(_BACKPRESSURE_POLL_S)
+            self._count_acknowledged()
             await asyncio.sleep(0)
             try:
-                self._producer.produce(topic, value, key, headers=headers)
+                producer.produce(topic, value, key, headers=headers)
                 return
             except BufferError:
                 if self._give_up_at is not None and time.monotonic() > self._give_up_at:
@@ -137,18 +158,28 @@ class KafkaTradePublisher:
 
     # ------------------------------------------------------------------ reports
 
-    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
-        is_trade = msg.topic() == self.trades_topic
-        if err is None:
-            if is_trade:
-                self.counters.published += 1
-            else:
-                self.counters.dead_lettered += 1
+    def _count_acknowledged(self) -> None:
+        """Trades librdkafka let go of without an error report were acknowledged."""
+        counters = self.counters
+        acknowledged = counters.enqueued - counters.delivery_failed - len(self._producer)
+        # Pending log/error events also sit in the out-queue for a moment; never count down.
+        if acknowledged > counters.published:
+            counters.published = acknowledged
+
+    def _on_trade_failed(self, err: KafkaError | None, msg: Message) -> None:
+        if err is None:  # not expected with delivery.report.only.error; counted by _count_acknowledged
             return
-        if is_trade:
-            self.counters.delivery_failed += 1
-        else:
-            self.counters.dead_letter_failed += 1
+        self.counters.delivery_failed += 1
+        self._log_failure(err, msg)
+
+    def _on_dead_letter_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        if err is None:
+            self.counters.dead_lettered += 1
+            return
+        self.counters.dead_letter_failed += 1
+        self._log_failure(err, msg)
+
+    def _log_failure(self, err: KafkaError, msg: Message) -> None:
         if self._failures_logged < 20:  # a broker outage fails thousands; the count is in the metrics
             self._failures_logged += 1
             log.error("Kafka did not accept a record for %s (key %r): %s", msg.topic(), msg.key(), err)
@@ -160,12 +191,14 @@ class KafkaTradePublisher:
             log.warning("Kafka producer: %s", err)
 
     def poll(self, timeout_s: float = 0.0) -> None:
-        """Serve delivery reports (call regularly when idle)."""
+        """Serve delivery reports and update the acknowledged count (call regularly when idle)."""
         self._producer.poll(timeout_s)
+        self._dlq_producer.poll(0)
+        self._count_acknowledged()
 
     @property
     def queue_length(self) -> int:
-        return len(self._producer)
+        return len(self._producer) + len(self._dlq_producer)
 
     # ------------------------------------------------------------------ shutdown
 
@@ -175,7 +208,10 @@ class KafkaTradePublisher:
 
     def close(self, timeout_s: float) -> int:
         """Flush; return how many records Kafka had not acknowledged after ``timeout_s`` (0 = all)."""
+        deadline = time.monotonic() + timeout_s
         remaining = self._producer.flush(timeout_s)
+        remaining += self._dlq_producer.flush(max(0.0, deadline - time.monotonic()))
+        self._count_acknowledged()
         if remaining:
             log.error("%d records were not acknowledged by Kafka at %s within %.0fs of shutdown", remaining,
                       self.bootstrap, timeout_s)

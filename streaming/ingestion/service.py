@@ -21,6 +21,7 @@ from typing import Literal
 from streaming.ingestion.adapter import ExchangeAdapter
 from streaming.ingestion.metrics import IngestCollector, IngestCounters, MetricsServer, SummaryLogger
 from streaming.ingestion.publisher import KafkaTradePublisher, PublishAbandoned
+from tradestream.ingest.columns import TradeColumns
 from tradestream.ingest.dedupe import TradeDeduplicator
 from tradestream.ingest.pairs import pair_source_from_settings
 from tradestream.ingest.trade import TradeRecord
@@ -78,10 +79,12 @@ class IngestionService:
 
     # ------------------------------------------------------------- TradeSink
 
-    async def trades(self, trades: Sequence[TradeRecord], ingest_time_ns: int | None = None) -> None:
+    async def trades(self, trades: Sequence[TradeRecord] | TradeColumns, ingest_time_ns: int | None = None) -> None:
         counters = self.counters
         counters.received += len(trades)
         if self.dedupe is not None:
+            if isinstance(trades, TradeColumns):
+                trades = trades.to_records()
             is_new = self.dedupe.is_new
             fresh = [trade for trade in trades if is_new(trade.currency_pair, trade.trade_id)]
             counters.duplicates_dropped += len(trades) - len(fresh)

@@ -54,8 +54,8 @@ class SimulatorAdapter(ExchangeAdapter):
             room = self.batch_size if self.max_trades is None else min(self.batch_size, self.max_trades - self.emitted)
             limit_ns = 2**62 if unpaced else start_ns + int((time.monotonic() - wall_start) * self.speed
                                                             * NANOS_PER_SECOND)
-            batch = simulator.take_until(limit_ns, room)
-            if batch:
+            batch = simulator.take_columns_until(limit_ns, room)
+            if len(batch):
                 self.emitted += len(batch)
                 await sink.trades(batch)
                 if len(batch) == room:

@@ -88,7 +88,8 @@ def parse_frame(
         raise InvalidFrame(RejectReason.EXCHANGE_ERROR, f"exchange reported an error: {message.get('message')!r}")
     sequence_num = message.get("sequence_num")
     if sequence_num is None:
-        raise InvalidFrame(RejectReason.MISSING_FIELD, f"frame (channel {message.get('channel')!r}) has no 'sequence_num'")
+        raise InvalidFrame(RejectReason.MISSING_FIELD,
+                           f"frame (channel {message.get('channel')!r}) has no 'sequence_num'")
     if not isinstance(sequence_num, int) or isinstance(sequence_num, bool) or sequence_num < 0:
         raise InvalidFrame(RejectReason.BAD_SEQUENCE, f"sequence_num={sequence_num!r} is not a non-negative integer")
     # From here on the frame's number is known: a rejected frame still counts for gap detection.

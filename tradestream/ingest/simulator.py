@@ -19,15 +19,14 @@ after). Delivery order is by *emission* time; event times never change.
 
 from __future__ import annotations
 
-import heapq
 import math
 import zlib
-from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from tradestream.ingest.columns import TradeColumns
 from tradestream.ingest.trade import NANOS_PER_SECOND, TakerSide, TradeRecord
 
 SECONDS_PER_YEAR = 365.25 * 24 * 3600
@@ -141,7 +140,14 @@ class SimulatorConfig:
 
 
 class MarketSimulator:
-    """Generates trades in emission order; call :meth:`take_until` with an event-time limit."""
+    """Generates trades in emission order.
+
+    Trades are produced chunk by chunk (``chunk_size`` candidate arrivals) into a pool of
+    columns sorted by emission time. A trade may leave the pool once its emission time
+    is before the *horizon* -- the time of the last candidate generated -- because every
+    later chunk's trades happen after it. Out-of-order, late and duplicate deliveries are
+    just rows with a later emission time, so injection costs nothing per trade.
+    """
 
     def __init__(self, config: SimulatorConfig):
         self.config = config
@@ -152,20 +158,16 @@ class MarketSimulator:
         self._rng = np.random.default_rng(config.seed)
         self._amplitude = config.intraday_amplitude
         self._peak_rate = config.rate * (1 + self._amplitude)
-        # Seconds of event time since start of the last candidate arrival.
-        self._clock_s = 0.0
         self._start_s = config.start_ns / NANOS_PER_SECOND
+        self._clock_s = 0.0   # event time (s since start) of the last candidate arrival
         self._log_price = np.log([p.initial_price for p in self.profiles])
         self._last_trade_s = np.zeros(len(self.pairs))
-        self._next_id = [0] * len(self.pairs)
-        # Unique per run (start time) and per seed, so two dry runs never reuse an id.
-        self._id_prefix = f"{config.start_ns // 1_000_000}-{config.seed}-"
-        # The current chunk in event order, and how far it has been taken.
-        self._pending: list[TradeRecord] = []
-        self._pending_ns: list[int] = []
-        self._cursor = 0
-        self._delayed: list[tuple[int, int, TradeRecord]] = []   # heap of (emit_ns, tiebreak, trade)
-        self._tiebreak = 0
+        self._next_number = np.zeros(len(self.pairs), dtype=np.int64)
+        # Unique per run (start time) and seed, so two dry runs never reuse an id.
+        self.id_prefix = f"{config.start_ns // 1_000_000}-{config.seed}-"
+        self._pool = _empty_pool()
+        self._pool_emit: np.ndarray = self._pool["emit"]
+        self._pool_start = 0
         self.generated = 0   # distinct trades created
         self.injected_out_of_order = 0
         self.injected_late = 0
@@ -173,48 +175,41 @@ class MarketSimulator:
 
     # ------------------------------------------------------------------ public
 
+    @property
+    def horizon_ns(self) -> int:
+        """Trades emitted before this time are final: no later chunk can precede them."""
+        return self.config.start_ns + int(self._clock_s * NANOS_PER_SECOND)
+
     def next_emit_ns(self) -> int:
         """Emission time of the next trade :meth:`take_until` would return."""
-        while self._cursor == len(self._pending):
+        while self._pool_start == len(self._pool_emit) or self._pool_emit[self._pool_start] >= self.horizon_ns:
             self._generate_chunk()
-        head = self._pending_ns[self._cursor]
-        return min(head, self._delayed[0][0]) if self._delayed else head
+        return int(self._pool_emit[self._pool_start])
+
+    def take_columns_until(self, limit_ns: int, max_count: int = 10_000) -> TradeColumns:
+        """Trades emitted at or before ``limit_ns`` (at most ``max_count``), in emission order."""
+        while True:
+            bound = min(limit_ns, self.horizon_ns - 1)
+            end = int(np.searchsorted(self._pool_emit, bound, side="right"))
+            available = max(0, end - self._pool_start)
+            if available >= max_count or limit_ns < self.horizon_ns:
+                break
+            self._generate_chunk()
+        stop = self._pool_start + min(available, max_count)
+        pool, start = self._pool, self._pool_start
+        self._pool_start = stop
+        side = np.where(pool["buy"][start:stop], int(TakerSide.BUY), int(TakerSide.SELL)).astype(np.int8)
+        return TradeColumns(self.config.exchange, self.pairs, self.id_prefix, pool["pair"][start:stop],
+                            pool["number"][start:stop], pool["price"][start:stop], pool["size"][start:stop],
+                            side, pool["event"][start:stop])
 
     def take_until(self, limit_ns: int, max_count: int = 10_000) -> list[TradeRecord]:
-        """All trades emitted at or before ``limit_ns`` (up to ``max_count``), in emission order.
-
-        In-order trades are sliced out of the current chunk by bisection; only held-back
-        (injected) trades are merged one by one, so the common path costs nothing per trade.
-        """
-        out: list[TradeRecord] = []
-        delayed = self._delayed
-        while len(out) < max_count:
-            while self._cursor == len(self._pending):
-                self._generate_chunk()
-            pending, pending_ns, cursor = self._pending, self._pending_ns, self._cursor
-            head_ns = pending_ns[cursor]
-            if delayed and delayed[0][0] <= head_ns:
-                if delayed[0][0] > limit_ns:
-                    break
-                out.append(heapq.heappop(delayed)[2])
-                continue
-            if head_ns > limit_ns:
-                break
-            # In-order trades strictly before the next held-back one (ties go to the held-back trade).
-            stop = min(len(pending), cursor + max_count - len(out))
-            end = bisect_right(pending_ns, limit_ns, cursor, stop)
-            if delayed:
-                end = min(end, bisect_left(pending_ns, delayed[0][0], cursor, stop))
-            out.extend(pending[cursor:end])
-            self._cursor = end
-        return out
+        """As :meth:`take_columns_until`, as :class:`TradeRecord` s."""
+        return self.take_columns_until(limit_ns, max_count).to_records()
 
     def take(self, count: int) -> list[TradeRecord]:
         """The next ``count`` trades regardless of time (tests, benchmarks)."""
-        out: list[TradeRecord] = []
-        while len(out) < count:
-            out.extend(self.take_until(2**62, count - len(out)))
-        return out
+        return self.take_until(2**62, count)
 
     # ---------------------------------------------------------------- internals
 
@@ -226,10 +221,10 @@ class MarketSimulator:
         rng, cfg = self._rng, self.config
         n = cfg.chunk_size
         # Thinning (Lewis-Shedler): candidates at the peak rate, kept with probability
-        # intensity / peak. The uniform draws are always made so the stream stays aligned.
+        # intensity / peak. Every draw below is made for every chunk, so the random stream
+        # -- and with it every trade -- depends only on the seed, never on the caller.
         candidate_s = self._clock_s + np.cumsum(rng.exponential(1.0 / self._peak_rate, n))
         keep_u = rng.random(n)
-        self._clock_s = float(candidate_s[-1])
         times_s = candidate_s[keep_u * (1 + self._amplitude) < self._intensity_factor(candidate_s)]
         m = len(times_s)
         pair_index = rng.choice(len(self.pairs), size=m, p=self._pair_probabilities)
@@ -246,16 +241,19 @@ class MarketSimulator:
         prices = np.empty(m)
         sizes = np.empty(m)
         buys = np.empty(m, dtype=bool)
+        numbers = np.empty(m, dtype=np.int64)
         for k, profile in enumerate(self.profiles):
             rows = np.flatnonzero(pair_index == k)
             if rows.size == 0:
                 continue
+            numbers[rows] = self._next_number[k] + np.arange(1, rows.size + 1)
+            self._next_number[k] += rows.size
             t = times_s[rows]
             dt = np.diff(t, prepend=self._last_trade_s[k])
             self._last_trade_s[k] = t[-1]
             sigma = profile.annual_volatility * np.sqrt(dt / SECONDS_PER_YEAR)
-            # Jumps: with small per-trade probability (Poisson thinned to at most one jump
-            # between two trades of a pair; dt is seconds, jump rates are per day).
+            # Jumps arrive at jumps_per_day; between two trades of a pair at most one counts
+            # (dt is seconds, so the chance of two is negligible).
             jump_probability = -np.expm1(-profile.jumps_per_day * dt / SECONDS_PER_DAY)
             jumps = np.where(jump_u[rows] < jump_probability, profile.jump_sigma * jump_shocks[rows], 0.0)
             moves = sigma * shocks[rows] + jumps
@@ -265,60 +263,50 @@ class MarketSimulator:
             prices[rows] = np.maximum(np.round(np.exp(log_prices), profile.price_decimals),
                                       10.0 ** -profile.price_decimals)
             raw_sizes = profile.median_size * np.exp(profile.size_sigma * size_shocks[rows])
-            step = 10.0 ** -profile.size_decimals
-            sizes[rows] = np.maximum(np.round(raw_sizes, profile.size_decimals), step)
+            sizes[rows] = np.maximum(np.round(raw_sizes, profile.size_decimals), 10.0 ** -profile.size_decimals)
             # Buyers lift offers: a trade that moved the price up was more likely a taker buy (60/40).
             buys[rows] = side_u[rows] < 0.5 + 0.1 * np.sign(moves)
 
         event_ns = cfg.start_ns + np.round(times_s * NANOS_PER_SECOND).astype(np.int64)
-        self._emit_chunk(event_ns, pair_index, prices, sizes, buys, injection_u, delay_u, duplicate_u,
-                         duplicate_delay_u)
-
-    def _emit_chunk(self, event_ns: np.ndarray, pair_index: np.ndarray, prices: np.ndarray, sizes: np.ndarray,
-                    buys: np.ndarray, injection_u: np.ndarray, delay_u: np.ndarray, duplicate_u: np.ndarray,
-                    duplicate_delay_u: np.ndarray) -> None:
-        cfg = self.config
-        exchange, pairs, prefix, next_id = cfg.exchange, self.pairs, self._id_prefix, self._next_id
-        buy, sell = TakerSide.BUY, TakerSide.SELL
-        pending: list[TradeRecord] = []
-        pending_ns: list[int] = []
-        self._pending, self._pending_ns, self._cursor = pending, pending_ns, 0
-        # .tolist() turns numpy scalars into Python ints/floats once, not per field access.
-        rows = zip(event_ns.tolist(), pair_index.tolist(), prices.tolist(), sizes.tolist(), buys.tolist(),
-                   strict=True)
-        if not (cfg.out_of_order_rate or cfg.late_rate or cfg.duplicate_rate):
-            # tuple.__new__ skips NamedTuple's Python-level __new__: half the cost per trade.
-            make = tuple.__new__
-            for ns, k, price, size, is_buy in rows:
-                number = next_id[k] = next_id[k] + 1
-                pending.append(make(TradeRecord, (exchange, pairs[k], prefix + str(number), price, size,
-                                                  buy if is_buy else sell, ns)))
-            self._pending_ns = event_ns.tolist()
-            self.generated += len(pending)
-            return
-        ooo_rate, late_rate, dup_rate = cfg.out_of_order_rate, cfg.late_rate, cfg.duplicate_rate
+        emit_ns = event_ns.copy()
+        out_of_order = injection_u < cfg.out_of_order_rate
+        late = ~out_of_order & (injection_u < cfg.out_of_order_rate + cfg.late_rate)
         late_low, late_high = cfg.late_delay_s
-        ooo_max_ns = cfg.out_of_order_max_delay_s * NANOS_PER_SECOND
-        dup_max_ns = cfg.duplicate_max_delay_s * NANOS_PER_SECOND
-        draws = zip(injection_u.tolist(), delay_u.tolist(), duplicate_u.tolist(), duplicate_delay_u.tolist(),
-                    strict=True)
-        for (ns, k, price, size, is_buy), (u, delay, dup, dup_delay) in zip(rows, draws, strict=True):
-            number = next_id[k] = next_id[k] + 1
-            trade = TradeRecord(exchange, pairs[k], prefix + str(number), price, size, buy if is_buy else sell, ns)
-            self.generated += 1
-            if u < ooo_rate:
-                self.injected_out_of_order += 1
-                self._delay(ns + 1 + int(delay * ooo_max_ns), trade)
-            elif u < ooo_rate + late_rate:
-                self.injected_late += 1
-                self._delay(ns + int((late_low + delay * (late_high - late_low)) * NANOS_PER_SECOND), trade)
-            else:
-                pending.append(trade)
-                pending_ns.append(ns)
-            if dup < dup_rate:
-                self.injected_duplicates += 1
-                self._delay(ns + 1 + int(dup_delay * dup_max_ns), trade)
+        emit_ns[out_of_order] += 1 + (delay_u[out_of_order] * cfg.out_of_order_max_delay_s
+                                      * NANOS_PER_SECOND).astype(np.int64)
+        emit_ns[late] += ((late_low + delay_u[late] * (late_high - late_low)) * NANOS_PER_SECOND).astype(np.int64)
+        duplicate = duplicate_u < cfg.duplicate_rate
+        self.generated += m
+        self.injected_out_of_order += int(out_of_order.sum())
+        self.injected_late += int(late.sum())
+        self.injected_duplicates += int(duplicate.sum())
 
-    def _delay(self, emit_ns: int, trade: TradeRecord) -> None:
-        self._tiebreak += 1
-        heapq.heappush(self._delayed, (emit_ns, self._tiebreak, trade))
+        chunk = _pool_of(emit_ns, event_ns, pair_index, numbers, prices, sizes, buys)
+        if duplicate.any():
+            copies = chunk[duplicate].copy()
+            copies["emit"] = event_ns[duplicate] + 1 + (duplicate_delay_u[duplicate] * cfg.duplicate_max_delay_s
+                                                        * NANOS_PER_SECOND).astype(np.int64)
+            chunk = np.concatenate([chunk, copies])
+        # Remaining pool first, then the new rows; a stable sort keeps that order among
+        # equal emission times, so the result never depends on how much was taken before.
+        pool = np.concatenate([self._pool[self._pool_start:], chunk])
+        self._pool = pool[np.argsort(pool["emit"], kind="stable")]
+        self._pool_emit = self._pool["emit"]
+        self._pool_start = 0
+        self._clock_s = float(candidate_s[-1])
+
+
+_POOL_DTYPE = np.dtype([("emit", np.int64), ("event", np.int64), ("pair", np.int64), ("number", np.int64),
+                        ("price", np.float64), ("size", np.float64), ("buy", np.bool_)])
+
+
+def _empty_pool() -> np.ndarray:
+    return np.empty(0, dtype=_POOL_DTYPE)
+
+
+def _pool_of(emit: np.ndarray, event: np.ndarray, pair: np.ndarray, number: np.ndarray, price: np.ndarray,
+             size: np.ndarray, buy: np.ndarray) -> np.ndarray:
+    pool = np.empty(len(emit), dtype=_POOL_DTYPE)
+    pool["emit"], pool["event"], pool["pair"], pool["number"] = emit, event, pair, number
+    pool["price"], pool["size"], pool["buy"] = price, size, buy
+    return pool

@@ -183,7 +183,8 @@ def parse_side(value: Any, field: str = "side") -> TakerSide:
     if value is None:
         raise InvalidInput(RejectReason.MISSING_FIELD, f"{field} is null")
     if not isinstance(value, str):
-        raise InvalidInput(RejectReason.WRONG_TYPE, f"{field}={value!r} is a {type(value).__name__}, expected BUY or SELL")
+        raise InvalidInput(RejectReason.WRONG_TYPE,
+                           f"{field}={value!r} is a {type(value).__name__}, expected BUY or SELL")
     side = _SIDES.get(value.upper())
     if side is None:
         raise InvalidInput(RejectReason.UNKNOWN_SIDE, f"{field}={value!r} is neither BUY nor SELL")
@@ -200,7 +201,8 @@ def parse_trade_id(value: Any, field: str = "trade_id") -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str):
-        raise InvalidInput(RejectReason.WRONG_TYPE, f"{field}={value!r} is a {type(value).__name__}, expected a string")
+        raise InvalidInput(RejectReason.WRONG_TYPE,
+                           f"{field}={value!r} is a {type(value).__name__}, expected a string")
     if not _TRADE_ID.fullmatch(value):
         raise InvalidInput(RejectReason.BAD_TRADE_ID,
                            f"{field}={value!r} must be 1-128 letters, digits or ._:- starting with a letter or digit")
@@ -212,7 +214,8 @@ def parse_pair(value: Any, known_pairs: frozenset[str] | None, field: str = "pro
     if value is None:
         raise InvalidInput(RejectReason.MISSING_FIELD, f"{field} is null")
     if not isinstance(value, str):
-        raise InvalidInput(RejectReason.WRONG_TYPE, f"{field}={value!r} is a {type(value).__name__}, expected 'BASE-QUOTE'")
+        raise InvalidInput(RejectReason.WRONG_TYPE,
+                           f"{field}={value!r} is a {type(value).__name__}, expected 'BASE-QUOTE'")
     base, sep, quote = value.partition("-")
     if not sep or not base.isalnum() or not quote.isalnum() or value != value.upper():
         raise InvalidInput(RejectReason.UNKNOWN_PRODUCT, f"{field}={value!r} does not look like 'BTC-USD'")
