@@ -1,0 +1,1 @@
+"""TradeStream on Dagster: streams, the DuckDB warehouse and research, orchestrated."""

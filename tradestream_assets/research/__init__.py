@@ -1,0 +1,1 @@
+"""Research: backtests, optimization, walk-forward, and the live strategy config they produce."""

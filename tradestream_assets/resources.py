@@ -1,0 +1,160 @@
+"""The shared resources, defined once and registered once (see ``definitions.py``).
+
+Every field defaults to ``None`` meaning "what the platform's Settings say" (environment
+``TRADESTREAM_<SECTION>_<FIELD>`` and ``tradestream.toml``), so `make run`, tests and the
+Helm deployment configure Dagster the same way they configure everything else. A
+field set here (Launchpad, tests) overrides the settings for that one resource.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+from confluent_kafka.admin import AdminClient
+from pydantic import Field
+
+from streaming.supervisor.base import SupervisorBackend
+from tradestream import store
+from tradestream.settings import IngestionSettings, KafkaSettings, PathSettings, Settings
+
+
+def load_settings() -> Settings:
+    return Settings.load()
+
+
+class KafkaResource(dg.ConfigurableResource):
+    """The Kafka cluster the platform's topics live on."""
+
+    bootstrap_servers: str | None = Field(
+        None, description="host:port[,host:port]; default: the local broker from the settings (127.0.0.1:9092).")
+
+    trades_topic: str | None = Field(None, description="Default: the settings' `trades`.")
+    candles_topic: str | None = Field(None, description="Default: the settings' `candles`.")
+    signals_topic: str | None = Field(None, description="Default: the settings' `signals`.")
+
+    def kafka_settings(self) -> KafkaSettings:
+        kafka = load_settings().kafka
+        updates = {"bootstrap_servers": self.bootstrap_servers, "trades_topic": self.trades_topic,
+                   "candles_topic": self.candles_topic, "signals_topic": self.signals_topic}
+        updates = {k: v for k, v in updates.items() if v}
+        return kafka.model_copy(update=updates) if updates else kafka
+
+    @property
+    def bootstrap(self) -> str:
+        return self.kafka_settings().bootstrap
+
+    def admin(self) -> AdminClient:
+        return AdminClient({"bootstrap.servers": self.bootstrap, "socket.timeout.ms": 3000})
+
+
+class DuckDBStore(dg.ConfigurableResource):
+    """The research store: one DuckDB file, one writer at a time, readers read-only."""
+
+    path: str | None = Field(None, description="DuckDB file; default <home>/tradestream.duckdb (.tradestream/).")
+    lock_timeout_s: float = Field(store.LOCK_TIMEOUT_S,
+                                  description="How long to wait for another process's write lock.")
+
+    @property
+    def db_path(self) -> Path:
+        return Path(self.path).resolve() if self.path else load_settings().duckdb_path
+
+    @contextmanager
+    def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with store.writer(self.db_path, self.lock_timeout_s) as con:
+            yield con
+
+    @contextmanager
+    def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Read-only; on a store that does not exist yet, an empty in-memory one with the schema."""
+        if not self.db_path.exists():
+            con = duckdb.connect()
+            store.ensure_schema(con)
+            try:
+                yield con
+            finally:
+                con.close()
+            return
+        with store.reader(self.db_path, self.lock_timeout_s) as con:
+            yield con
+
+
+class IngestMode(StrEnum):
+    DRY = "dry"
+    WET = "wet"
+    REPLAY = "replay"
+
+
+class SupervisorKind(StrEnum):
+    LOCAL = "local"
+    KUBERNETES = "kubernetes"
+
+
+class ExchangeResource(dg.ConfigurableResource):
+    """What the ingestion stream reads: mode (dry simulator, wet Coinbase, replay) and pairs."""
+
+    mode: IngestMode | None = Field(None, description="dry = simulator, wet = Coinbase, replay = file; "
+                                                      "default: the settings (dry).")
+    products: list[str] | None = Field(None, description="Currency pairs; default: the settings' ten USD pairs.")
+
+    def ingestion(self) -> IngestionSettings:
+        ingestion = load_settings().ingestion
+        mode = IngestMode(self.mode).value if self.mode is not None else None
+        updates = {k: v for k, v in (("mode", mode), ("products", self.products)) if v is not None}
+        return IngestionSettings(**{**ingestion.model_dump(), **updates}) if updates else ingestion
+
+
+class StreamSupervisor(dg.ConfigurableResource):
+    """Where the long-running streams run: local processes (`make run`) or Kubernetes (Helm)."""
+
+    backend: SupervisorKind = Field(
+        SupervisorKind.LOCAL,
+        description="local: detached processes under <home>/streams; kubernetes: the Helm release's objects.")
+    home: str | None = Field(None, description="Local backend: state directory; default the settings' home.")
+    namespace: str | None = Field(None, description="Kubernetes backend: namespace of the release.")
+    release: str | None = Field(None, description="Kubernetes backend: Helm release name (prefix of object names).")
+    flink_ui_url: str | None = Field(
+        None, description="Link recorded for Beam streams; default the session cluster's REST URL when "
+                          "flink.master is HOST:PORT, none for the embedded [local] mini-cluster.")
+    commands: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Replace a stream's command line, e.g. {'trades_stream': ['tradestream', 'ingest', '--mode', "
+                    "'replay', '--file', 'x.csv']}. A leading 'tradestream' runs this environment's CLI.")
+
+    def paths(self) -> PathSettings:
+        paths = load_settings().paths
+        return PathSettings(home=Path(self.home), cache_dir=paths.cache_dir) if self.home else paths
+
+    def ui_url(self) -> str | None:
+        if self.flink_ui_url:
+            return self.flink_ui_url
+        flink = load_settings().flink
+        if flink.master in ("[local]", "[auto]"):
+            return None
+        return f"http://{flink.master}"
+
+    def get_backend(self) -> SupervisorBackend:
+        if SupervisorKind(self.backend) is SupervisorKind.KUBERNETES:
+            from tradestream_assets.streams.kubernetes import KubernetesBackend
+
+            return KubernetesBackend(namespace=self.namespace, release=self.release)
+        from streaming.supervisor.local import LocalProcessBackend
+
+        return LocalProcessBackend(self.paths().home, flink_ui_url=self.ui_url())
+
+
+def platform_settings(kafka: KafkaResource) -> Settings:
+    """The settings with the Kafka resource's cluster and topics: what streams and probes agree on."""
+    return load_settings().model_copy(update={"kafka": kafka.kafka_settings()})
+
+
+RESOURCES: dict[str, dg.ConfigurableResource] = {
+    "kafka": KafkaResource(),
+    "duckdb": DuckDBStore(),
+    "exchange": ExchangeResource(),
+    "supervisor": StreamSupervisor(),
+}

@@ -1,0 +1,1 @@
+"""The long-running streams as assets: start/confirm, supervise, restart."""

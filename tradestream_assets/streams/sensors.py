@@ -1,0 +1,141 @@
+"""The stream supervisor: every 30 s, look at each stream; start it when it never ran, restart it when it died.
+
+Each tick probes every stream (job alive, newest output record, consumer lag) with short
+timeouts, records an AssetObservation with those figures and the ``stream_fresh`` check
+result, and requests a start run for a stream that never started, died, or runs an
+outdated config. Start runs carry the ``tradestream/stream`` tag (one at a time per
+stream, dagster.yaml) and the ``tradestream/restart-cause`` tag (visible in the Runs
+list). Restarts back off exponentially and stop after ``max_restarts`` within
+``window_s``, so a stream that cannot start does not restart forever; a stream that then
+stays up for ``healthy_reset_s`` earns its budget back.
+"""
+
+
+import json
+import time
+from dataclasses import dataclass
+
+import dagster as dg
+
+from tradestream_assets.resources import ExchangeResource, KafkaResource, StreamSupervisor
+from tradestream_assets.streams.assets import STREAM_ASSET_BY_NAME, STREAM_JOBS
+from tradestream_assets.streams.checks import check_evaluation, probe_stream
+from tradestream_assets.streams.health import StreamHealth
+from tradestream_assets.streams.specs import CAUSE_TAG, SIGNALS_STREAM, STREAM_TAG, live_config_path
+
+IN_PROGRESS = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+               dg.DagsterRunStatus.STARTED]
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    backoff_base_s: float = 30.0
+    backoff_max_s: float = 600.0
+    max_restarts: int = 5
+    window_s: float = 3600.0
+    healthy_reset_s: float = 600.0
+
+    def delay(self, attempts: int) -> float:
+        """Wait before restart number ``attempts + 1``: none for the first, then base, 2*base, ... capped."""
+        if attempts == 0:
+            return 0.0
+        return min(self.backoff_base_s * 2 ** (attempts - 1), self.backoff_max_s)
+
+
+POLICY = RestartPolicy()
+
+
+@dataclass
+class RestartDecision:
+    restart: bool
+    cause: str | None = None
+    held_back: str | None = None     # why a needed restart is not requested now
+
+
+def restart_cause(health: StreamHealth) -> str | None:
+    """Why the stream needs a (re)start, or None when it runs as it should."""
+    status = health.status
+    if health.never_started:
+        return "never started"
+    if not status.alive:
+        why = status.detail or "not running"
+        if status.exit_code is not None:
+            why += f" (exit code {status.exit_code})"
+        last = next((line for line in reversed(status.last_log_lines) if line.strip()), "")
+        return f"died: {why}" + (f"; last log line: {last.strip()[:120]}" if last else "")
+    if health.config_drift:
+        return f"config changed: runs {status.config_hash}, expected {health.expected_hash}"
+    return None
+
+
+def decide(health: StreamHealth, memory: dict, now: float, policy: RestartPolicy = POLICY) -> RestartDecision:
+    """Whether to request a restart now. ``memory`` ({"restarts": [epoch s, ...]}) is updated in place."""
+    restarts = [t for t in memory.get("restarts", []) if now - t < policy.window_s]
+    status = health.status
+    if status.alive and status.started_at and now - status.started_at >= policy.healthy_reset_s:
+        restarts = []
+    memory["restarts"] = restarts
+    cause = restart_cause(health)
+    if cause is None:
+        return RestartDecision(False)
+    if len(restarts) >= policy.max_restarts:
+        return RestartDecision(False, cause, held_back=(
+            f"restart cap reached: {len(restarts)} restarts within {policy.window_s / 60:.0f} min; fix the cause "
+            f"and materialize {health.name} from the UI"))
+    wait = policy.delay(len(restarts)) - (now - restarts[-1] if restarts else 0.0)
+    if wait > 0:
+        return RestartDecision(False, cause, held_back=f"backing off: next restart in {wait:.0f} s "
+                                                       f"(attempt {len(restarts) + 1})")
+    restarts.append(now)
+    return RestartDecision(True, cause)
+
+
+def _in_progress(instance: dg.DagsterInstance, name: str) -> bool:
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={STREAM_TAG: name}, statuses=IN_PROGRESS), limit=1)
+    return bool(runs)
+
+
+def run_request(name: str, cause: str, attempt: int, now: float, home) -> dg.RunRequest:
+    selection = [dg.AssetKey(name)]
+    if name == SIGNALS_STREAM and not live_config_path(home).exists():
+        selection.insert(0, dg.AssetKey("live_strategy_config"))
+    return dg.RunRequest(run_key=f"{name}:{attempt}:{int(now)}", job_name=STREAM_JOBS[name].name,
+                         asset_selection=selection,
+                         tags={STREAM_TAG: name, CAUSE_TAG: cause[:250], "tradestream/restart-attempt": str(attempt)})
+
+
+@dg.sensor(name="stream_supervisor", minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
+           jobs=list(STREAM_JOBS.values()),
+           description="Every 30 s: probe each stream (alive, newest output, lag), record observations and "
+                       "freshness checks, and start streams that never ran, died or run an outdated config "
+                       "(backed off, capped).")
+def stream_supervisor(context: dg.SensorEvaluationContext, supervisor: StreamSupervisor,
+                      exchange: ExchangeResource, kafka: KafkaResource) -> dg.SensorResult:
+    now = time.time()
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    events: list = []
+    requests: list[dg.RunRequest] = []
+    notes: list[str] = []
+    for name in STREAM_ASSET_BY_NAME:
+        health = probe_stream(name, supervisor, exchange, kafka)
+        memory = cursor.setdefault(name, {})
+        if _in_progress(context.instance, name):
+            notes.append(f"{name}: a start run is in progress")
+            decision = RestartDecision(False, restart_cause(health), held_back="a start run is in progress")
+        else:
+            decision = decide(health, memory, now)
+        metadata = health.metadata()
+        metadata["restarts_in_window"] = dg.MetadataValue.int(len(memory.get("restarts", [])))
+        if decision.held_back:
+            metadata["restart_held_back"] = dg.MetadataValue.text(decision.held_back)
+        events.append(dg.AssetObservation(asset_key=dg.AssetKey(name), metadata=metadata))
+        events.append(check_evaluation(health))
+        if decision.restart:
+            attempt = len(memory["restarts"])
+            context.log.info(f"requesting a start of {name}: {decision.cause}")
+            requests.append(run_request(name, decision.cause, attempt, now, supervisor.paths().home))
+            notes.append(f"{name}: start requested ({decision.cause})")
+        elif decision.held_back:
+            notes.append(f"{name}: {decision.cause}; {decision.held_back}")
+    return dg.SensorResult(run_requests=requests, asset_events=events, cursor=json.dumps(cursor),
+                           skip_reason=None if requests else ("; ".join(notes) or "all streams healthy"))

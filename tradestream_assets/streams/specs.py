@@ -1,0 +1,117 @@
+"""What each stream runs, reads and writes, and how fresh its output must be.
+
+A stream's ``StreamSpec`` is rebuilt from the settings (and, for signals, the live
+strategy config file) every time it is needed; its config hash is what "the same
+stream" means. When the hash of what should run differs from what runs, the
+supervisor restarts the stream with the new config.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from streaming.supervisor.base import StreamKind, StreamSpec
+from tradestream.settings import IngestionSettings, Settings
+
+TRADES_STREAM = "trades_stream"
+CANDLES_STREAM = "candles_stream"
+SIGNALS_STREAM = "signals_stream"
+STREAM_NAMES: tuple[str, ...] = (TRADES_STREAM, CANDLES_STREAM, SIGNALS_STREAM)
+
+#: Run tag that the instance limits to one run per value (dagster.yaml): one start/restart per stream.
+STREAM_TAG = "tradestream/stream"
+#: Run tag saying why a start/restart run was requested; shown in the UI's run list.
+CAUSE_TAG = "tradestream/restart-cause"
+
+LIVE_CONFIG_FILE = "live/active_strategies.yaml"
+SIGNALS_CONSUMER_GROUP = "tradestream-signals"
+
+
+@dataclass(frozen=True)
+class StreamProfile:
+    """How a stream is watched."""
+
+    name: str
+    kind: StreamKind
+    input_topic: str | None
+    output_topic: str
+    consumer_group: str | None
+    max_output_age_s: float | None   # None: output is sparse (signals), its age says nothing about health
+    max_lag: int | None              # records behind on the input topic before the check fails
+
+
+def profiles(settings: Settings) -> dict[str, StreamProfile]:
+    k = settings.kafka
+    return {
+        TRADES_STREAM: StreamProfile(TRADES_STREAM, "process", None, k.trades_topic, None,
+                                     max_output_age_s=60.0, max_lag=None),
+        CANDLES_STREAM: StreamProfile(CANDLES_STREAM, "beam", k.trades_topic, k.candles_topic,
+                                      settings.pipeline.consumer_group,
+                                      # a 1m candle leaves after its minute, the allowed lateness and the watermark
+                                      max_output_age_s=180.0 + settings.pipeline.allowed_lateness_s,
+                                      max_lag=50_000),
+        SIGNALS_STREAM: StreamProfile(SIGNALS_STREAM, "beam", k.candles_topic, k.signals_topic,
+                                      SIGNALS_CONSUMER_GROUP, max_output_age_s=None, max_lag=10_000),
+    }
+
+
+def live_config_path(home: Path) -> Path:
+    """Where ``live_strategy_config`` writes the active strategy set that ``signals_stream`` runs."""
+    return Path(home) / LIVE_CONFIG_FILE
+
+
+def file_sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    except OSError:
+        return None
+
+
+def kafka_env(settings: Settings) -> dict[str, str]:
+    """The cluster and topics a stream must use, passed explicitly so it agrees with its supervisor."""
+    k = settings.kafka
+    return {"TRADESTREAM_KAFKA_BOOTSTRAP_SERVERS": k.bootstrap, "TRADESTREAM_KAFKA_TRADES_TOPIC": k.trades_topic,
+            "TRADESTREAM_KAFKA_CANDLES_TOPIC": k.candles_topic, "TRADESTREAM_KAFKA_SIGNALS_TOPIC": k.signals_topic}
+
+
+def trades_spec(settings: Settings, ingestion: IngestionSettings) -> StreamSpec:
+    argv = ("tradestream", "ingest", "--mode", ingestion.mode, "--products", ",".join(ingestion.products))
+    return StreamSpec(TRADES_STREAM, "process", argv, env=kafka_env(settings),
+                      config={"mode": ingestion.mode, "products": list(ingestion.products)})
+
+
+def candles_spec(settings: Settings) -> StreamSpec:
+    argv: tuple[str, ...] = ("tradestream", "pipeline", "candles", "--mode", "stream")
+    if settings.flink.master not in ("[local]", "[auto]"):
+        argv += ("--flink-master", settings.flink.master)
+    return StreamSpec(CANDLES_STREAM, "beam", argv, env=kafka_env(settings),
+                      config={"flink_master": settings.flink.master, "timeframes": settings.pipeline.timeframes})
+
+
+def signals_spec(settings: Settings, live_config: Path) -> StreamSpec:
+    argv: tuple[str, ...] = ("tradestream", "pipeline", "signals", "--config", str(live_config))
+    if settings.flink.master not in ("[local]", "[auto]"):
+        argv += ("--flink-master", settings.flink.master)
+    # the config file's content is part of the identity: new live parameters restart the stream
+    return StreamSpec(SIGNALS_STREAM, "beam", argv, env=kafka_env(settings),
+                      config={"live_config": str(live_config), "live_config_sha256": file_sha256(live_config),
+                              "flink_master": settings.flink.master})
+
+
+def expected_spec(name: str, settings: Settings, ingestion: IngestionSettings, home: Path,
+                  commands: dict[str, list[str]] | None = None) -> StreamSpec:
+    """The spec ``name`` should run with now; ``commands`` replaces a stream's command line."""
+    if name == TRADES_STREAM:
+        spec = trades_spec(settings, ingestion)
+    elif name == CANDLES_STREAM:
+        spec = candles_spec(settings)
+    elif name == SIGNALS_STREAM:
+        spec = signals_spec(settings, live_config_path(home))
+    else:
+        raise ValueError(f"unknown stream {name!r}; streams are {list(STREAM_NAMES)}")
+    override = (commands or {}).get(name)
+    if override:
+        spec = StreamSpec(spec.name, spec.kind, tuple(override), spec.env, {**spec.config, "command": override})
+    return spec

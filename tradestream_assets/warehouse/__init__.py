@@ -1,0 +1,1 @@
+"""The DuckDB warehouse: hourly partitions of trades, candles and signals from Kafka."""

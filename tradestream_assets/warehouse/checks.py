@@ -1,0 +1,144 @@
+"""Checks on each hourly ``candles`` partition.
+
+* ``ohlc_invariants``: every bar has ``low <= open, close <= high`` and ``volume >= 0``.
+* ``no_missing_minutes``: every active pair (one with trades in the hour) has a 1m bar for
+  every closed minute from its first trade (or the hour's start when it traded before),
+  since the pipeline fills quiet minutes forward.
+* ``stream_batch_parity``: the 1m bars the stream produced equal the independent DuckDB
+  SQL reference computed from the hour's stored trades.
+
+They read DuckDB read-only and run in the same run as the partition they judge.
+"""
+
+
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import pandas as pd
+
+from tradestream import store
+from tradestream_assets.partitions import hourly_partitions
+from tradestream_assets.resources import DuckDBStore, load_settings
+from tradestream_assets.warehouse.assets import candles
+
+MINUTE = timedelta(minutes=1)
+#: A minute's bar is due once the minute closed, the allowed lateness passed and the stream emitted it.
+EMISSION_GRACE = timedelta(minutes=2)
+EXAMPLES = 10
+#: Relative tolerance of the parity comparison: sums of float sizes may differ in the last bits by order.
+PARITY_RTOL = 1e-9
+
+
+def _window(context: dg.AssetCheckExecutionContext) -> tuple[datetime, datetime]:
+    window = hourly_partitions.time_window_for_partition_key(context.partition_key)
+    return store.utc_naive(window.start), store.utc_naive(window.end)
+
+
+def _md_table(frame: pd.DataFrame) -> dg.MetadataValue:
+    return dg.MetadataValue.md(frame.head(EXAMPLES).to_markdown(index=False) if not frame.empty else "none")
+
+
+@dg.asset_check(asset=candles, partitions_def=hourly_partitions, name="ohlc_invariants",
+                description="low <= open, close <= high and volume >= 0 on every candle of the partition.")
+def ohlc_invariants(context: dg.AssetCheckExecutionContext, duckdb: DuckDBStore) -> dg.AssetCheckResult:
+    start, end = _window(context)
+    with duckdb.reader() as con:
+        bars = store.query_candles(con, start, end)
+    body_low, body_high = bars[["open", "close"]].min(axis=1), bars[["open", "close"]].max(axis=1)
+    bad = bars[(bars["low"] > body_low) | (bars["high"] < body_high) | (bars["low"] > bars["high"])
+               | (bars["volume"] < 0)]
+    return dg.AssetCheckResult(
+        passed=bad.empty,
+        metadata={"candles_checked": len(bars), "violations": len(bad),
+                  "examples": _md_table(bad[["currency_pair", "timeframe", "window_start", "open", "high", "low",
+                                             "close", "volume"]])},
+        description=f"{len(bad)} of {len(bars)} candles break an OHLC invariant" if len(bad) else None)
+
+
+def missing_minutes(trades: pd.DataFrame, bars_1m: pd.DataFrame, earlier_pairs: set[str], start: datetime,
+                    end: datetime, now: datetime) -> dict[str, list[datetime]]:
+    """Minutes without a 1m bar per active pair; a minute counts once it closed and EMISSION_GRACE passed."""
+    last_due = min(end, (now - EMISSION_GRACE).replace(second=0, microsecond=0))
+    out: dict[str, list[datetime]] = {}
+    present = {pair: set(pd.to_datetime(g["window_start"]).dt.to_pydatetime())
+               for pair, g in bars_1m.groupby("currency_pair")}
+    for pair, pair_trades in trades.groupby("currency_pair"):
+        first_trade = pd.Timestamp(pair_trades["event_time"].min()).to_pydatetime().replace(second=0, microsecond=0)
+        minute = start if pair in earlier_pairs else first_trade
+        have = present.get(pair, set())
+        gaps = []
+        while minute + MINUTE <= last_due:
+            if minute not in have:
+                gaps.append(minute)
+            minute += MINUTE
+        out[pair] = gaps
+    return out
+
+
+@dg.asset_check(asset=candles, partitions_def=hourly_partitions, name="no_missing_minutes",
+                description="Every pair with trades in the hour has a 1m candle for each closed minute from its "
+                            "first trade (from the hour's start when it traded earlier): quiet minutes are filled "
+                            "forward, never left out.")
+def no_missing_minutes(context: dg.AssetCheckExecutionContext, duckdb: DuckDBStore) -> dg.AssetCheckResult:
+    start, end = _window(context)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with duckdb.reader() as con:
+        hour_trades = store.query_trades(con, start, end)
+        bars = store.query_candles(con, start, end, timeframes=["1m"])
+        earlier = {row[0] for row in con.execute(
+            "SELECT DISTINCT currency_pair FROM candles WHERE timeframe = '1m' AND window_start < ? "
+            "AND window_start >= ?", [start, start - timedelta(hours=1)]).fetchall()}
+    gaps = missing_minutes(hour_trades, bars, earlier, start, end, now)
+    missing = {pair: len(g) for pair, g in gaps.items() if g}
+    examples = pd.DataFrame([(pair, minute) for pair, g in gaps.items() for minute in g[:3]],
+                            columns=["currency_pair", "missing_minute"])
+    return dg.AssetCheckResult(
+        passed=not missing,
+        metadata={"active_pairs": len(gaps), "missing_minutes": sum(missing.values()),
+                  "missing_by_pair": dg.MetadataValue.json(missing), "examples": _md_table(examples)},
+        description=(f"{sum(missing.values())} minute(s) without a 1m candle across {len(missing)} pair(s)"
+                     if missing else None))
+
+
+def parity_mismatches(stream_bars: pd.DataFrame, reference: pd.DataFrame, rtol: float = PARITY_RTOL) -> pd.DataFrame:
+    """Rows where the stream's 1m bar differs from the reference (or is missing), one row per difference."""
+    key = ["currency_pair", "window_start"]
+    fields = ["open", "high", "low", "close", "volume"]
+    merged = reference[key + fields].merge(stream_bars[key + fields], on=key, how="left",
+                                           suffixes=("_reference", "_stream"), indicator=True)
+    problems = []
+    for row in merged.itertuples(index=False):
+        data = row._asdict()
+        if data["_merge"] == "left_only":
+            problems.append({**{k: data[k] for k in key}, "field": "bar", "reference": "present", "stream": "missing"})
+            continue
+        for field in fields:
+            ref, got = data[f"{field}_reference"], data[f"{field}_stream"]
+            if abs(ref - got) > rtol * max(abs(ref), abs(got), 1e-12):
+                problems.append({**{k: data[k] for k in key}, "field": field, "reference": ref, "stream": got})
+    return pd.DataFrame(problems, columns=[*key, "field", "reference", "stream"])
+
+
+@dg.asset_check(asset=candles, partitions_def=hourly_partitions, name="stream_batch_parity",
+                description="The stream's 1m candles of the hour equal the DuckDB SQL reference computed from the "
+                            "stored trades (minutes with trades; filled minutes have no trades to compare).")
+def stream_batch_parity(context: dg.AssetCheckExecutionContext, duckdb: DuckDBStore) -> dg.AssetCheckResult:
+    from tradestream_assets.warehouse.rebuild import reference_1m_candles
+
+    start, end = _window(context)
+    lateness = timedelta(seconds=load_settings().pipeline.allowed_lateness_s)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    # only minutes whose bar is final: closed, past the allowed lateness and emitted
+    last_final = min(end, (now - EMISSION_GRACE - lateness).replace(second=0, microsecond=0))
+    with duckdb.reader() as con:
+        reference = reference_1m_candles(con, start, last_final)
+        bars = store.query_candles(con, start, end, timeframes=["1m"])
+    mismatches = parity_mismatches(bars, reference)
+    return dg.AssetCheckResult(
+        passed=mismatches.empty,
+        metadata={"reference_candles": len(reference), "stream_candles": len(bars),
+                  "mismatches": len(mismatches), "examples": _md_table(mismatches)},
+        description=f"{len(mismatches)} difference(s) between stream and SQL reference" if len(mismatches) else None)
+
+
+WAREHOUSE_CHECKS = [ohlc_invariants, no_missing_minutes, stream_batch_parity]
