@@ -85,7 +85,7 @@ def parse_decimal(value: Any, field: str) -> float:
             raise InvalidInput(RejectReason.NON_NUMERIC, f"{field}={value!r} is not a decimal number")
         number = float(value)
     elif value is None:
-        raise InvalidInput(RejectReason.MISSING_FIELD, f"{field} is null")
+        raise InvalidInput(RejectReason.MISSING_FIELD, f"{field}=None: a value is required")
     else:
         raise InvalidInput(RejectReason.WRONG_TYPE,
                            f"{field}={value!r} is a {type(value).__name__}, expected a decimal string")
@@ -110,7 +110,7 @@ def parse_timestamp_ns(value: Any, field: str = "time") -> int:
     parser accepts words like ``"now"``; exchange timestamps must be exact and strict.
     """
     if value is None:
-        raise InvalidInput(RejectReason.MISSING_FIELD, f"{field} is null")
+        raise InvalidInput(RejectReason.MISSING_FIELD, f"{field}=None: a value is required")
     if not isinstance(value, str):
         raise InvalidInput(RejectReason.WRONG_TYPE,
                            f"{field}={value!r} is a {type(value).__name__}, expected an RFC 3339 string")
@@ -181,7 +181,7 @@ _SIDES = {"BUY": TakerSide.BUY, "SELL": TakerSide.SELL}
 def parse_side(value: Any, field: str = "side") -> TakerSide:
     """'BUY'/'SELL' in any case; an empty or unknown side is refused rather than guessed."""
     if value is None:
-        raise InvalidInput(RejectReason.MISSING_FIELD, f"{field} is null")
+        raise InvalidInput(RejectReason.MISSING_FIELD, f"{field}=None: a value is required")
     if not isinstance(value, str):
         raise InvalidInput(RejectReason.WRONG_TYPE,
                            f"{field}={value!r} is a {type(value).__name__}, expected BUY or SELL")
@@ -197,7 +197,7 @@ _TRADE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 def parse_trade_id(value: Any, field: str = "trade_id") -> str:
     """A non-empty identifier; integers (some recorders store them so) become strings."""
     if value is None:
-        raise InvalidInput(RejectReason.MISSING_FIELD, f"{field} is null")
+        raise InvalidInput(RejectReason.MISSING_FIELD, f"{field}=None: a value is required")
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str):
@@ -212,7 +212,7 @@ def parse_trade_id(value: Any, field: str = "trade_id") -> str:
 def parse_pair(value: Any, known_pairs: frozenset[str] | None, field: str = "product_id") -> str:
     """A currency pair like 'BTC-USD'; with ``known_pairs`` it must also be one we asked for."""
     if value is None:
-        raise InvalidInput(RejectReason.MISSING_FIELD, f"{field} is null")
+        raise InvalidInput(RejectReason.MISSING_FIELD, f"{field}=None: a value is required")
     if not isinstance(value, str):
         raise InvalidInput(RejectReason.WRONG_TYPE,
                            f"{field}={value!r} is a {type(value).__name__}, expected 'BASE-QUOTE'")

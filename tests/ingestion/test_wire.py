@@ -1,0 +1,55 @@
+"""The vectorized Trade encoder writes exactly what protobuf writes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tradestream.ingest.columns import TradeColumns
+from tradestream.ingest.simulator import MarketSimulator, SimulatorConfig
+from tradestream.ingest.trade import TradeEncoder, trade_from_proto
+from tradestream.ingest.wire import check_schema, encode_columns
+from tradestream.v1 import market_pb2
+
+INGEST_NS = 1_715_000_123_456_789_012
+
+
+def reference(columns: TradeColumns, ingest_ns: int) -> list[bytes]:
+    encoder = TradeEncoder()
+    return [encoder.encode(trade, ingest_ns) for trade in columns.to_records()]
+
+
+def test_simulated_batches_encode_byte_for_byte_like_protobuf() -> None:
+    simulator = MarketSimulator(SimulatorConfig(pairs=("BTC-USD", "DOGE-USD", "SHIB-USDC"), rate=100, seed=3,
+                                                start_ns=1_715_000_000_123_456_789, duplicate_rate=0.1))
+    for _ in range(5):
+        columns = simulator.take_columns_until(2**62, 3_000)
+        assert encode_columns(columns, INGEST_NS) == reference(columns, INGEST_NS)
+
+
+def test_edge_values_encode_like_protobuf() -> None:
+    rng = np.random.default_rng(5)
+    n = 400
+    numbers = np.array([1, 9, 10, 99, 100, 127, 128, 10**6, 10**12, 10**18 - 1] * 40, dtype=np.int64)
+    event_ns = np.array([1_715_000_000 * 10**9, 1_715_000_000 * 10**9 + 1, 1_715_000_000 * 10**9 + 127,
+                         1_715_000_000 * 10**9 + 128, 1_715_000_000 * 10**9 + 999_999_999] * 80, dtype=np.int64)
+    columns = TradeColumns(
+        exchange="simulator", pairs=("BTC-USD", "A-B", "VERYLONGNAME-USDC"), id_prefix="",
+        pair_index=rng.integers(0, 3, n), number=numbers, price=rng.lognormal(0, 8, n),
+        size=np.full(n, 1e-8), side=rng.integers(1, 3, n).astype(np.int8), event_ns=event_ns)
+    for ingest_ns in (INGEST_NS, 1_715_000_000 * 10**9):  # ingest nanos 0 is omitted by proto3
+        encoded = encode_columns(columns, ingest_ns)
+        assert encoded == reference(columns, ingest_ns)
+    decoded = market_pb2.Trade.FromString(encoded[3])
+    assert trade_from_proto(decoded) == columns.to_records()[3]
+
+
+def test_values_the_fast_encoder_cannot_write_are_refused() -> None:
+    columns = MarketSimulator(SimulatorConfig(pairs=("BTC-USD",), rate=1, seed=1, start_ns=10**9)) \
+        .take_columns_until(2**62, 10)
+    with pytest.raises(ValueError, match="between 1978 and 3058"):
+        encode_columns(columns, INGEST_NS)
+
+
+def test_the_encoder_matches_the_current_trade_schema() -> None:
+    check_schema()  # also runs at import; fails if tradestream.v1.Trade gains or changes a field
