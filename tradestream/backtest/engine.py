@@ -1,0 +1,311 @@
+"""The pandas-facing backtester over the numba kernels.
+
+``run_backtest`` simulates one pair of entry/exit series, ``run_grid`` many at once on
+all cores, ``run_strategy``/``run_strategy_grid`` take a strategy spec and parameters.
+Inputs are checked here, loudly; the kernels trust them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numba
+import numpy as np
+import pandas as pd
+
+from tradestream.backtest import _kernels as k
+from tradestream.backtest.candles import validate_candles
+from tradestream.backtest.config import BacktestConfig
+from tradestream.backtest.errors import BacktestInputError
+from tradestream.backtest.metrics import METRIC_NAMES, Metrics
+from tradestream.backtest.strategy import StrategyLike, resolve_strategy
+from tradestream.backtest.timeframes import periods_per_year
+from tradestream.params import ParamValue
+
+EXIT_REASONS: dict[int, str] = {
+    k.EXIT_SIGNAL: "signal", k.EXIT_STOP_LOSS: "stop_loss", k.EXIT_TAKE_PROFIT: "take_profit",
+    k.EXIT_TRAILING_STOP: "trailing_stop", k.EXIT_STILL_OPEN: "open",
+}
+TRADE_COLUMNS: tuple[str, ...] = (
+    "entry_time", "exit_time", "entry_price", "exit_price", "size", "entry_fees", "exit_fees", "pnl", "return",
+    "duration_bars", "exit_reason",
+)
+# Signal matrices of a grid are built in chunks of about this many cells (bytes per side).
+GRID_CHUNK_CELLS = 64_000_000
+
+
+@dataclass(frozen=True)
+class BacktestRun:
+    """One simulated account: its equity curve, trades and metrics."""
+
+    equity: pd.Series
+    position: pd.Series
+    trades: pd.DataFrame
+    metrics: Metrics
+    config: BacktestConfig
+    timeframe: str
+    close: pd.Series
+    strategy: str | None = None
+    params: dict[str, ParamValue] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def returns(self) -> pd.Series:
+        """Per-bar returns of the equity curve; the first bar is measured against the starting cash."""
+        previous = self.equity.shift(1).fillna(self.config.cash)
+        return (self.equity / previous - 1.0).rename("returns")
+
+    @property
+    def start(self) -> pd.Timestamp:
+        return self.equity.index[0]
+
+    @property
+    def end(self) -> pd.Timestamp:
+        return self.equity.index[-1]
+
+    def plot(self, path: str | Path, title: str | None = None) -> Path:
+        """Write the equity curve (with drawdown and buy-and-hold) as a PNG; returns the path."""
+        from tradestream.backtest.chart import plot_equity
+
+        return plot_equity(self, path, title=title)
+
+
+def coerce_signal(values: object, index: pd.DatetimeIndex, name: str) -> np.ndarray:
+    """A boolean numpy array aligned with ``index``; raises on NaN, misalignment or non-0/1 values."""
+    if isinstance(values, pd.Series):
+        if len(values) != len(index):
+            raise BacktestInputError(f"{name} has {len(values)} values but there are {len(index)} candles")
+        if not values.index.equals(index):
+            raise BacktestInputError(
+                f"{name} is not aligned with the candles (first index {values.index[0]!r} vs {index[0]}); "
+                f"build it from the same frame or use {name}.reindex(candles.index)")
+        array = values.to_numpy()
+    else:
+        array = np.asarray(values)
+    if array.ndim != 1 or array.shape[0] != len(index):
+        raise BacktestInputError(f"{name} has shape {array.shape}; expected ({len(index)},), one value per candle")
+    return np.ascontiguousarray(_as_bool(array, name))
+
+
+def _as_bool(array: np.ndarray, name: str) -> np.ndarray:
+    if array.dtype == np.bool_:
+        return array
+    if array.dtype == object:
+        missing = pd.isna(array)
+        if missing.any():
+            first = int(np.flatnonzero(missing)[0])
+            raise BacktestInputError(
+                f"{name} has {int(missing.sum())} missing value(s), first at position {first}; "
+                "signals must be True/False on every bar (fill warm-up bars with False)")
+        try:
+            array = array.astype(np.float64)
+        except (TypeError, ValueError):
+            raise BacktestInputError(f"{name} must hold booleans, got values like {array.flat[0]!r}") from None
+    if not np.issubdtype(array.dtype, np.number):
+        raise BacktestInputError(f"{name} must hold booleans, got dtype {array.dtype}")
+    if np.issubdtype(array.dtype, np.floating) and np.isnan(array).any():
+        missing = np.isnan(array)
+        raise BacktestInputError(
+            f"{name} has {int(missing.sum())} NaN value(s), first at position {int(np.flatnonzero(missing)[0])}; "
+            "signals must be True/False on every bar (fill warm-up bars with False)")
+    if not np.isin(array, (0, 1)).all():
+        odd = array[~np.isin(array, (0, 1))].flat[0]
+        raise BacktestInputError(f"{name} must hold booleans or 0/1, got the value {odd!r}")
+    return array.astype(np.bool_)
+
+
+def _ohlc(candles: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    return tuple(np.ascontiguousarray(candles[c].to_numpy(dtype=np.float64))  # type: ignore[return-value]
+                 for c in ("open", "high", "low", "close"))
+
+
+def _signal_warnings(entries: np.ndarray, bars: int) -> tuple[str, ...]:
+    if not entries.any():
+        message = (f"no entry signal in {bars} bars: the strategy never trades on this data "
+                   "(too short for its warm-up, or parameters that never trigger)")
+        return (message,)
+    return ()
+
+
+def run_backtest(candles: pd.DataFrame, entries: object, exits: object, config: BacktestConfig | None = None, *,
+                 timeframe: str | None = None, allow_gaps: bool = False, strategy: str | None = None,
+                 params: Mapping[str, ParamValue] | None = None) -> BacktestRun:
+    """Simulate one long-only account trading ``entries``/``exits`` (bool per candle) on ``candles``."""
+    config = config or BacktestConfig()
+    candles, timeframe = validate_candles(candles, timeframe, allow_gaps=allow_gaps)
+    index = candles.index
+    entry_array = coerce_signal(entries, index, "entries")
+    exit_array = coerce_signal(exits, index, "exits")
+    open_, high, low, close = _ohlc(candles)
+    n = len(index)
+    equity = np.empty(n)
+    position = np.empty(n)
+    trades = np.empty((k.trade_capacity(n, config.has_stops), k.TRADE_FIELDS))
+    stats = np.empty(k.STAT_FIELDS)
+    rows = k.simulate_long_only(open_, high, low, close, entry_array, exit_array, *config.kernel_args(),
+                                equity, position, trades, stats)
+    vector = np.empty(k.M_FIELDS)
+    k.compute_metrics(equity, k.asset_returns(close), config.cash, periods_per_year(timeframe), stats,
+                      np.empty(n), vector)
+    return BacktestRun(
+        equity=pd.Series(equity, index=index, name="equity"),
+        position=pd.Series(position, index=index, name="position"),
+        trades=_trade_frame(trades[:rows], index),
+        metrics=Metrics.from_vector(vector),
+        config=config,
+        timeframe=timeframe,
+        close=candles["close"],
+        strategy=strategy,
+        params=dict(params or {}),
+        warnings=_signal_warnings(entry_array, n),
+    )
+
+
+def _trade_frame(records: np.ndarray, index: pd.DatetimeIndex) -> pd.DataFrame:
+    entry_bar = records[:, k.TRADE_ENTRY_BAR].astype(np.int64)
+    exit_bar = records[:, k.TRADE_EXIT_BAR].astype(np.int64)
+    is_open = exit_bar < 0
+    last = len(index) - 1
+    exit_time = pd.Series(index[np.where(is_open, 0, exit_bar)])
+    exit_time[is_open] = pd.NaT
+    frame = pd.DataFrame({
+        "entry_time": index[entry_bar],
+        "exit_time": exit_time.to_numpy(),
+        "entry_price": records[:, k.TRADE_ENTRY_PRICE],
+        "exit_price": records[:, k.TRADE_EXIT_PRICE],
+        "size": records[:, k.TRADE_SIZE],
+        "entry_fees": records[:, k.TRADE_ENTRY_FEES],
+        "exit_fees": records[:, k.TRADE_EXIT_FEES],
+        "pnl": records[:, k.TRADE_PNL],
+        "return": records[:, k.TRADE_RETURN],
+        "duration_bars": np.where(is_open, last, exit_bar) - entry_bar,
+        "exit_reason": [EXIT_REASONS[int(r)] for r in records[:, k.TRADE_EXIT_REASON]],
+    }, columns=list(TRADE_COLUMNS))
+    frame.insert(0, "entry_bar", entry_bar)
+    frame.insert(1, "exit_bar", exit_bar)
+    return frame
+
+
+def _signal_matrix(signals: object, index: pd.DatetimeIndex, name: str) -> tuple[np.ndarray, list[Hashable]]:
+    """(combos x bars) boolean matrix from a (bars x combos) DataFrame or array, with combo labels."""
+    if isinstance(signals, pd.DataFrame):
+        if not signals.index.equals(index):
+            raise BacktestInputError(f"{name} rows are not aligned with the candles; build them from the same frame")
+        labels: list[Hashable] = list(signals.columns)
+        array = signals.to_numpy()
+    else:
+        array = np.asarray(signals)
+        if array.ndim == 2:
+            labels = list(range(array.shape[1]))
+        else:
+            labels = []
+    if array.ndim != 2 or array.shape[0] != len(index):
+        raise BacktestInputError(
+            f"{name} has shape {array.shape}; expected ({len(index)}, combos): one column per parameter combination")
+    if array.shape[1] == 0:
+        raise BacktestInputError(f"{name} has no columns: give at least one parameter combination")
+    return np.ascontiguousarray(_as_bool(array, name).T), labels
+
+
+def run_grid(candles: pd.DataFrame, entries: object, exits: object, config: BacktestConfig | None = None, *,
+             timeframe: str | None = None, allow_gaps: bool = False) -> pd.DataFrame:
+    """Metrics of many signal sets in one parallel call: column j of ``entries``/``exits`` is combination j.
+
+    Returns one row per combination (indexed by the signal frames' column labels) with the
+    columns of ``Metrics``. Each row equals ``run_backtest`` on that column, bit for bit.
+    """
+    config = config or BacktestConfig()
+    candles, timeframe = validate_candles(candles, timeframe, allow_gaps=allow_gaps)
+    entry_matrix, labels = _signal_matrix(entries, candles.index, "entries")
+    exit_matrix, exit_labels = _signal_matrix(exits, candles.index, "exits")
+    if entry_matrix.shape != exit_matrix.shape:
+        raise BacktestInputError(
+            f"entries have {entry_matrix.shape[0]} combinations but exits have {exit_matrix.shape[0]}")
+    if exit_labels != labels:
+        raise BacktestInputError("entries and exits have different column labels; give both the same combinations")
+    return _grid_frame(simulate_matrix(candles, entry_matrix, exit_matrix, config, timeframe), labels)
+
+
+def simulate_matrix(candles: pd.DataFrame, entries: np.ndarray, exits: np.ndarray, config: BacktestConfig,
+                    timeframe: str) -> np.ndarray:
+    """Kernel call on validated input: (combos x bars) signals -> (combos x metrics) array."""
+    open_, high, low, close = _ohlc(candles)
+    return k.simulate_grid(open_, high, low, close, entries, exits, *config.kernel_args(), periods_per_year(timeframe),
+                           numba.get_num_threads())
+
+
+def _grid_frame(values: np.ndarray, labels: Sequence[Hashable]) -> pd.DataFrame:
+    index = pd.MultiIndex.from_tuples(labels) if labels and isinstance(labels[0], tuple) else pd.Index(labels)
+    frame = pd.DataFrame(values, index=index, columns=list(METRIC_NAMES))
+    frame["number_of_trades"] = frame["number_of_trades"].astype(np.int64)
+    return frame
+
+
+def strategy_signals(candles: pd.DataFrame, strategy: StrategyLike,
+                     params: Mapping[str, ParamValue]) -> tuple[np.ndarray, np.ndarray]:
+    """Entries and exits of ``strategy`` with validated ``params``, checked against the candles."""
+    try:
+        entries, exits = strategy.signals(candles, params)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BacktestInputError(
+            f"strategy {strategy.name} with {dict(params)} failed on these candles: {exc}") from exc
+    label = f"{strategy.name} {_fmt_params(params)}"
+    return (coerce_signal(entries, candles.index, f"entries of {label}"),
+            coerce_signal(exits, candles.index, f"exits of {label}"))
+
+
+def run_strategy(candles: pd.DataFrame, strategy: str | StrategyLike, params: Mapping[str, Any] | None = None,
+                 config: BacktestConfig | None = None, *, timeframe: str | None = None,
+                 allow_gaps: bool = False) -> BacktestRun:
+    """Backtest a strategy (name or spec) with ``params`` overlaid on its defaults and validated."""
+    spec = resolve_strategy(strategy)
+    values = spec.space.validate(params)
+    candles, timeframe = validate_candles(candles, timeframe, allow_gaps=allow_gaps)
+    entries, exits = strategy_signals(candles, spec, values)
+    return run_backtest(candles, entries, exits, config, timeframe=timeframe, allow_gaps=True,
+                        strategy=spec.name, params=values)
+
+
+def run_strategy_grid(candles: pd.DataFrame, strategy: str | StrategyLike,
+                      param_sets: Sequence[Mapping[str, Any]], config: BacktestConfig | None = None, *,
+                      timeframe: str | None = None, allow_gaps: bool = False) -> pd.DataFrame:
+    """Metrics of ``strategy`` for every parameter set, simulated in parallel.
+
+    Signals are computed per set (by the strategy, in this process); the simulations of a
+    chunk of sets then run in one parallel kernel call. Returns one row per set: the
+    parameters as columns followed by the metrics, in the order given.
+    """
+    if not param_sets:
+        raise BacktestInputError("no parameter sets to run; give at least one")
+    config = config or BacktestConfig()
+    spec = resolve_strategy(strategy)
+    validated = [spec.space.validate(p) for p in param_sets]
+    candles, timeframe = validate_candles(candles, timeframe, allow_gaps=allow_gaps)
+    n = len(candles)
+    chunk = max(1, GRID_CHUNK_CELLS // max(n, 1))
+    blocks = []
+    for first in range(0, len(validated), chunk):
+        batch = validated[first:first + chunk]
+        entries = np.empty((len(batch), n), dtype=np.bool_)
+        exits = np.empty((len(batch), n), dtype=np.bool_)
+        for row, values in enumerate(batch):
+            entries[row], exits[row] = strategy_signals(candles, spec, values)
+        blocks.append(simulate_matrix(candles, entries, exits, config, timeframe))
+    metrics = pd.DataFrame(np.vstack(blocks), columns=list(METRIC_NAMES))
+    metrics["number_of_trades"] = metrics["number_of_trades"].astype(np.int64)
+    params_frame = pd.DataFrame(validated)
+    return pd.concat([params_frame, metrics], axis=1)
+
+
+def _fmt_params(params: Mapping[str, ParamValue]) -> str:
+    return ",".join(f"{name}={_fmt_value(value)}" for name, value in params.items())
+
+
+def _fmt_value(value: ParamValue) -> str:
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return f"{value:.1f}"
+    return str(value)

@@ -1,0 +1,146 @@
+"""Performance metrics of a backtest, computed on the strategy's own equity curve.
+
+The arithmetic lives in the numba kernel ``_kernels.compute_metrics`` (shared by single
+runs and grids); this module names the numbers, and adds the statistics that look across
+many trials: the probabilistic and deflated Sharpe ratios of Bailey and Lopez de Prado.
+Every formula is written out in docs/backtesting.md.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from statistics import NormalDist
+
+import numpy as np
+
+from tradestream.backtest import _kernels as k
+
+# Slot order of the kernel's metrics vector.
+METRIC_NAMES: tuple[str, ...] = (
+    "total_return", "cagr", "volatility", "sharpe", "sortino", "calmar", "max_drawdown",
+    "max_drawdown_duration_bars", "win_rate", "profit_factor", "expectancy", "number_of_trades",
+    "average_trade_duration_bars", "exposure", "alpha", "beta", "score", "final_equity",
+)
+assert len(METRIC_NAMES) == k.M_FIELDS
+
+EULER_GAMMA = 0.5772156649015329
+_NORMAL = NormalDist()
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Metrics of one backtest. Ratios are fractions (0.12 = 12 %); durations are in bars."""
+
+    total_return: float
+    cagr: float
+    volatility: float
+    sharpe: float
+    sortino: float
+    calmar: float
+    max_drawdown: float
+    max_drawdown_duration_bars: float
+    win_rate: float
+    profit_factor: float
+    expectancy: float
+    number_of_trades: int
+    average_trade_duration_bars: float
+    exposure: float
+    alpha: float
+    beta: float
+    score: float
+    final_equity: float
+
+    @classmethod
+    def from_vector(cls, vector: Sequence[float]) -> Metrics:
+        values = dict(zip(METRIC_NAMES, (float(v) for v in vector), strict=True))
+        values["number_of_trades"] = int(values["number_of_trades"])
+        return cls(**values)
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+    def __getitem__(self, name: str) -> float:
+        return getattr(self, name)
+
+
+METRIC_FIELDS = tuple(f.name for f in fields(Metrics))
+assert METRIC_FIELDS == METRIC_NAMES
+
+
+def per_period_sharpe(sharpe: float, periods_per_year: float) -> float:
+    """Undo the sqrt(periods per year) annualization of a Sharpe ratio."""
+    return sharpe / math.sqrt(periods_per_year)
+
+
+def probabilistic_sharpe(returns: np.ndarray, benchmark_sharpe: float = 0.0) -> float:
+    """P(true Sharpe > ``benchmark_sharpe``) given per-bar ``returns`` (Bailey & Lopez de Prado 2012).
+
+    PSR = Phi((SR - SR*) sqrt(T - 1) / sqrt(1 - g3 SR + (g4 - 1) / 4 SR^2)), with SR the
+    per-bar Sharpe, g3 the skewness and g4 the (non-excess) kurtosis of the returns.
+    """
+    returns = np.asarray(returns, dtype=np.float64)
+    t = returns.shape[0]
+    if t < 3:
+        raise ValueError(f"the probabilistic Sharpe needs at least 3 returns, got {t}")
+    std = returns.std(ddof=1)
+    if std == 0:
+        return 0.0
+    sharpe = returns.mean() / std
+    centred = returns - returns.mean()
+    m2 = np.mean(centred**2)
+    skew = np.mean(centred**3) / m2**1.5 if m2 > 0 else 0.0
+    kurt = np.mean(centred**4) / m2**2 if m2 > 0 else 3.0
+    denominator = 1.0 - skew * sharpe + (kurt - 1.0) / 4.0 * sharpe**2
+    if denominator <= 0:
+        denominator = 1e-12  # extreme skew: the estimate is as certain as it gets
+    return _NORMAL.cdf((sharpe - benchmark_sharpe) * math.sqrt(t - 1) / math.sqrt(denominator))
+
+
+def expected_max_sharpe(trial_sharpe_variance: float, trials: int) -> float:
+    """SR0: the highest per-bar Sharpe expected among ``trials`` skill-less trials.
+
+    SR0 = sqrt(V) ((1 - gamma) Phi^-1(1 - 1/N) + gamma Phi^-1(1 - 1/(N e))), with V the
+    variance of the trials' Sharpe ratios and gamma the Euler-Mascheroni constant.
+    """
+    if trials < 1:
+        raise ValueError(f"trials={trials} must be at least 1")
+    if trials == 1 or trial_sharpe_variance <= 0:
+        return 0.0
+    first = _NORMAL.inv_cdf(1.0 - 1.0 / trials)
+    second = _NORMAL.inv_cdf(1.0 - 1.0 / (trials * math.e))
+    return math.sqrt(trial_sharpe_variance) * ((1.0 - EULER_GAMMA) * first + EULER_GAMMA * second)
+
+
+@dataclass(frozen=True)
+class DeflatedSharpe:
+    """The Sharpe ratio after accounting for how many trials it was picked from.
+
+    ``deflated`` is the annualized Sharpe minus the annualized SR0 (the best Sharpe that
+    ``trials`` skill-less trials would show by luck); ``probability`` is Bailey and
+    Lopez de Prado's DSR: P(true Sharpe > SR0).
+    """
+
+    sharpe: float
+    expected_max_sharpe: float
+    deflated: float
+    probability: float
+    trials: int
+
+
+def deflated_sharpe(returns: np.ndarray, trials: int, trial_sharpe_variance: float,
+                    periods_per_year: float) -> DeflatedSharpe:
+    """Deflated Sharpe of per-bar ``returns`` chosen among ``trials`` with per-bar Sharpe variance given."""
+    returns = np.asarray(returns, dtype=np.float64)
+    std = returns.std(ddof=1) if returns.shape[0] > 1 else 0.0
+    per_bar = returns.mean() / std if std > 0 else 0.0
+    sr0 = expected_max_sharpe(trial_sharpe_variance, trials)
+    root = math.sqrt(periods_per_year)
+    return DeflatedSharpe(
+        sharpe=per_bar * root,
+        expected_max_sharpe=sr0 * root,
+        deflated=(per_bar - sr0) * root,
+        probability=probabilistic_sharpe(returns, sr0),
+        trials=trials,
+    )
