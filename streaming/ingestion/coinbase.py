@@ -30,7 +30,7 @@ from tradestream.ingest.backoff import ReconnectBackoff
 from tradestream.ingest.coinbase import EXCHANGE, InvalidFrame, parse_frame, subscribe_requests
 from tradestream.ingest.pairs import split_into_connections
 from tradestream.ingest.sequence import SequenceTracker
-from tradestream.ingest.validation import RejectReason, TimeBounds
+from tradestream.ingest.validation import Rejection, RejectReason, TimeBounds
 
 log = logging.getLogger(__name__)
 
@@ -135,11 +135,11 @@ class CoinbaseAdapter(ExchangeAdapter):
         try:
             frame = parse_frame(raw, now_ns=now_ns, bounds=self.bounds, known_pairs=self.known_pairs)
         except InvalidFrame as exc:
-            if exc.sequence_num is not None:
-                self._observe_sequence(index, exc.sequence_num, sink, tracker)
-            if exc.reason is RejectReason.EXCHANGE_ERROR:
-                log.error("connection %d: %s", index, exc.detail)
-            await sink.rejected(exc.rejection(payload))
+            await self._reject_frame(index, exc, payload, sink, tracker)
+            return
+        except Exception as exc:  # noqa: BLE001 - no input may stop ingestion; a parser bug is logged loudly
+            log.exception("connection %d: could not process a frame", index)
+            await sink.rejected(Rejection(RejectReason.UNPROCESSABLE, f"{type(exc).__name__}: {exc}", payload))
             return
         self._observe_sequence(index, frame.sequence_num, sink, tracker)
         if frame.subscriptions is not None:
@@ -148,3 +148,11 @@ class CoinbaseAdapter(ExchangeAdapter):
             await sink.rejected(rejection)
         if frame.trades:
             await sink.trades(frame.trades, now_ns)
+
+    async def _reject_frame(self, index: int, exc: InvalidFrame, payload: bytes, sink: TradeSink,
+                            tracker: SequenceTracker) -> None:
+        if exc.sequence_num is not None:
+            self._observe_sequence(index, exc.sequence_num, sink, tracker)
+        if exc.reason is RejectReason.EXCHANGE_ERROR:
+            log.error("connection %d: %s", index, exc.detail)
+        await sink.rejected(exc.rejection(payload))

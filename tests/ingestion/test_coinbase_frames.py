@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
@@ -98,3 +99,46 @@ def test_one_bad_trade_or_event_never_costs_its_neighbours() -> None:
 def test_trades_for_pairs_not_subscribed_are_refused() -> None:
     frame = parse(trades_frame({"type": "update", "trades": [trade("1", product="DOGE-USD")]}))
     assert frame.trades == [] and frame.rejections[0].reason is RejectReason.UNKNOWN_PRODUCT
+
+
+_WEIRD = [None, True, -1, 0, 10**400, 1e308, "", "x", "NaN", [], {}, [1, "a"], {"a": {"b": []}}, "2024-13-45T99:99:99Z"]
+
+
+def _mutations(value, rng):
+    """Yield copies of a JSON value with one leaf or key replaced, dropped or added."""
+    if isinstance(value, dict):
+        for key in list(value):
+            for child in _mutations(value[key], rng):
+                yield {**value, key: child}
+            yield {k: v for k, v in value.items() if k != key}
+        yield {**value, "extra": rng.choice(_WEIRD)}
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            for child in _mutations(item, rng):
+                yield [*value[:i], child, *value[i + 1:]]
+        yield [*value, rng.choice(_WEIRD)]
+    yield from _WEIRD
+
+
+def test_no_mutation_of_a_valid_frame_makes_the_parser_fail_other_than_by_refusing_it() -> None:
+    rng = random.Random(1)
+    base = trades_frame({"type": "update", "trades": [trade("1"), trade("2", "ETH-USD")]})
+    outcomes = {"parsed": 0, "refused": 0}
+    for mutated in _mutations(base, rng):
+        for raw in (json.dumps(mutated), json.dumps(mutated)[: rng.randrange(1, 40)]):
+            try:
+                frame = parse(raw)
+            except InvalidFrame:
+                outcomes["refused"] += 1
+                continue
+            outcomes["parsed"] += 1
+            assert all(t.price > 0 and t.size > 0 for t in frame.trades)
+    assert outcomes["parsed"] > 50 and outcomes["refused"] > 50
+
+
+def test_absurdly_nested_or_huge_input_is_refused_not_crashed_on() -> None:
+    with pytest.raises(InvalidFrame) as caught:
+        parse("[" * 100_000 + "]" * 100_000)
+    assert caught.value.reason is RejectReason.UNPROCESSABLE
+    frame = parse(trades_frame({"type": "update", "trades": [trade("1", price=10**400)]}))
+    assert frame.rejections[0].reason is RejectReason.NON_FINITE

@@ -82,6 +82,8 @@ def parse_frame(
         message = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidFrame(RejectReason.MALFORMED_JSON, f"frame is not JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidFrame(RejectReason.UNPROCESSABLE, "frame nests too deeply to parse") from None
     if not isinstance(message, dict):
         raise InvalidFrame(RejectReason.NOT_AN_OBJECT, f"frame is a JSON {type(message).__name__}, expected an object")
     if message.get("type") == "error":
@@ -96,7 +98,7 @@ def parse_frame(
     channel = message.get("channel")
     if channel is None:
         raise InvalidFrame(RejectReason.MISSING_FIELD, f"frame #{sequence_num} has no 'channel'", sequence_num)
-    if channel not in KNOWN_CHANNELS:
+    if not isinstance(channel, str) or channel not in KNOWN_CHANNELS:
         raise InvalidFrame(RejectReason.UNKNOWN_CHANNEL,
                            f"channel={channel!r} was not subscribed (expected one of {sorted(KNOWN_CHANNELS)})",
                            sequence_num)
@@ -123,7 +125,7 @@ def parse_frame(
             frame.rejections.append(Rejection(RejectReason.WRONG_TYPE, f"{where} is not an object", _compact(event)))
             continue
         event_type = event.get("type")
-        if event_type not in TRADE_EVENT_TYPES:
+        if not isinstance(event_type, str) or event_type not in TRADE_EVENT_TYPES:
             frame.rejections.append(Rejection(
                 RejectReason.UNKNOWN_EVENT_TYPE,
                 f"{where} has type={event_type!r}, expected one of {sorted(TRADE_EVENT_TYPES)}", _compact(event)))

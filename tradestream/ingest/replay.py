@@ -125,15 +125,23 @@ def _compact(row: Mapping[str, Any]) -> bytes:
 def _csv_rows(path: Path) -> Iterator[tuple[int, Any, bytes]]:
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
-        _require_columns(path, reader.fieldnames or [])
-        for row in reader:
-            if None in row:  # more cells than header columns
-                extra = row.pop(None)
-                yield reader.line_num, Rejection(
-                    RejectReason.WRONG_TYPE, f"{path.name} row {reader.line_num} has {len(extra)} cells too many",
-                    _compact(row | {"_extra": extra})), b""
-                continue
-            yield reader.line_num, row, _compact(row)
+        try:
+            _require_columns(path, reader.fieldnames or [])
+            yield from _csv_records(path, reader)
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise ReplayFileError(f"replay file {path} is not readable CSV near line {reader.line_num}: {exc}; "
+                                  "fix or remove that line") from None
+
+
+def _csv_records(path: Path, reader: csv.DictReader) -> Iterator[tuple[int, Any, bytes]]:
+    for row in reader:
+        if None in row:  # more cells than header columns
+            extra = row.pop(None)
+            yield reader.line_num, Rejection(
+                RejectReason.WRONG_TYPE, f"{path.name} row {reader.line_num} has {len(extra)} cells too many",
+                _compact(row | {"_extra": extra})), b""
+            continue
+        yield reader.line_num, row, _compact(row)
 
 
 def _parquet_rows(path: Path) -> Iterator[tuple[int, Any, bytes]]:
@@ -166,7 +174,7 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, Any, bytes]]:
             raw = line.rstrip(b"\r\n")
             try:
                 row = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
                 yield line_number, Rejection(RejectReason.MALFORMED_JSON,
                                              f"{path.name} line {line_number} is not JSON: {exc}", raw), raw
                 continue

@@ -25,6 +25,7 @@ class RejectReason(StrEnum):
     """Why a frame or trade was refused. Values are metric labels and DLQ reasons."""
 
     MALFORMED_JSON = "malformed_json"
+    UNPROCESSABLE = "unprocessable"          # input that broke the parser itself (e.g. absurd nesting)
     NOT_AN_OBJECT = "not_an_object"
     UNKNOWN_CHANNEL = "unknown_channel"
     UNKNOWN_EVENT_TYPE = "unknown_event_type"
@@ -77,7 +78,10 @@ def parse_decimal(value: Any, field: str) -> float:
     if isinstance(value, bool):  # bool is an int subclass; True is not a price
         raise InvalidInput(RejectReason.WRONG_TYPE, f"{field}={value!r} is a boolean, expected a decimal string")
     if isinstance(value, int | float | Decimal):  # Decimal: Parquet decimal columns
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond float range
+            raise InvalidInput(RejectReason.NON_FINITE, f"{field}={value!r:.40} is too large") from None
     elif isinstance(value, str):
         if value.strip().lower() in _NON_FINITE_WORDS:
             raise InvalidInput(RejectReason.NON_FINITE, f"{field}={value!r} is not a finite number")
