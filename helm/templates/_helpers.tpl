@@ -86,7 +86,7 @@ tradestream.io/flink-client: "true"
 {{- define "tradestream.kafkaClientSecret" -}}tradestream-kafka-client{{- end -}}
 {{- define "tradestream.kafkaBrokerSecret" -}}tradestream-kafka-broker{{- end -}}
 {{- define "tradestream.postgresqlSecret" -}}tradestream-dagster-postgresql{{- end -}}
-{{- define "tradestream.duckdbClaim" -}}tradestream-duckdb{{- end -}}
+{{- define "tradestream.dataClaim" -}}tradestream-data{{- end -}}
 {{- define "tradestream.streamTemplates" -}}tradestream-stream-templates{{- end -}}
 {{- define "tradestream.streamServiceAccount" -}}tradestream-streams{{- end -}}
 
@@ -180,18 +180,17 @@ install would let through). Each message names the value and says what to do.
 {{- if not (has (include "tradestream.envConfigMap" $) $configMaps) -}}
 {{- fail (printf "Dagster's user-code deployment must read the ConfigMap %s (envConfigMaps) to find Kafka and Flink; it lists %v" (include "tradestream.envConfigMap" $) $configMaps) -}}
 {{- end -}}
+{{- $dataMounted := false -}}
+{{- range ($deployment.volumeMounts | default list) -}}
+{{- if eq .mountPath $.Values.data.mountPath -}}{{- $dataMounted = true -}}{{- end -}}
+{{- end -}}
+{{- if not $dataMounted -}}
+{{- fail (printf "Dagster's user-code deployment does not mount data.mountPath=%s (its volumeMounts); DuckDB and TradeStream's home live there: mount the PVC %s at that path" $.Values.data.mountPath (include "tradestream.dataClaim" $)) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- if not $dagster.global.serviceAccountName -}}
 {{- fail "dagster.global.serviceAccountName is empty; the stream supervisor's RoleBinding needs the name of Dagster's ServiceAccount (default tradestream-dagster)" -}}
-{{- end -}}
-{{- $launcher := $dagster.runLauncher.config.k8sRunLauncher -}}
-{{- $duckdbMounted := false -}}
-{{- range ($launcher.volumeMounts | default list) -}}
-{{- if eq .mountPath $.Values.duckdb.mountPath -}}{{- $duckdbMounted = true -}}{{- end -}}
-{{- end -}}
-{{- if not $duckdbMounted -}}
-{{- fail (printf "dagster.runLauncher.config.k8sRunLauncher.volumeMounts does not mount duckdb.mountPath=%s; run pods write DuckDB there (TRADESTREAM_DUCKDB_PATH), mount the PVC %s at that path" $.Values.duckdb.mountPath (include "tradestream.duckdbClaim" $)) -}}
 {{- end -}}
 {{- if not $found -}}
 {{- fail "dagster.dagster-user-deployments.deployments has no entry named tradestream; keep the one in the chart's values.yaml (image, dagsterApiGrpcArgs, env) and change only what you need" -}}

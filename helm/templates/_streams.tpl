@@ -72,6 +72,9 @@ spec:
           env:
             - name: HOME
               value: /tmp
+            # stream pods do not mount Dagster's data volume
+            - name: TRADESTREAM_HOME
+              value: /tmp/tradestream
             - name: PYTHONUNBUFFERED
               value: "1"
             - name: TRADESTREAM_INGEST_METRICS_PORT
@@ -149,6 +152,8 @@ spec:
           env:
             - name: HOME
               value: /tmp
+            - name: TRADESTREAM_HOME
+              value: /tmp/tradestream
             - name: PYTHONUNBUFFERED
               value: "1"
           resources:

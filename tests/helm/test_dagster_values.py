@@ -130,22 +130,29 @@ def test_instance_settings_match_the_repositorys_dagster_yaml():
     assert dagster["telemetry"]["enabled"] == instance["telemetry"]["enabled"]
 
 
-def test_run_pods_mount_the_duckdb_volume_where_the_settings_point(default_manifests):
-    launcher = chart_values()["dagster"]["runLauncher"]["config"]["k8sRunLauncher"]
-    claim = find(default_manifests, "PersistentVolumeClaim", "tradestream-duckdb")
-    duckdb_path = find(default_manifests, "ConfigMap", "tradestream-env")["data"]["TRADESTREAM_DUCKDB_PATH"]
-    (volume,) = launcher["volumes"]
-    (mount,) = launcher["volumeMounts"]
+def test_code_server_and_run_pods_mount_the_data_volume_where_the_settings_point(default_manifests):
+    deployment = user_code()
+    claim = find(default_manifests, "PersistentVolumeClaim", "tradestream-data")
+    settings = find(default_manifests, "ConfigMap", "tradestream-env")["data"]
+    (volume,) = deployment["volumes"]
+    (mount,) = deployment["volumeMounts"]
+    run_pods = chart_values()["dagster"]["runLauncher"]["config"]["k8sRunLauncher"]["runK8sConfig"]["podSpecConfig"]
 
     assert volume["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
     assert mount["name"] == volume["name"]
-    assert mount["mountPath"] == posixpath.dirname(duckdb_path)
+    assert posixpath.dirname(settings["TRADESTREAM_DUCKDB_PATH"]) == mount["mountPath"]
+    assert posixpath.dirname(settings["TRADESTREAM_HOME"]) == mount["mountPath"]
     assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    # run pods inherit the volume through the container context; with ReadWriteOnce they must
+    # share a node with the code server, whose pods carry these labels in Dagster's chart
+    (term,) = run_pods["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["labelSelector"]["matchLabels"] == {"component": "user-deployments", "deployment": deployment["name"]}
+    assert deployment["deploymentStrategy"] == {"type": "Recreate"}
 
 
-def test_moving_duckdb_without_mounting_it_in_run_pods_is_refused(render):
-    with pytest.raises(RenderError, match="does not mount duckdb.mountPath=/data/duckdb"):
-        render(sets=["duckdb.mountPath=/data/duckdb"])
+def test_moving_the_data_volume_without_mounting_it_for_dagster_is_refused(render):
+    with pytest.raises(RenderError, match="does not mount data.mountPath=/srv/data"):
+        render(sets=["data.mountPath=/srv/data"])
 
 
 def test_stream_supervisor_role_is_bound_to_dagsters_service_account(default_manifests):
