@@ -57,16 +57,27 @@ def validate_candles(candles: object, *, owner: str = "") -> pd.DataFrame:
     for name in columns:
         column = candles[name]
         try:
-            values = column.to_numpy(dtype="float64")
+            data[name] = column.to_numpy(dtype="float64")
         except (TypeError, ValueError):
             raise ValueError(f"{where}candle column {name!r} is not numeric (dtype {column.dtype})") from None
+    check_candle_values(data, index, owner=owner)
+    return pd.DataFrame(data, index=index)
+
+
+def check_candle_values(data: dict[str, np.ndarray], index: pd.DatetimeIndex, *, owner: str = "") -> None:
+    """The value rules of a candle: finite, prices > 0, volume >= 0, low <= open, close <= high.
+
+    Shared by ``validate_candles`` and the live evaluator's per-candle check, which skips
+    building a DataFrame for one row.
+    """
+    where = f"{owner}: " if owner else ""
+    for name, values in data.items():
         bad = ~np.isfinite(values)
         if bad.any():
             first = int(np.flatnonzero(bad)[0])
             raise ValueError(f"{where}candle column {name!r} has {int(bad.sum())} NaN/inf value(s), "
                              f"first at {index[first].isoformat()} ({values[first]}); "
                              "fill or drop those candles")
-        data[name] = values
 
     _check_positive(data, ("open", "high", "low", "close"), index, where, strict=True)
     _check_positive(data, ("volume",), index, where, strict=False)
@@ -74,7 +85,6 @@ def validate_candles(candles: object, *, owner: str = "") -> pd.DataFrame:
     for name in ("open", "close"):
         _check_ordered(data["low"], data[name], "low", name, index, where)
         _check_ordered(data[name], data["high"], name, "high", index, where)
-    return pd.DataFrame(data, index=index)
 
 
 def _check_positive(data: dict[str, np.ndarray], names: tuple[str, ...], index: pd.DatetimeIndex,

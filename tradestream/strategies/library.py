@@ -43,7 +43,8 @@ def _int(name: str, low: int, high: int, default: int, description: str) -> Para
 
 
 def _float(name: str, low: float, high: float, default: float, description: str) -> Param:
-    return Param(name, "float", low, high, default, description=description)
+    # floats throughout, so a default and the same value read from a config give one params key
+    return Param(name, "float", float(low), float(high), float(default), description=description)
 
 
 def _lt(left: str, right: str) -> Constraint:
@@ -738,7 +739,8 @@ strategy(
     "VOLUME_WEIGHTED_MACD", "volume",
     "MACD built from volume-weighted moving averages crosses above its EMA signal line to buy, "
     "below to sell.",
-    [_int("fast", 5, 20, 12, "fast VWMA"), _int("slow", 20, 50, 26, "slow VWMA"), _int("signal", 5, 15, 9, "signal EMA")],
+    [_int("fast", 5, 20, 12, "fast VWMA"), _int("slow", 20, 50, 26, "slow VWMA"),
+     _int("signal", 5, 15, 9, "signal EMA")],
     entry=crosses_above(_vw_line, _vw_signal), exit=crosses_below(_vw_line, _vw_signal),
     constraints=(_lt("fast", "slow"),),
 )
@@ -766,6 +768,7 @@ strategy(
     "VWAP_MEAN_REVERSION", "mean_reversion",
     "Buy when the close is more than deviation_pct percent below the rolling VWAP; sell when it "
     "crosses back above the VWAP.",
-    [_int("period", 20, 240, 60, "VWAP window"), _float("deviation_pct", 0.05, 3.0, 0.3, "discount to VWAP in percent")],
+    [_int("period", 20, 240, 60, "VWAP window"),
+     _float("deviation_pct", 0.05, 3.0, 0.3, "discount to VWAP in percent")],
     entry=CLOSE < _vwap * (1 - P("deviation_pct") / 100), exit=crosses_above(CLOSE, _vwap),
 )

@@ -44,7 +44,7 @@ import pandas as pd
 from tradestream.params import ParamValue
 from tradestream.settings import TIMEFRAMES
 from tradestream.strategies.cache import IndicatorCache
-from tradestream.strategies.candles import CANDLE_COLUMNS, OPTIONAL_COLUMNS, validate_candles
+from tradestream.strategies.candles import CANDLE_COLUMNS, OPTIONAL_COLUMNS, check_candle_values, validate_candles
 from tradestream.strategies.config import ActiveEntry, ActiveStrategySet, params_key
 from tradestream.strategies.positions import BUY, FLAT, LONG, SELL, positions_after, step, trade_signals
 
@@ -144,7 +144,7 @@ def to_live_candle(candle: object) -> LiveCandle:
     if timeframe not in TIMEFRAMES:
         raise ValueError(f"candle {pair} has timeframe {timeframe!r}; expected one of {list(TIMEFRAMES)}")
     start = _timestamp(fields.get("window_start"), pair)
-    row: dict[str, list[float]] = {}
+    row: dict[str, np.ndarray] = {}
     for name in CANDLE_COLUMNS:
         value = fields.get(name)
         if value is None and name in OPTIONAL_COLUMNS:
@@ -152,12 +152,12 @@ def to_live_candle(candle: object) -> LiveCandle:
         if value is None:
             raise ValueError(f"candle {pair}|{timeframe} at {start.isoformat()} has no {name!r}")
         try:
-            row[name] = [float(value)]
+            row[name] = np.array([float(value)])
         except (TypeError, ValueError):
             raise ValueError(f"candle {pair}|{timeframe} at {start.isoformat()}: {name}={value!r} "
                              "is not a number") from None
-    frame = validate_candles(pd.DataFrame(row, index=pd.DatetimeIndex([start])), owner=f"candle {pair}|{timeframe}")
-    values = tuple(float(frame[c].iloc[0]) if c in frame else math.nan for c in CANDLE_COLUMNS)
+    check_candle_values(row, pd.DatetimeIndex([start]), owner=f"candle {pair}|{timeframe}")
+    values = tuple(float(row[c][0]) if c in row else math.nan for c in CANDLE_COLUMNS)
     return LiveCandle(pair, timeframe, start, values)
 
 

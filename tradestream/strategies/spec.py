@@ -53,7 +53,8 @@ class StrategySpec:
         for cond in (self.entry, self.exit):
             for expr in iter_exprs(cond):
                 if isinstance(expr, Ind):
-                    calls.setdefault(str(Ind(expr.name, *expr.inputs, **dict(expr.kwargs))), expr)
+                    call = Ind(expr.name, *expr.inputs, **dict(expr.kwargs))  # the call, not one output
+                    calls.setdefault(str(call), call)
                 elif isinstance(expr, Col):
                     columns.add(expr.name)
         object.__setattr__(self, "indicators", tuple(calls.values()))
