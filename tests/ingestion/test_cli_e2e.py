@@ -105,9 +105,16 @@ def test_unreachable_kafka_exits_non_zero_with_one_line_error(settings: Settings
     assert lines[0].startswith("error: ") and "127.0.0.1:1" in lines[0]
 
 
-def test_bad_options_are_refused_with_the_value_named(settings: Settings) -> None:
-    for args, needle in ((["--mode", "paper"], "'paper'"), (["--products", "btcusd"], "btcusd"),
-                         (["--mode", "replay"], "--file"), (["--rate", "-3"], "-3")):
-        result = subprocess.run([CLI, "ingest", *args], capture_output=True, text=True, timeout=60, check=False)
-        assert result.returncode != 0, args
-        assert needle in result.stderr, (args, result.stderr)
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--mode", "paper"], "'paper'"), (["--products", "btcusd"], "btcusd"), (["--mode", "replay"], "--file"),
+    (["--rate", "-3"], "-3"), (["--metrics-port", "70000"], "70000"),
+])
+def test_bad_options_are_refused_with_the_value_named(settings: Settings, args: list[str], needle: str) -> None:
+    from typer.testing import CliRunner
+
+    from tradestream_cli.main import app
+
+    result = CliRunner().invoke(app, ["ingest", *args])
+    assert result.exit_code != 0, args
+    assert needle in result.stderr, (args, result.stderr)
+    assert len(result.stderr.strip().splitlines()) == 1
