@@ -12,7 +12,8 @@ holds what the platform keeps for research:
 Every write is an upsert on those keys, so writing the same records twice leaves the
 same rows: materializing a partition twice is harmless.
 
-Time columns are ``TIMESTAMP`` holding UTC (naive). Candles and signals carry the
+Time columns hold UTC as naive timestamps (trade times to the nanosecond, ``TIMESTAMP_NS``,
+because the candle rules order trades by them). Candles and signals carry the
 close of their bar (``window_end`` / ``candle_close``): an hourly partition holds the
 bars that *close* within its hour, which for 1m..1h bars is the hour they start in and
 for 4h and 1d bars the last hour of the bar (they only exist once they closed).
@@ -61,8 +62,8 @@ SCHEMA: dict[str, str] = {
             price         DOUBLE    NOT NULL,
             size          DOUBLE    NOT NULL,
             taker_side    VARCHAR,
-            event_time    TIMESTAMP NOT NULL,
-            ingest_time   TIMESTAMP,
+            event_time    TIMESTAMP_NS NOT NULL,   -- nanoseconds: the candle rules order trades by it
+            ingest_time   TIMESTAMP_NS,
             PRIMARY KEY (exchange, currency_pair, trade_id)
         )""",
     "candles": """
@@ -196,11 +197,17 @@ def utc_naive(value: datetime | pd.Timestamp) -> datetime:
 
 
 def _ts(message) -> datetime | None:
-    """A protobuf Timestamp as a naive UTC datetime (None when unset)."""
+    """A protobuf Timestamp as a naive UTC datetime, to the microsecond (None when unset)."""
     if message.seconds == 0 and message.nanos == 0:
         return None
-    return datetime.fromtimestamp(message.seconds, UTC).replace(tzinfo=None) + pd.Timedelta(
-        microseconds=message.nanos // 1000).to_pytimedelta()
+    return datetime.fromtimestamp(message.seconds, UTC).replace(tzinfo=None, microsecond=message.nanos // 1000)
+
+
+def _ts_ns(message) -> pd.Timestamp | None:
+    """A protobuf Timestamp as a naive UTC pandas Timestamp keeping its nanoseconds (None when unset)."""
+    if message.seconds == 0 and message.nanos == 0:
+        return None
+    return pd.Timestamp(message.seconds * 1_000_000_000 + message.nanos, unit="ns")
 
 
 _SIDES = {market_pb2.TAKER_SIDE_BUY: "buy", market_pb2.TAKER_SIDE_SELL: "sell"}
@@ -209,11 +216,11 @@ _SIGNAL_TYPES = {value: name.removeprefix("SIGNAL_TYPE_") for name, value in str
 
 def trade_row(trade: market_pb2.Trade) -> tuple:
     """A ``trades`` row from a Trade; raises ValueError when a required field is missing."""
-    event_time = _ts(trade.event_time)
+    event_time = _ts_ns(trade.event_time)
     if not trade.currency_pair or not trade.trade_id or event_time is None:
         raise ValueError(f"trade lacks currency_pair, trade_id or event_time: {trade}")
     return (trade.exchange, trade.currency_pair, trade.trade_id, trade.price, trade.size,
-            _SIDES.get(trade.taker_side), event_time, _ts(trade.ingest_time))
+            _SIDES.get(trade.taker_side), event_time, _ts_ns(trade.ingest_time))
 
 
 def candle_row(candle: market_pb2.Candle, source: str = "stream") -> tuple:

@@ -8,6 +8,7 @@ field set here (Launchpad, tests) overrides the settings for that one resource.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -111,12 +112,11 @@ class ExchangeResource(dg.ConfigurableResource):
 class StreamSupervisor(dg.ConfigurableResource):
     """Where the long-running streams run: local processes (`make run`) or Kubernetes (Helm)."""
 
-    backend: SupervisorKind = Field(
-        SupervisorKind.LOCAL,
-        description="local: detached processes under <home>/streams; kubernetes: the Helm release's objects.")
+    backend: SupervisorKind | None = Field(
+        None, description="local: detached processes under <home>/streams; kubernetes: objects of the Helm "
+                          "release (streaming/supervisor/k8s.py). Default: TRADESTREAM_SUPERVISOR_BACKEND, else local.")
     home: str | None = Field(None, description="Local backend: state directory; default the settings' home.")
-    namespace: str | None = Field(None, description="Kubernetes backend: namespace of the release.")
-    release: str | None = Field(None, description="Kubernetes backend: Helm release name (prefix of object names).")
+    namespace: str | None = Field(None, description="Kubernetes backend: namespace; default the pod's own.")
     flink_ui_url: str | None = Field(
         None, description="Link recorded for Beam streams; default the session cluster's REST URL when "
                           "flink.master is HOST:PORT, none for the embedded [local] mini-cluster.")
@@ -124,6 +124,16 @@ class StreamSupervisor(dg.ConfigurableResource):
         default_factory=dict,
         description="Replace a stream's command line, e.g. {'trades_stream': ['tradestream', 'ingest', '--mode', "
                     "'replay', '--file', 'x.csv']}. A leading 'tradestream' runs this environment's CLI.")
+
+    def kind(self) -> SupervisorKind:
+        if self.backend is not None:
+            return SupervisorKind(self.backend)
+        configured = os.environ.get("TRADESTREAM_SUPERVISOR_BACKEND", SupervisorKind.LOCAL.value)
+        try:
+            return SupervisorKind(configured)
+        except ValueError:
+            raise ValueError(f"TRADESTREAM_SUPERVISOR_BACKEND={configured!r} must be one of "
+                             f"{[k.value for k in SupervisorKind]}") from None
 
     def paths(self) -> PathSettings:
         paths = load_settings().paths
@@ -138,10 +148,10 @@ class StreamSupervisor(dg.ConfigurableResource):
         return f"http://{flink.master}"
 
     def get_backend(self) -> SupervisorBackend:
-        if SupervisorKind(self.backend) is SupervisorKind.KUBERNETES:
-            from tradestream_assets.streams.kubernetes import KubernetesBackend
+        if self.kind() is SupervisorKind.KUBERNETES:
+            from streaming.supervisor.k8s import KubernetesBackend
 
-            return KubernetesBackend(namespace=self.namespace, release=self.release)
+            return KubernetesBackend.in_cluster(namespace=self.namespace)
         from streaming.supervisor.local import LocalProcessBackend
 
         return LocalProcessBackend(self.paths().home, flink_ui_url=self.ui_url())
