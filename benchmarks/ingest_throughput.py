@@ -41,17 +41,20 @@ from tradestream.settings import IngestionSettings, PathSettings, Settings
 
 TARGET = 0.7
 START_NS = 1_715_000_000_000_000_000
+_QUIET = logging.getLogger("benchmark.rdkafka")
+_QUIET.addHandler(logging.NullHandler())
+_QUIET.propagate = False
 
 
 def make_topic(settings: Settings, name: str) -> Settings:
-    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
+    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap, "logger": _QUIET})
     for future in admin.create_topics([NewTopic(name, settings.kafka.topic_partitions, 1)]).values():
         future.result(30)
     return settings.model_copy(update={"kafka": settings.kafka.model_copy(update={"trades_topic": name})})
 
 
 def drop_topics(settings: Settings, names: list[str]) -> None:
-    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
+    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap, "logger": _QUIET})
     for future in admin.delete_topics(names).values():
         try:
             future.result(30)
