@@ -104,3 +104,15 @@ def test_chart_declares_dagsters_official_chart_at_the_installed_version(chart_d
     assert dependency["repository"] == "https://dagster-io.github.io/helm"
     assert dependency["version"] == importlib.metadata.version("dagster")
     assert dependency["condition"] == "dagster.enabled"
+
+
+def test_the_small_cluster_values_render_one_broker_simulator_and_embedded_flink(helm):
+    manifests = helm.template(extra=["-f", str(helm.chart / "values-small.yaml")])
+
+    for manifest in manifests:
+        kubernetes_validate.validate(manifest, KUBE_VERSIONS[0], strict=True)
+    assert find(manifests, "StatefulSet", "tradestream-kafka")["spec"]["replicas"] == 1
+    settings = find(manifests, "ConfigMap", "tradestream-env")["data"]
+    assert settings["TRADESTREAM_INGEST_MODE"] == "dry"
+    assert settings["TRADESTREAM_FLINK_MASTER"] == "[local]"
+    assert not [d for d in manifests if d["metadata"]["name"].startswith("tradestream-flink")]

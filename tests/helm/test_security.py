@@ -74,8 +74,9 @@ def test_long_running_containers_have_liveness_and_readiness_probes(manifests):
             assert "readinessProbe" in container, name_of(workload, container)
 
 
-def test_dagsters_webserver_and_code_server_have_probes():
+def test_dagsters_webserver_daemon_and_code_server_have_probes():
     dagster = chart_values()["dagster"]
+    assert dagster["dagsterDaemon"]["livenessProbe"]["exec"]["command"] == ["dagster-daemon", "liveness-check"]
     assert dagster["dagsterWebserver"]["readinessProbe"]["httpGet"]["path"] == "/server_info"
     assert dagster["dagsterWebserver"]["livenessProbe"]["httpGet"]["path"] == "/server_info"
     user_code = dagster["dagster-user-deployments"]["deployments"][0]
