@@ -16,6 +16,10 @@ Why the last bar of the window equals the same bar of a full-history evaluation:
   1e-10) and path-dependent ones (SAR, trailing stops) to resynchronise. The custom
   indicators recompute from their trailing window by definition.
 
+Each strategy runs on the last ``frame_bucket(window)`` candles (its window rounded up to
+a power of two) rather than the whole stream window, so a 20-bar oscillator does not pay
+for the 2,550 candles KAMA needs; strategies on the same bucket share one cache.
+
 The no-skew test (tests/strategies/test_no_skew.py) checks this for all 60 strategies.
 
 A revised candle (same ``window_start``) replaces the last bar and is re-evaluated from
@@ -176,6 +180,49 @@ def _timestamp(value: object, pair: str) -> pd.Timestamp:
     return stamp.tz_convert("UTC")
 
 
+MIN_BUCKET = 64
+
+
+def frame_bucket(window: int) -> int:
+    """Candles a strategy is evaluated on: its window rounded up to a power of two (at least 64).
+
+    Evaluating every strategy on the stream's whole window would run a 20-bar Aroon over
+    the 2,550 candles KAMA needs. Rounding to a few sizes instead keeps strategies with
+    similar windows on one frame, so they still share one indicator cache.
+    """
+    return max(MIN_BUCKET, 1 << max(window - 1, 0).bit_length())
+
+
+def evaluate_last_bar(frame: pd.DataFrame, entries: Iterable[ActiveEntry], *, complete: bool,
+                      share_cache: bool = True) -> tuple[dict[str, tuple[bool, bool]], dict[str, str]]:
+    """(entry, exit) on the last bar of ``frame`` per ready entry key, and errors per failed key.
+
+    ``frame`` is a stream's window (validated, newest candle last); ``complete`` says it
+    still holds the stream's whole history. An entry is ready when the frame is longer than
+    its look-back and, once truncated, at least as long as its window. Each runs on the
+    last ``frame_bucket(window)`` candles; entries on the same bucket share one
+    ``IndicatorCache`` (``share_cache=False`` gives each its own, for benchmarks).
+    """
+    results: dict[str, tuple[bool, bool]] = {}
+    failures: dict[str, str] = {}
+    tails: dict[int, tuple[pd.DataFrame, IndicatorCache]] = {}
+    for entry in entries:
+        if len(frame) <= entry.lookback or (len(frame) < entry.window and not complete):
+            continue  # warming up: not enough candles for an exact evaluation yet
+        size = min(frame_bucket(entry.window), len(frame))
+        if size not in tails or not share_cache:
+            tail = frame.iloc[-size:]
+            tails[size] = (tail, IndicatorCache.for_validated(tail))
+        tail, cache = tails[size]
+        try:
+            entries_s, exits_s = entry.spec.evaluate_frame(tail, entry.params, cache)
+        except Exception as exc:  # noqa: BLE001 - one broken strategy must not stop the others
+            failures[entry.key] = str(exc)
+            continue
+        results[entry.key] = (bool(entries_s.iat[-1]), bool(exits_s.iat[-1]))
+    return results, failures
+
+
 class _Stream:
     """The bounded window of recent candles of one (pair, timeframe)."""
 
@@ -264,24 +311,20 @@ class LiveEvaluator:
         entries = self._active.for_stream(live.pair, live.timeframe)
         if not entries:
             return []
-        frame = stream.frame()
-        cache = IndicatorCache.for_validated(frame)
+        results, failures = evaluate_last_bar(stream.frame(), entries, complete=stream.complete)
         signals: list[LiveSignal] = []
         for entry in entries:
-            if len(frame) <= entry.lookback or (len(frame) < entry.window and not stream.complete):
-                continue  # warming up: not enough candles for an exact evaluation yet
             error_key = (entry.key, live.pair, live.timeframe)
-            try:
-                entries_s, exits_s = entry.spec.evaluate_frame(frame, entry.params, cache)
-            except Exception as exc:  # noqa: BLE001 - one broken strategy must not stop the others
-                if self.errors.get(error_key) != str(exc):
-                    log.warning("%s on %s|%s failed: %s", entry.key, live.pair, live.timeframe, exc)
-                self.errors[error_key] = str(exc)
+            if entry.key in failures:
+                if self.errors.get(error_key) != failures[entry.key]:
+                    log.warning("%s on %s|%s failed: %s", entry.key, live.pair, live.timeframe, failures[entry.key])
+                self.errors[error_key] = failures[entry.key]
                 continue
             self.errors.pop(error_key, None)
-            signal = self._decide(entry, live, bool(entries_s.iat[-1]), bool(exits_s.iat[-1]))
-            if signal is not None:
-                signals.append(signal)
+            if entry.key in results:
+                signal = self._decide(entry, live, *results[entry.key])
+                if signal is not None:
+                    signals.append(signal)
         return signals
 
     def _decide(self, entry: ActiveEntry, candle: LiveCandle, entry_holds: bool,
