@@ -20,6 +20,7 @@ from tradestream.backtest.timeframes import infer_timeframe, timeframe_delta
 
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 CANDLE_COLUMNS: tuple[str, ...] = (*PRICE_COLUMNS, "volume")
+EXTRA_COLUMNS: tuple[str, ...] = ("vwap", "trade_count")  # loaded when present: some strategies read them
 TIME_COLUMNS: tuple[str, ...] = ("window_start", "timestamp", "time", "datetime", "date")
 DUCKDB_SUFFIXES = (".duckdb", ".db", ".ddb")
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -93,6 +94,8 @@ def validate_candles(candles: pd.DataFrame, timeframe: str | None = None, *,
         raise BacktestInputError(f"candles have more than one row at {duplicate}; keep one candle per window")
     if str(index.tz) != "UTC":
         candles = candles.tz_convert("UTC")
+    if candles.index.unit != "ns":  # DuckDB and Parquet hand back microseconds; spacing checks count nanoseconds
+        candles = candles.set_axis(candles.index.as_unit("ns"), axis=0)
     columns = [c for c in CANDLE_COLUMNS if c in candles.columns]
     if any(candles[c].dtype != np.float64 for c in columns):
         try:
@@ -134,7 +137,8 @@ def validate_candles(candles: pd.DataFrame, timeframe: str | None = None, *,
                 f"bars closer than {timeframe}")
             raise BacktestInputError(
                 f"candles have {what} between {before} and {after} ({int(wrong.sum())} irregular step(s) in all); "
-                "backfill the gap, pick the right timeframe, or pass allow_gaps=True to trade across it")
+                "backfill the gap, pick the right timeframe, or allow gaps (allow_gaps=True, --allow-gaps) "
+                "to trade across it")
     return candles, timeframe
 
 
@@ -153,7 +157,12 @@ def load_candles(source: str | Path, pair: str, timeframe: str, start: str | pd.
         raise BacktestInputError(f"candle source {path} does not exist; pass a DuckDB, Parquet or CSV file")
     suffix = path.suffix.lower()
     if suffix in DUCKDB_SUFFIXES:
-        con = duckdb.connect(str(path), read_only=True)
+        from tradestream import store  # late: the store imports this package's timeframes
+
+        try:
+            con = store.connect(path, read_only=True)
+        except duckdb.Error as exc:
+            raise BacktestInputError(f"cannot open {path} as a DuckDB database: {exc}") from None
         try:
             return _query_candles(con, "candles", pair, timeframe, window, source_name=str(path))
         finally:
@@ -167,7 +176,8 @@ def load_candles(source: str | Path, pair: str, timeframe: str, start: str | pd.
             f"candle source {path} has an unknown type {suffix!r}; use .duckdb, .parquet or .csv")
     con = duckdb.connect()
     try:
-        con.execute(f"CREATE VIEW file_candles AS SELECT * FROM {reader}(?)", [str(path)])
+        literal = str(path).replace("'", "''")  # views take no prepared parameters
+        con.execute(f"CREATE VIEW file_candles AS SELECT * FROM {reader}('{literal}')")
         return _query_candles(con, "file_candles", pair, timeframe, window, source_name=str(path))
     except duckdb.Error as exc:
         raise BacktestInputError(f"cannot read candles from {path}: {exc}") from None
@@ -197,12 +207,13 @@ def _query_candles(con: duckdb.DuckDBPyConnection, table: str, pair: str, timefr
         params.append(timeframe)
     key_filter = " AND ".join(filters) or "TRUE"
     volume = "volume" if "volume" in columns else "NULL::DOUBLE AS volume"
+    extras = "".join(f", {c}" for c in EXTRA_COLUMNS if c in columns)
     newest = (f"QUALIFY row_number() OVER (PARTITION BY {time_column} ORDER BY revision DESC) = 1"
               if "revision" in columns else "")
     # Timestamps compare as UTC instants; a file with naive times is read as UTC.
     time_expr = (f"timezone('UTC', {time_column}::TIMESTAMPTZ)" if _is_tz(con, table, time_column)
                  else f"{time_column}::TIMESTAMP")
-    query = (f"SELECT {time_expr} AS window_start, open, high, low, close, {volume} FROM {table} "
+    query = (f"SELECT {time_expr} AS window_start, open, high, low, close, {volume}{extras} FROM {table} "
              f"WHERE {key_filter} AND {time_expr} >= ? AND {time_expr} < ? {newest} ORDER BY window_start")
     start, end = window.start.tz_convert(None).to_pydatetime(), window.end.tz_convert(None).to_pydatetime()
     frame = con.execute(query, [*params, start, end]).df()
@@ -216,11 +227,18 @@ def _query_candles(con: duckdb.DuckDBPyConnection, table: str, pair: str, timefr
         raise BacktestInputError(
             f"no {pair} {timeframe} candles in {window} in {source_name}; "
             f"available: {available[0]} to {available[1]} ({available[2]} candles)")
-    frame["window_start"] = pd.to_datetime(frame["window_start"]).dt.tz_localize("UTC")
+    frame["window_start"] = pd.to_datetime(frame["window_start"]).dt.tz_localize("UTC").dt.as_unit("ns")
     frame = frame.set_index("window_start")
     frame.index.name = "window_start"
     if frame["volume"].isna().all():
         frame = frame.drop(columns="volume")
+    if "vwap" in frame.columns and frame["vwap"].isna().any():
+        frame = frame.drop(columns="vwap")  # optional: a partly missing vwap would only mislead strategies
+    if "trade_count" in frame.columns:
+        if frame["trade_count"].isna().any():
+            frame = frame.drop(columns="trade_count")
+        else:
+            frame["trade_count"] = frame["trade_count"].astype("float64")
     return frame
 
 

@@ -24,7 +24,7 @@ from tradestream.backtest.errors import BacktestInputError
 from tradestream.backtest.metrics import METRIC_NAMES, Metrics
 from tradestream.backtest.strategy import StrategyLike, resolve_strategy
 from tradestream.backtest.timeframes import periods_per_year
-from tradestream.params import ParamValue
+from tradestream.params import ParameterError, ParamValue
 
 EXIT_REASONS: dict[int, str] = {
     k.EXIT_SIGNAL: "signal", k.EXIT_STOP_LOSS: "stop_loss", k.EXIT_TAKE_PROFIT: "take_profit",
@@ -245,17 +245,40 @@ def _grid_frame(values: np.ndarray, labels: Sequence[Hashable]) -> pd.DataFrame:
     return frame
 
 
-def strategy_signals(candles: pd.DataFrame, strategy: StrategyLike,
-                     params: Mapping[str, ParamValue]) -> tuple[np.ndarray, np.ndarray]:
-    """Entries and exits of ``strategy`` with validated ``params``, checked against the candles."""
+class InsufficientHistoryError(BacktestInputError):
+    """The candles are shorter than the strategy's look-back for these parameters."""
+
+
+def strategy_signals(candles: pd.DataFrame, strategy: StrategyLike, params: Mapping[str, ParamValue],
+                     cache: object | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Entries and exits of ``strategy`` with validated ``params``, checked against the candles.
+
+    ``cache`` (the strategy library's ``IndicatorCache`` for this candle frame) lets many
+    parameter sets share indicator computations. ParameterError passes through unchanged.
+    """
     try:
-        entries, exits = strategy.signals(candles, params)
+        if cache is None:
+            entries, exits = strategy.signals(candles, params)
+        else:
+            entries, exits = strategy.signals(candles, params, cache)  # type: ignore[call-arg]
+    except ParameterError:
+        raise
     except (ValueError, KeyError, TypeError) as exc:
-        raise BacktestInputError(
-            f"strategy {strategy.name} with {dict(params)} failed on these candles: {exc}") from exc
+        kind = InsufficientHistoryError if type(exc).__name__ == "InsufficientCandlesError" else BacktestInputError
+        raise kind(f"strategy {strategy.name} with {_fmt_params(params)} cannot run on these {len(candles)} "
+                   f"candles: {exc}") from exc
     label = f"{strategy.name} {_fmt_params(params)}"
     return (coerce_signal(entries, candles.index, f"entries of {label}"),
             coerce_signal(exits, candles.index, f"exits of {label}"))
+
+
+def indicator_cache(candles: pd.DataFrame, strategy: StrategyLike) -> object | None:
+    """A shared indicator cache for ``candles`` when ``strategy`` comes from the strategy library."""
+    try:
+        from tradestream.strategies import IndicatorCache, StrategySpec
+    except ImportError:
+        return None
+    return IndicatorCache(candles) if isinstance(strategy, StrategySpec) else None
 
 
 def run_strategy(candles: pd.DataFrame, strategy: str | StrategyLike, params: Mapping[str, Any] | None = None,
@@ -287,13 +310,14 @@ def run_strategy_grid(candles: pd.DataFrame, strategy: str | StrategyLike,
     candles, timeframe = validate_candles(candles, timeframe, allow_gaps=allow_gaps)
     n = len(candles)
     chunk = max(1, GRID_CHUNK_CELLS // max(n, 1))
+    cache = indicator_cache(candles, spec)
     blocks = []
     for first in range(0, len(validated), chunk):
         batch = validated[first:first + chunk]
         entries = np.empty((len(batch), n), dtype=np.bool_)
         exits = np.empty((len(batch), n), dtype=np.bool_)
         for row, values in enumerate(batch):
-            entries[row], exits[row] = strategy_signals(candles, spec, values)
+            entries[row], exits[row] = strategy_signals(candles, spec, values, cache)
         blocks.append(simulate_matrix(candles, entries, exits, config, timeframe))
     metrics = pd.DataFrame(np.vstack(blocks), columns=list(METRIC_NAMES))
     metrics["number_of_trades"] = metrics["number_of_trades"].astype(np.int64)

@@ -44,6 +44,5 @@ def resolve_strategy(strategy: str | StrategyLike) -> StrategyLike:
             "is not installed") from None
     try:
         return library.get_strategy(strategy)
-    except KeyError:
-        known = ", ".join(library.list_strategies())
-        raise BacktestInputError(f"unknown strategy {strategy!r}; known strategies: {known}") from None
+    except KeyError as exc:  # the library's UnknownStrategyError names close matches
+        raise BacktestInputError(str(exc) if str(exc) else f"unknown strategy {strategy!r}") from None
