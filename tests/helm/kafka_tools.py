@@ -41,7 +41,7 @@ def _cache_root() -> Path:
 
 def kafka_tools_home(version: str) -> Path:
     """A folder with bin/kafka-{storage,topics,configs}.sh for Kafka ``version``; built once."""
-    home = _cache_root() / f"test-kafka-tools-{version}"
+    home = _cache_root() / f"test-kafka-tools-{version}-v2"
     if (home / ".complete").is_file():
         return home
     mvn = shutil.which("mvn")
@@ -64,7 +64,8 @@ def kafka_tools_home(version: str) -> Path:
             wrapper.write_text(
                 "#!/bin/bash\n"
                 f'here="$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)"\n'
-                'exec java ${KAFKA_HEAP_OPTS:--Xmx256m} '
+                # short-lived tools: skip the optimizing JIT and parallel GC, start faster
+                'exec java ${KAFKA_HEAP_OPTS:--Xmx256m} -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xshare:auto '
                 '-Dlog4j2.configurationFile="${here}/config/tools-log4j2.yaml" '
                 f'-cp "${{here}}/libs/*" {main_class} "$@"\n')
             wrapper.chmod(0o755)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import AdminClient, ConfigResource
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from tests.helm.chart import NAMESPACE, RenderError, chart_values, find, of_kind, pod_spec
 from tests.helm.kafka_tools import kafka_tools_home
@@ -196,8 +197,15 @@ def test_broker_start_script_bootstraps_scram_users_without_printing_passwords(r
         assert secret not in proc.stdout + proc.stderr
 
 
-def test_topics_job_creates_and_updates_topics_on_a_real_broker(render, kafka, kafka_home, tmp_path):
-    topics = {"trades": "helm-trades", "candles": "helm-candles", "signals": "helm-signals", "dlq": "helm-trades.dlq"}
+def test_topics_job_creates_missing_topics_and_updates_existing_ones_on_a_real_broker(render, kafka, kafka_home,
+                                                                                       tmp_path):
+    run = uuid.uuid4().hex[:6]  # the broker may outlive this session
+    topics = {k: f"helm-{run}-{v}" for k, v in
+              {"trades": "trades", "candles": "candles", "signals": "signals", "dlq": "trades.dlq"}.items()}
+    admin = AdminClient({"bootstrap.servers": kafka.kafka.bootstrap})
+    # an existing topic from an earlier release, with another retention: the Job must update it
+    existing = NewTopic(topics["trades"], 1, 1, config={"retention.ms": "3600000"})
+    admin.create_topics([existing])[topics["trades"]].result(30)
     manifests = render(sets=SINGLE_BROKER + [f"kafka.topics.{k}={v}" for k, v in topics.items()]
                        + ["kafka.retentionHours=48"])
     job = find(manifests, "Job", "tradestream-kafka-topics")
@@ -206,14 +214,14 @@ def test_topics_job_creates_and_updates_topics_on_a_real_broker(render, kafka, k
     env = {**os.environ, **settings, "TRADESTREAM_KAFKA_BOOTSTRAP_SERVERS": kafka.kafka.bootstrap,
            "KAFKA_HOME": str(kafka_home), "TMPDIR": str(tmp_path)}
 
-    for _ in range(2):  # the second run finds the topics and only re-applies their configs
-        proc = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=300,
-                              check=False)
-        assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=300, check=False)
 
-    admin = AdminClient({"bootstrap.servers": kafka.kafka.bootstrap})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     described = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, t) for t in topics.values()])
     configs = {res.name: future.result(timeout=30) for res, future in described.items()}
-    assert configs["helm-trades"]["retention.ms"].value == str(48 * 3600 * 1000)
-    assert configs["helm-trades.dlq"]["retention.ms"].value == str(720 * 3600 * 1000)
+    assert configs[topics["trades"]]["retention.ms"].value == str(48 * 3600 * 1000)
+    assert configs[topics["candles"]]["retention.ms"].value == str(48 * 3600 * 1000)
+    assert configs[topics["dlq"]]["retention.ms"].value == str(720 * 3600 * 1000)
     assert all(c["min.insync.replicas"].value == "1" for c in configs.values())
+    partitions = admin.list_topics(timeout=30).topics
+    assert len(partitions[topics["candles"]].partitions) == 3  # kafka.partitions
