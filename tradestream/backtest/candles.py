@@ -115,7 +115,7 @@ def validate_candles(candles: pd.DataFrame, timeframe: str | None = None, *,
         if (values <= 0).any():
             first = int(np.flatnonzero(values <= 0)[0])
             raise BacktestInputError(
-                f"candle {column}={values[first]!r} at {candles.index[first]} is not a positive price")
+                f"candle {column}={values[first].item()!r} at {candles.index[first]} is not a positive price")
     o, h, lo, c = (candles[col].to_numpy() for col in PRICE_COLUMNS)
     inconsistent = (h < np.maximum(o, c)) | (lo > np.minimum(o, c)) | (h < lo)
     if inconsistent.any():

@@ -113,7 +113,7 @@ def _as_bool(array: np.ndarray, name: str) -> np.ndarray:
             f"{name} has {int(missing.sum())} NaN value(s), first at position {int(np.flatnonzero(missing)[0])}; "
             "signals must be True/False on every bar (fill warm-up bars with False)")
     if not np.isin(array, (0, 1)).all():
-        odd = array[~np.isin(array, (0, 1))].flat[0]
+        odd = array[~np.isin(array, (0, 1))].flat[0].item()
         raise BacktestInputError(f"{name} must hold booleans or 0/1, got the value {odd!r}")
     return array.astype(np.bool_)
 
