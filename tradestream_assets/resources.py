@@ -37,11 +37,13 @@ class KafkaResource(dg.ConfigurableResource):
     trades_topic: str | None = Field(None, description="Default: the settings' `trades`.")
     candles_topic: str | None = Field(None, description="Default: the settings' `candles`.")
     signals_topic: str | None = Field(None, description="Default: the settings' `signals`.")
+    dlq_topic: str | None = Field(None, description="Default: the settings' `trades.dlq`.")
 
     def kafka_settings(self) -> KafkaSettings:
         kafka = load_settings().kafka
         updates = {"bootstrap_servers": self.bootstrap_servers, "trades_topic": self.trades_topic,
-                   "candles_topic": self.candles_topic, "signals_topic": self.signals_topic}
+                   "candles_topic": self.candles_topic, "signals_topic": self.signals_topic,
+                   "dlq_topic": self.dlq_topic}
         updates = {k: v for k, v in updates.items() if v}
         return kafka.model_copy(update=updates) if updates else kafka
 

@@ -26,6 +26,7 @@ class Topics:
     trades: str
     candles: str
     signals: str
+    dlq: str
 
 
 def create_topics(bootstrap: str, names: Iterable[str], partitions: int = 3) -> None:
@@ -38,8 +39,8 @@ def create_topics(bootstrap: str, names: Iterable[str], partitions: int = 3) -> 
 @pytest.fixture
 def topics(kafka: Settings) -> Topics:
     suffix = uuid.uuid4().hex[:8]
-    t = Topics(f"trades-{suffix}", f"candles-{suffix}", f"signals-{suffix}")
-    create_topics(kafka.kafka.bootstrap, (t.trades, t.candles, t.signals))
+    t = Topics(f"trades-{suffix}", f"candles-{suffix}", f"signals-{suffix}", f"trades.dlq-{suffix}")
+    create_topics(kafka.kafka.bootstrap, (t.trades, t.candles, t.signals, t.dlq))
     return t
 
 
@@ -67,7 +68,7 @@ def stream_home(tmp_path: Path) -> Iterator[Path]:
 def resources(bootstrap: str, topics: Topics, duckdb_path: Path, stream_home: Path) -> dict:
     return {
         "kafka": KafkaResource(bootstrap_servers=bootstrap, trades_topic=topics.trades, candles_topic=topics.candles,
-                               signals_topic=topics.signals),
+                               signals_topic=topics.signals, dlq_topic=topics.dlq),
         "duckdb": DuckDBStore(path=str(duckdb_path)),
         "exchange": ExchangeResource(products=["BTC-USD", "ETH-USD"]),
         "supervisor": StreamSupervisor(home=str(stream_home)),

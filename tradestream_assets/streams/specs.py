@@ -73,7 +73,8 @@ def kafka_env(settings: Settings) -> dict[str, str]:
     """The cluster and topics a stream must use, passed explicitly so it agrees with its supervisor."""
     k = settings.kafka
     return {"TRADESTREAM_KAFKA_BOOTSTRAP_SERVERS": k.bootstrap, "TRADESTREAM_KAFKA_TRADES_TOPIC": k.trades_topic,
-            "TRADESTREAM_KAFKA_CANDLES_TOPIC": k.candles_topic, "TRADESTREAM_KAFKA_SIGNALS_TOPIC": k.signals_topic}
+            "TRADESTREAM_KAFKA_CANDLES_TOPIC": k.candles_topic, "TRADESTREAM_KAFKA_SIGNALS_TOPIC": k.signals_topic,
+            "TRADESTREAM_KAFKA_DLQ_TOPIC": k.dlq_topic}
 
 
 def trades_spec(settings: Settings, ingestion: IngestionSettings) -> StreamSpec:

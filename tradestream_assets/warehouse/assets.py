@@ -22,14 +22,14 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 import dagster as dg
-import pandas as pd
 from pydantic import Field
 
 from streaming.kafka_range import RangeRead, read_time_range
 from tradestream import store
 from tradestream.v1 import market_pb2, strategy_pb2
 from tradestream_assets.partitions import hourly_partitions
-from tradestream_assets.resources import DuckDBStore, KafkaResource, load_settings
+from tradestream_assets.resources import DuckDBStore, KafkaResource, platform_settings
+from tradestream_assets.warehouse.rebuild import batch_candles
 
 GROUP = "warehouse"
 WRITER_POOL = "duckdb_writer"
@@ -133,14 +133,6 @@ class CandlesPartitionConfig(dg.Config):
                     " kafka: only the topic; trades: always rebuild from DuckDB trades (batch pipeline).")
 
 
-def rebuild_candles_from_trades(duckdb: DuckDBStore, start: datetime, end: datetime,
-                                timeframes: list[str]) -> pd.DataFrame:
-    """Candles closing in ``(start, end]`` recomputed from DuckDB trades by the batch candle pipeline."""
-    from tradestream_assets.warehouse.rebuild import batch_candles
-
-    return batch_candles(duckdb, start, end, timeframes)
-
-
 @dg.asset(partitions_def=hourly_partitions, pool=WRITER_POOL, group_name=GROUP, kinds={"duckdb", "kafka"},
           deps=[dg.AssetKey("candles_stream"), trades],
           description="Candles of every timeframe that close within the hour, from Kafka `candles` (highest "
@@ -148,8 +140,8 @@ def rebuild_candles_from_trades(duckdb: DuckDBStore, start: datetime, end: datet
 def candles(context: dg.AssetExecutionContext, config: CandlesPartitionConfig, kafka: KafkaResource,
             duckdb: DuckDBStore) -> dg.MaterializeResult:
     start, end = _window(context)
-    settings = load_settings()
-    topic = kafka.kafka_settings().candles_topic
+    settings = platform_settings(kafka)
+    topic = settings.kafka.candles_topic
     metadata: dict[str, dg.MetadataValue] = {}
     read = None
     source = CandleSource(config.source)
@@ -161,7 +153,7 @@ def candles(context: dg.AssetExecutionContext, config: CandlesPartitionConfig, k
     if rebuild:
         why = "asked for" if source is CandleSource.TRADES else f"Kafka `{topic}` no longer holds the hour"
         context.log.info(f"rebuilding candles of [{start}, {end}) from DuckDB trades ({why})")
-        rows = rebuild_candles_from_trades(duckdb, start, end, list(settings.pipeline.timeframes))
+        rows = batch_candles(settings, duckdb.db_path, start, end, list(settings.pipeline.timeframes))
         metadata["source"] = dg.MetadataValue.text(f"batch pipeline over DuckDB trades ({why})")
     else:
         rows = store.frame((r for r in read.records if start < r[3] <= end), store.CANDLE_COLUMNS)

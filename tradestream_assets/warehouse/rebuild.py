@@ -1,0 +1,152 @@
+"""Candles recomputed from DuckDB trades: the batch pipeline for a rebuild, the SQL reference for parity.
+
+``batch_candles`` rebuilds the bars of an hour when Kafka no longer holds them. It runs
+the candle team's batch job (``streaming.pipeline.candles``, the same Beam transforms
+the stream runs, on Flink) over the hour's trades taken from DuckDB: the trades are
+replayed into a scratch topic with their event times as record times, the batch job
+writes candles to a scratch candles topic, the final revision of each bar is read back
+and the scratch topics are deleted. A batch run starts at the first window of the range,
+so minutes before a pair's first trade in the range are not filled (the stream, which
+saw earlier trades, would have filled them).
+
+``reference_1m_candles`` is the independent DuckDB SQL computation
+(``tradestream.candles.reference``) over the stored trades, minus the trades the stream
+rejected as late (read from the dead-letter topic), for the stream/batch parity check.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+import duckdb
+import pandas as pd
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from streaming.kafka_range import read_time_range
+from tradestream import store
+from tradestream.candles.model import CandleRecord
+from tradestream.candles.reference import reference_candles
+from tradestream.candles.timeframes import MINUTE_NS, timeframe_ns, window_start
+from tradestream.settings import Settings
+from tradestream.v1 import market_pb2
+
+log = logging.getLogger(__name__)
+
+LATE_REASON = "late"
+CANDLE_SOURCE = "pipeline:candles"
+
+
+def to_ns(moment: datetime | pd.Timestamp) -> int:
+    """Nanoseconds since the epoch of a UTC instant (naive values are UTC)."""
+    stamp = pd.Timestamp(moment)
+    return int((stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp).value)
+
+
+def from_ns(value: int) -> datetime:
+    """The naive UTC datetime (to the microsecond) the store's bar columns hold."""
+    return pd.Timestamp(value, unit="ns").to_pydatetime(warn=False)
+
+
+def candle_record_row(candle: CandleRecord, source: str) -> tuple:
+    return (candle.currency_pair, candle.timeframe, from_ns(candle.window_start_ns), from_ns(candle.window_end_ns),
+            candle.open, candle.high, candle.low, candle.close, candle.volume, candle.vwap, candle.trade_count,
+            candle.filled, candle.revision, None, source)
+
+
+def stored_candle_record(row: pd.Series) -> CandleRecord:
+    return CandleRecord(currency_pair=row["currency_pair"], timeframe=row["timeframe"],
+                        window_start_ns=to_ns(row["window_start"]), window_end_ns=to_ns(row["window_end"]),
+                        open=row["open"], high=row["high"], low=row["low"], close=row["close"],
+                        volume=row["volume"], vwap=row["vwap"], trade_count=int(row["trade_count"]),
+                        filled=bool(row["filled"]), revision=int(row["revision"]))
+
+
+def rebuild_range(start: datetime, end: datetime, timeframes: Iterable[str]) -> tuple[int, int]:
+    """[from_ns, to_ns) of trades whose windows can close in (start, end]: back to the longest bar's start."""
+    end_ns = to_ns(end)
+    longest = max(timeframe_ns(tf) for tf in timeframes)
+    return window_start(end_ns - 1, longest), end_ns
+
+
+def _trade_message(row) -> bytes:
+    message = market_pb2.Trade(exchange=row.exchange, currency_pair=row.currency_pair, trade_id=row.trade_id,
+                               price=row.price, size=row.size)
+    message.taker_side = {"buy": market_pb2.TAKER_SIDE_BUY, "sell": market_pb2.TAKER_SIDE_SELL}.get(
+        row.taker_side, market_pb2.TAKER_SIDE_UNSPECIFIED)
+    message.event_time.FromNanoseconds(int(pd.Timestamp(row.event_time).value))
+    return message.SerializeToString()
+
+
+def batch_candles(settings: Settings, db_path, start: datetime, end: datetime,
+                  timeframes: list[str]) -> pd.DataFrame:
+    """Bars of ``timeframes`` closing in (start, end], computed by the batch candle job over DuckDB trades."""
+    from streaming.pipeline.candle_reader import read_final_candles
+    from streaming.pipeline.candles import CandleJobConfig, run_candle_job
+
+    first_ns, end_ns = rebuild_range(start, end, timeframes)
+    trades = store.read_trades(db_path, from_ns(first_ns), end)
+    if trades.empty:
+        return store.frame([], store.CANDLE_COLUMNS)
+    bootstrap = settings.kafka.bootstrap
+    scratch = f"rebuild-{uuid.uuid4().hex[:10]}"
+    topics = {"trades": f"{scratch}.trades", "candles": f"{scratch}.candles", "dlq": f"{scratch}.dlq"}
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.create_topics([NewTopic(t, num_partitions=1, replication_factor=1)
+                                       for t in topics.values()]).values():
+        future.result(30)
+    try:
+        producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "enable.idempotence": True})
+        for row in trades.sort_values("event_time").itertuples(index=False):
+            producer.produce(topics["trades"], _trade_message(row), row.currency_pair.encode(),
+                             timestamp=int(pd.Timestamp(row.event_time).value // 1_000_000))
+            producer.poll(0)
+        if producer.flush(60):
+            raise RuntimeError(f"could not replay {len(trades)} trades into scratch topic {topics['trades']}")
+        config = CandleJobConfig.from_settings(
+            settings, "batch", trades_topic=topics["trades"], candles_topic=topics["candles"],
+            dlq_topic=topics["dlq"], consumer_group=scratch, job_name=f"tradestream-{scratch}",
+            from_ns=first_ns, to_ns=end_ns, timeframes=tuple(timeframes))
+        log.info("batch candle job over %d DuckDB trades in [%s, %s)", len(trades), from_ns(first_ns), end)
+        run_candle_job(settings, config)
+        finals = read_final_candles(bootstrap, topics["candles"])
+    finally:
+        for future in admin.delete_topics(list(topics.values())).values():
+            try:
+                future.result(30)
+            except Exception as exc:  # noqa: BLE001 - a leftover scratch topic is untidy, not wrong
+                log.warning("could not delete scratch topic: %s", exc)
+    start_ns = to_ns(start)
+    rows = [candle_record_row(c, "batch") for c in finals.values() if start_ns < c.window_end_ns <= end_ns]
+    return store.frame(rows, store.CANDLE_COLUMNS)
+
+
+def late_trade_ids(settings: Settings, start: datetime, end: datetime) -> set[tuple[str, str, str]]:
+    """(exchange, pair, trade_id) of trades the candle stream rejected as late around [start, end)."""
+    def decode(_key, value):
+        letter = market_pb2.DeadLetter.FromString(value)
+        if letter.source != CANDLE_SOURCE or letter.reason != LATE_REASON:
+            return None
+        trade = market_pb2.Trade.FromString(letter.payload)
+        return (trade.exchange, trade.currency_pair, trade.trade_id)
+
+    read = read_time_range(settings.kafka.bootstrap, settings.kafka.dlq_topic, start, end + timedelta(minutes=15),
+                           decode, timeout_s=60)
+    return {r for r in read.records if r is not None}
+
+
+def reference_1m_candles(con: duckdb.DuckDBPyConnection, start: datetime, until: datetime, fill_cap_s: int,
+                         excluded: set[tuple[str, str, str]] = frozenset()) -> list[CandleRecord]:
+    """The SQL reference's 1m bars in [start, until) over the stored trades, without ``excluded`` trades."""
+    if until <= start:
+        return []
+    relation = "trades"
+    if excluded:
+        # a registered frame, not a temp table: readers hold read-only connections
+        con.register("_late_trades", pd.DataFrame(sorted(excluded), columns=["exchange", "currency_pair", "trade_id"]))
+        relation = "(SELECT * FROM trades ANTI JOIN _late_trades USING (exchange, currency_pair, trade_id))"
+    return reference_candles(con, relation, timeframes=["1m"], until_ns=to_ns(until) // MINUTE_NS * MINUTE_NS,
+                             fill_cap_s=fill_cap_s, from_ns=to_ns(start), event_ns_expr="epoch_ns(event_time)")
