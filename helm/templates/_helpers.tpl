@@ -56,9 +56,17 @@ tradestream.io/flink-client: "true"
 {{- include "tradestream.name" (dict "root" . "part" "kafka-headless") -}}
 {{- end -}}
 
+{{/*
+The clients' Service is not called tradestream-kafka: Kubernetes' service links would give
+pods a variable TRADESTREAM_KAFKA_PORT=tcp://..., which the settings read as kafka.port.
+*/}}
+{{- define "tradestream.kafkaBootstrapService" -}}
+{{- include "tradestream.name" (dict "root" . "part" "kafka-bootstrap") -}}
+{{- end -}}
+
 {{- define "tradestream.kafkaBootstrap" -}}
 {{- if .Values.kafka.enabled -}}
-{{- printf "%s.%s.svc.%s:9092" (include "tradestream.name" (dict "root" . "part" "kafka")) .Release.Namespace .Values.clusterDomain -}}
+{{- printf "%s.%s.svc.%s:9092" (include "tradestream.kafkaBootstrapService" .) .Release.Namespace .Values.clusterDomain -}}
 {{- else -}}
 {{- .Values.kafka.externalBootstrapServers -}}
 {{- end -}}

@@ -34,7 +34,7 @@ from streaming.supervisor.k8s import (
 from tests.helm.chart import KUBE_VERSIONS, NAMESPACE, Helm, find, helm_binary, prepare_chart
 
 JOBMANAGER = f"tradestream-flink-jobmanager.{NAMESPACE}.svc.cluster.local:8081"
-KAFKA_ENV = {"TRADESTREAM_KAFKA_BOOTSTRAP_SERVERS": f"tradestream-kafka.{NAMESPACE}.svc.cluster.local:9092",
+KAFKA_ENV = {"TRADESTREAM_KAFKA_BOOTSTRAP_SERVERS": f"tradestream-kafka-bootstrap.{NAMESPACE}.svc.cluster.local:9092",
              "TRADESTREAM_KAFKA_TRADES_TOPIC": "trades"}
 
 
