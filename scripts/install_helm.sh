@@ -3,15 +3,16 @@
 #
 # Debian ships no helm and PyPI has no helm binary, but `go install` fetches helm's
 # sources through the Go module proxy, which this project may use. The binary lands in
-# ${TRADESTREAM_BIN_DIR:-~/.cache/tradestream/bin}/helm; a second run only checks that
-# the cached binary reports the pinned version and returns at once.
+# $TRADESTREAM_BIN_DIR, default ${TRADESTREAM_CACHE_DIR:-~/.cache/tradestream}/bin; a
+# second run only checks that the cached binary reports the pinned version and returns.
 #
 # Usage: scripts/install_helm.sh            prints the path of the helm binary
 #        HELM_VERSION=v3.21.4 scripts/install_helm.sh
 set -euo pipefail
 
 HELM_VERSION="${HELM_VERSION:-v3.21.4}"
-BIN_DIR="${TRADESTREAM_BIN_DIR:-${HOME}/.cache/tradestream/bin}"
+CACHE_DIR="${TRADESTREAM_CACHE_DIR:-${HOME}/.cache/tradestream}"
+BIN_DIR="${TRADESTREAM_BIN_DIR:-${CACHE_DIR/#\~/${HOME}}/bin}"
 HELM="${BIN_DIR}/helm"
 
 cached_version() {
