@@ -22,7 +22,7 @@ DEFAULT_REFRESH_S = 120
 
 
 def refresh_interval_s() -> int:
-    return int(os.environ.get("TRADESTREAM_WAREHOUSE_REFRESH_S", DEFAULT_REFRESH_S))
+    return max(1, int(os.environ.get("TRADESTREAM_WAREHOUSE_REFRESH_S", DEFAULT_REFRESH_S)))
 
 
 def hour_key(moment: datetime) -> str:

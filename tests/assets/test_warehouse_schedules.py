@@ -1,0 +1,41 @@
+"""Keeping DuckDB current: the hourly schedule takes the hour just ended, the sensor refreshes the open hour."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+
+from tests.assets.conftest import partition_key
+from tradestream_assets.warehouse.assets import candles
+from tradestream_assets.warehouse.schedules import fresh_partitions, hour_key, hourly_warehouse
+
+
+def test_hourly_schedule_materializes_the_hour_that_just_ended(instance):
+    tick = datetime.now(UTC).replace(minute=10, second=0, microsecond=0) - timedelta(hours=5)
+    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
+    request = hourly_warehouse(context)
+    assert isinstance(request, dg.RunRequest)
+    assert request.partition_key == partition_key(tick.replace(minute=0) - timedelta(hours=1))
+    assert request.run_key == f"hourly:{request.partition_key}"
+
+
+def test_hourly_schedule_skips_hours_before_the_first_partition(instance):
+    tick = datetime(2020, 1, 1, 0, 10, tzinfo=UTC)
+    assert isinstance(hourly_warehouse(dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)),
+                      dg.SkipReason)
+
+
+def test_fresh_partitions_requests_the_open_hour_then_waits_for_the_refresh_interval(instance, resources,
+                                                                                     monkeypatch):
+    monkeypatch.setenv("TRADESTREAM_WAREHOUSE_REFRESH_S", "600")
+    first = fresh_partitions(dg.build_sensor_context(instance=instance))
+    assert isinstance(first, dg.RunRequest) and first.partition_key == hour_key(datetime.now(UTC))
+    # once the open hour's candles were materialized, the next tick waits
+    dg.materialize([candles], partition_key=first.partition_key, resources=resources, instance=instance)
+    second = fresh_partitions(dg.build_sensor_context(instance=instance))
+    assert isinstance(second, dg.SkipReason) and "refreshed" in second.skip_message
+    monkeypatch.setenv("TRADESTREAM_WAREHOUSE_REFRESH_S", "1")
+    time.sleep(1.2)
+    assert isinstance(fresh_partitions(dg.build_sensor_context(instance=instance)), dg.RunRequest)
