@@ -61,7 +61,8 @@ CHART = typer.Option(None, "--chart", help="Write the equity curve as a PNG to t
 SAVE = typer.Option(False, "--save", help="Write the result rows to the backtest_results table of the store.")
 METHOD = typer.Option("ga", "--method", "-m", help=f"Search method: {', '.join(METHODS)}.")
 OBJECTIVE = typer.Option("sharpe", "--objective", help=f"What to maximize: {', '.join(OBJECTIVES)}.")
-GENERATIONS = typer.Option(20, "--generations", help="GA: total generations of the study (resuming adds the rest).")
+GENERATIONS = typer.Option(100, "--generations",
+                           help="GA: total generations of the study (resuming runs the rest).")
 POPULATION = typer.Option(50, "--population", help="GA: individuals per generation.")
 TRIALS = typer.Option(200, "--trials", help="Random search: total trials of the study.")
 GRID_POINTS = typer.Option(None, "--grid-points", help="Grid search: points per float parameter (ints use steps).")
@@ -279,7 +280,7 @@ def walk_forward_command(
     max_degradation: float = typer.Option(0.5, "--max-degradation", help="Pass threshold: 1 - OOS/IS Sharpe."),
     min_folds: int = typer.Option(3, "--min-folds", help="Pass threshold: number of folds."),
     method: str = METHOD, objective: str = OBJECTIVE, generations: int = typer.Option(
-        10, "--generations", help="GA: generations per fold."), population: int = POPULATION,
+        20, "--generations", help="GA: generations per fold."), population: int = POPULATION,
     trials: int = TRIALS, grid_points: int | None = GRID_POINTS, seed: int = SEED, fresh: bool = FRESH,
     source: Path | None = SOURCE, fees: float = FEES, slippage_bps: float = SLIPPAGE, cash: float = CASH,
     fill: str = FILL, size: float = SIZE, stop_loss: float | None = STOP_LOSS,

@@ -152,3 +152,15 @@ def test_study_names_follow_the_inputs_so_a_rerun_resumes(studies: Path) -> None
     assert first.study_name == again.study_name and again.resumed_trials == 10
     assert first.study_name.startswith("TEST_WINDOW:TEST-USD:1m:20240101T0000-20240101T0159:random:sharpe:")
     assert other_fees.study_name != first.study_name and other_fees.resumed_trials == 0
+
+
+def test_studies_live_where_the_caller_says(tmp_path: Path) -> None:
+    from tradestream.settings import PathSettings, Settings
+
+    candles = window_prices()
+    with pytest.raises(BacktestInputError, match="say where studies are kept"):
+        optimize(candles, WindowStrategy(), pair="TEST-USD", timeframe="1m", method="random", trials=2)
+    settings = Settings(paths=PathSettings(home=tmp_path / "home"))
+    result = optimize(candles, WindowStrategy(), pair="TEST-USD", timeframe="1m", method="random", trials=2,
+                      settings=settings)
+    assert result.storage_path.parent == tmp_path / "home" / "optuna" and result.storage_path.exists()

@@ -32,6 +32,7 @@ from tradestream.backtest.metrics import METRIC_NAMES
 from tradestream.backtest.storage import StudyHandle, open_study, storage_file
 from tradestream.backtest.strategy import StrategyLike, resolve_strategy
 from tradestream.params import ParamSpace, ParamValue
+from tradestream.settings import Settings
 
 Method = Literal["ga", "random", "grid"]
 METHODS: tuple[str, ...] = ("ga", "random", "grid")
@@ -362,25 +363,33 @@ class StrategyEvaluator:
         return outcomes
 
 
+def study_directory(storage_dir: str | Path | None, settings: Settings | None) -> Path:
+    """Where studies are kept: ``storage_dir``, else ``<settings.paths.home>/optuna``."""
+    if storage_dir is not None:
+        return Path(storage_dir).expanduser()
+    if settings is not None:
+        return settings.paths.home / "optuna"
+    raise BacktestInputError("say where studies are kept: pass storage_dir=... or settings=Settings.load()")
+
+
 def optimize(candles: pd.DataFrame, strategy: str | StrategyLike, *, pair: str, timeframe: str | None = None,
              method: Method = "ga", objective: str = "sharpe", config: BacktestConfig | None = None,
              ga: GAConfig | None = None, trials: int = 500, grid_points: int | None = None, seed: int = 0,
-             storage_dir: str | Path | None = None, study_name: str | None = None, fresh: bool = False,
+             storage_dir: str | Path | None = None, settings: Settings | None = None,
+             study_name: str | None = None, fresh: bool = False,
              allow_gaps: bool = False, progress: Callable[[SearchProgress], None] | None = None,
              ) -> OptimizationResult:
     """Optimize ``strategy``'s parameters on ``candles`` (persisted, resumable; see the module docstring).
 
-    ``storage_dir`` defaults to ``<settings home>/optuna``.
+    Studies are kept in ``storage_dir``, or ``<settings.paths.home>/optuna`` when ``settings``
+    is given instead (see ``study_directory``).
     """
     spec = resolve_strategy(strategy)
     config = config or BacktestConfig()
     ga = ga or GAConfig()
     objective = normalize_objective(objective)
     candles, timeframe = validate_candles(candles, timeframe, allow_gaps=allow_gaps)
-    if storage_dir is None:
-        from tradestream.settings import Settings
-
-        storage_dir = Settings.load().paths.home / "optuna"
+    storage_dir = study_directory(storage_dir, settings)
     fingerprint = {"config": config.as_dict(), "seed": seed, "bars": len(candles),
                    **({"population": ga.population} if method == "ga" else {}),
                    **({"grid_points": grid_points} if method == "grid" else {})}

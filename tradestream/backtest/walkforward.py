@@ -28,10 +28,18 @@ from tradestream.backtest.config import BacktestConfig
 from tradestream.backtest.engine import BacktestRun, run_backtest, strategy_signals
 from tradestream.backtest.errors import BacktestInputError
 from tradestream.backtest.metrics import DeflatedSharpe, Metrics, deflated_sharpe, per_period_sharpe
-from tradestream.backtest.optimize import GAConfig, Method, OptimizationResult, SearchProgress, optimize
+from tradestream.backtest.optimize import (
+    GAConfig,
+    Method,
+    OptimizationResult,
+    SearchProgress,
+    optimize,
+    study_directory,
+)
 from tradestream.backtest.strategy import StrategyLike, resolve_strategy
 from tradestream.backtest.timeframes import periods_per_year, timeframe_delta
 from tradestream.params import ParamValue
+from tradestream.settings import Settings
 
 MIN_FOLD_BARS = 10
 
@@ -167,17 +175,20 @@ def walk_forward(candles: pd.DataFrame, strategy: str | StrategyLike, *, pair: s
                  config: BacktestConfig | None = None, walk: WalkForwardConfig | None = None,
                  method: Method = "ga", objective: str = "sharpe", ga: GAConfig | None = None, trials: int = 200,
                  grid_points: int | None = None, seed: int = 0, storage_dir: str | Path | None = None,
+                 settings: Settings | None = None,
                  fresh: bool = False, allow_gaps: bool = False,
                  progress: Callable[[int, int, SearchProgress], None] | None = None) -> WalkForwardReport:
     """Walk-forward validation of ``strategy`` (see the module docstring).
 
     ``progress(fold_number, folds, search_progress)`` is called as each fold's search advances.
-    Each fold's study is persisted like ``optimize``'s, so an interrupted run resumes.
+    Each fold's study is persisted like ``optimize``'s (in ``storage_dir`` or under
+    ``settings``' home), so an interrupted run resumes.
     """
     spec = resolve_strategy(strategy)
     config = config or BacktestConfig()
     walk = walk or WalkForwardConfig()
     candles, timeframe = validate_candles(candles, timeframe, allow_gaps=allow_gaps)
+    storage_dir = study_directory(storage_dir, settings)
     annual = periods_per_year(timeframe)
     folds = make_folds(len(candles), timeframe, walk)
     results: list[FoldResult] = []
