@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_CONFIG_FILE = "tradestream.toml"
@@ -111,6 +111,10 @@ class KafkaSettings(_Section):
     topic_min_insync_replicas: int = Field(1, ge=1, le=5)
     retention_hours: int = Field(168, ge=1, description="Retention of trades, candles and signals.")
     dlq_retention_hours: int = Field(720, ge=1)
+    security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = Field(None, description="Never logged; comes from a Secret in Kubernetes.")
     trades_topic: str = "trades"
     candles_topic: str = "candles"
     signals_topic: str = "signals"
@@ -119,6 +123,17 @@ class KafkaSettings(_Section):
     @property
     def bootstrap(self) -> str:
         return self.bootstrap_servers or f"{self.host}:{self.port}"
+
+    def client_config(self) -> dict[str, str]:
+        """librdkafka settings every producer, consumer and admin client starts from."""
+        cfg = {"bootstrap.servers": self.bootstrap}
+        if self.security_protocol != "PLAINTEXT":
+            cfg["security.protocol"] = self.security_protocol
+        if self.sasl_mechanism:
+            cfg["sasl.mechanism"] = self.sasl_mechanism
+            cfg["sasl.username"] = self.sasl_username or ""
+            cfg["sasl.password"] = self.sasl_password.get_secret_value() if self.sasl_password else ""
+        return cfg
 
     @property
     def topics(self) -> tuple[str, ...]:
@@ -139,6 +154,9 @@ class FlinkSettings(_Section):
     parallelism: int = Field(1, ge=1, le=64)
     checkpointing_interval_ms: int = Field(10_000, ge=100)
     taskmanager_slots: int = Field(4, ge=1, le=64)
+    worker_pool: str | None = Field(
+        None, description="HOST:PORT of a Beam Python worker pool (EXTERNAL environment, the Kubernetes sidecar); "
+                          "unset = LOOPBACK workers inside the submitting process.")
 
     @field_validator("master")
     @classmethod

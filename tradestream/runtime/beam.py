@@ -25,6 +25,7 @@ def flink_pipeline_args(settings: Settings, *, streaming: bool, job_name: str, f
         f"--job_name={job_name}",
         f"--parallelism={parallelism or f.parallelism}",
     ]
+    worker_pool = worker_pool or f.worker_pool
     if worker_pool:
         args += ["--environment_type=EXTERNAL", f"--environment_config={worker_pool}"]
     else:

@@ -314,8 +314,7 @@ class AlreadyRunning(KafkaRuntimeError):  # noqa: N818 - reads naturally at the 
 
 
 def admin_client(settings: Settings) -> AdminClient:
-    return AdminClient({"bootstrap.servers": settings.kafka.bootstrap, "socket.timeout.ms": 3000,
-                        "logger": _rdkafka_log})
+    return AdminClient({**settings.kafka.client_config(), "socket.timeout.ms": 3000, "logger": _rdkafka_log})
 
 
 def require_reachable(settings: Settings, timeout: float = 5.0) -> None:
