@@ -1,0 +1,199 @@
+"""The candle job: Kafka ``trades`` -> Beam on Flink -> Kafka ``candles`` (+ ``trades.dlq``).
+
+Stream mode runs until stopped, checkpointing every ``checkpointing_interval_ms`` and
+resuming from the newest retained checkpoint when started again. Batch mode reads a fixed
+range of ``trades`` (by record time, with a margin, then filtered on event time) with
+the same transforms and exits when done. docs/candles.md explains the semantics.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.runner import PipelineResult, PipelineState
+
+from streaming.pipeline.checkpoints import checkpoint_args, latest_checkpoint, prune_other_jobs
+from streaming.pipeline.kafkaio import ReaderSettings, ReadFromKafka, StartPolicy, WriteToKafka
+from streaming.pipeline.transforms import (
+    DLQ_TAG,
+    BuildMinuteCandles,
+    DecodeTrades,
+    EncodeCandles,
+    RollUpCandles,
+    trade_event_time_us,
+)
+from tradestream.candles.timeframes import MINUTE_NS, NS_PER_MS, NS_PER_SECOND, higher_timeframes
+from tradestream.runtime.beam import flink_pipeline_args
+from tradestream.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["stream", "batch"]
+
+
+class CandleJobError(ValueError):
+    """The job's configuration is inconsistent. The message names the value and the fix."""
+
+
+@dataclass(frozen=True)
+class CandleJobConfig:
+    mode: Mode
+    bootstrap: str
+    trades_topic: str
+    candles_topic: str
+    dlq_topic: str
+    consumer_group: str
+    timeframes: tuple[str, ...]
+    allowed_lateness_s: int
+    fill_forward_cap_s: int
+    watermark_lag_s: float = 2.0
+    idle_timeout_s: float = 5.0
+    live_horizon_s: float = 120.0
+    start: StartPolicy = "earliest"       # stream mode without a checkpoint to resume from
+    from_ns: int | None = None            # batch: first window start (whole minute)
+    to_ns: int | None = None              # batch: windows end at or before (whole minute); default now
+    margin_s: int = 300                   # batch: extra record time read on both sides of the range
+    readers: int = 1
+    job_name: str = "tradestream-candles"
+    flink_master: str | None = None
+    parallelism: int | None = None
+    checkpointing_interval_ms: int | None = None
+    max_bundle_time_ms: int = 250
+    checkpoint_dir: Path | None = None    # stream mode; default <home>/checkpoints/<job_name>
+    fresh: bool = False                   # stream mode: ignore retained checkpoints
+    extra_args: tuple[str, ...] = field(default_factory=tuple)
+    kafka_client: tuple[tuple[str, str], ...] = ()   # librdkafka security settings for every client
+
+    @classmethod
+    def from_settings(cls, settings: Settings, mode: Mode, **overrides) -> CandleJobConfig:
+        k, p = settings.kafka, settings.pipeline
+        config = cls(mode=mode, bootstrap=k.bootstrap, trades_topic=k.trades_topic, candles_topic=k.candles_topic,
+                     dlq_topic=k.dlq_topic, consumer_group=p.consumer_group, timeframes=tuple(p.timeframes),
+                     allowed_lateness_s=p.allowed_lateness_s, fill_forward_cap_s=p.fill_forward_cap_s,
+                     checkpoint_dir=settings.paths.home / "checkpoints" / overrides.get("job_name",
+                                                                                         cls.job_name),
+                     kafka_client=tuple(sorted(k.client_config().items())))
+        return replace(config, **overrides).validated()
+
+    def validated(self) -> CandleJobConfig:
+        if self.mode not in ("stream", "batch"):
+            raise CandleJobError(f"mode {self.mode!r} must be 'stream' or 'batch'")
+        if "1m" not in self.timeframes:
+            raise CandleJobError(f"timeframes {list(self.timeframes)} must include the base timeframe '1m'")
+        higher_timeframes(self.timeframes)  # raises on unknown names
+        if self.watermark_lag_s < 0 or self.idle_timeout_s <= 0:
+            raise CandleJobError(f"watermark lag {self.watermark_lag_s} s must be >= 0 and idle timeout "
+                                 f"{self.idle_timeout_s} s > 0")
+        if self.mode == "stream" and (self.from_ns is not None or self.to_ns is not None):
+            raise CandleJobError("--from/--to select a range for batch mode; stream mode reads from its checkpoint "
+                                 "or --start")
+        for name, value in (("--from", self.from_ns), ("--to", self.to_ns)):
+            if value is not None and value % MINUTE_NS:
+                raise CandleJobError(f"{name} {value} ns is not a whole UTC minute; round it to the minute")
+        if self.from_ns is not None and self.to_ns is not None and self.from_ns >= self.to_ns:
+            raise CandleJobError(f"--from ({self.from_ns} ns) must be before --to ({self.to_ns} ns)")
+        return self
+
+
+def build_candle_pipeline(p: beam.Pipeline, config: CandleJobConfig) -> None:
+    """Adds read -> decode -> 1m candles -> roll-ups -> write to ``p``."""
+    batch = config.mode == "batch"
+    reader = ReaderSettings(bootstrap=config.bootstrap, group_id=config.consumer_group,
+                            client_config=config.kafka_client, event_time=trade_event_time_us,
+                            watermark_lag_s=config.watermark_lag_s,
+                            idle_timeout_s=config.idle_timeout_s, live_horizon_s=config.live_horizon_s,
+                            commit_offsets=not batch, emit_watermark=not batch)
+    until_ns = config.to_ns
+    if batch:
+        until_ns = until_ns if until_ns is not None else time.time_ns() // MINUTE_NS * MINUTE_NS
+        margin_ms = config.margin_s * 1000
+        start = "earliest" if config.from_ns is None else config.from_ns // NS_PER_MS - margin_ms
+        stop = "end" if config.to_ns is None else config.to_ns // NS_PER_MS + margin_ms
+        read = ReadFromKafka(config.trades_topic, reader, start=start, stop=stop, readers=config.readers)
+    else:
+        read = ReadFromKafka(config.trades_topic, reader, start=config.start, readers=config.readers)
+
+    batches = p | "ReadTrades" >> read
+    decoded = batches | "DecodeTrades" >> DecodeTrades(config.allowed_lateness_s, config.from_ns, until_ns)
+    minutes = decoded["trades"] | "MinuteCandles" >> BuildMinuteCandles(
+        config.allowed_lateness_s, config.fill_forward_cap_s, until_ns if batch else None, config.trades_topic)
+    candle_sets = [minutes.candles]
+    higher = higher_timeframes(config.timeframes)
+    if higher:
+        candle_sets.append(minutes.candles | "RollUp" >> RollUpCandles(
+            higher, config.allowed_lateness_s, until_ns if batch else None, config.from_ns))
+    (candle_sets
+     | "AllCandles" >> beam.Flatten()
+     | "EncodeCandles" >> EncodeCandles()
+     | "WriteCandles" >> WriteToKafka(config.candles_topic, config.bootstrap, config.kafka_client))
+    ((decoded[DLQ_TAG], minutes[DLQ_TAG])
+     | "AllDeadLetters" >> beam.Flatten()
+     | "WriteDeadLetters" >> WriteToKafka(config.dlq_topic, config.bootstrap, config.kafka_client))
+
+
+def pipeline_args(settings: Settings, config: CandleJobConfig) -> tuple[list[str], Path | None]:
+    """FlinkRunner options for the job, and the checkpoint it resumes from (stream mode)."""
+    streaming = config.mode == "stream"
+    args = flink_pipeline_args(settings, streaming=streaming, job_name=config.job_name,
+                               flink_master=config.flink_master, parallelism=config.parallelism,
+                               checkpointing_interval_ms=config.checkpointing_interval_ms)
+    args.append(f"--max_bundle_time_mills={config.max_bundle_time_ms}")
+    restore = None
+    if streaming:
+        checkpoint_dir = config.checkpoint_dir or settings.paths.home / "checkpoints" / config.job_name
+        restore = None if config.fresh else latest_checkpoint(checkpoint_dir)
+        if config.fresh and checkpoint_dir.is_dir():
+            prune_other_jobs(checkpoint_dir, None)
+        else:
+            prune_other_jobs(checkpoint_dir, restore)
+        master = config.flink_master or settings.flink.master
+        args += checkpoint_args(checkpoint_dir, restore, embedded=master in ("[local]", "[auto]"),
+                                conf_dir=settings.paths.home / "flink-conf" / config.job_name)
+    return args + list(config.extra_args), restore
+
+
+def run_candle_job(settings: Settings, config: CandleJobConfig, *, wait: bool = True) -> PipelineResult:
+    """Builds and runs the job. Stream mode blocks until stopped (SIGTERM/SIGINT cancel the
+    Flink job, keeping its checkpoints); batch mode returns when the range is processed."""
+    args, restore = pipeline_args(settings, config)
+    if restore is not None:
+        log.info("candle job %s resumes from checkpoint %s", config.job_name, restore)
+    else:
+        log.info("candle job %s starts without a checkpoint (%s)", config.job_name,
+                 f"range {config.from_ns}..{config.to_ns}" if config.mode == "batch" else f"from {config.start}")
+    p = beam.Pipeline(options=PipelineOptions(args))
+    build_candle_pipeline(p, config)
+    result = p.run()
+    if not wait:
+        return result
+    if config.mode == "batch":
+        state = result.wait_until_finish()
+        if state != PipelineState.DONE:
+            raise RuntimeError(f"candle batch job ended in state {state}; see the log above for the failing step")
+        return result
+    _cancel_on_signals(result)
+    result.wait_until_finish()
+    return result
+
+
+def _cancel_on_signals(result: PipelineResult) -> None:
+    def stop(signum, _frame):
+        log.info("signal %s: cancelling the candle job (checkpoints are kept)", signum)
+        try:
+            result.cancel()
+        finally:
+            raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+
+def minutes_ns(value_s: float) -> int:
+    return int(value_s * NS_PER_SECOND)
