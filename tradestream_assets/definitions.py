@@ -1,9 +1,16 @@
-"""The TradeStream code location: every asset, check, job, sensor and schedule, assembled once."""
+"""The TradeStream code location: every asset, check, job, sensor and schedule, assembled once.
 
-from __future__ import annotations
+Areas (one folder each): ``streams`` (the long-running jobs and their supervisor),
+``warehouse`` (hourly DuckDB partitions of trades, candles, signals and their checks),
+``research`` (backtests, optimization, walk-forward, the live strategy config).
+"""
 
 import dagster as dg
 
+from tradestream_assets.research.assets import RESEARCH_ASSETS
+from tradestream_assets.research.backtest import backtest, backtest_results
+from tradestream_assets.research.jobs import live_config_job, optimization_job
+from tradestream_assets.research.schedules import live_config_on_new_reports, nightly_optimization
 from tradestream_assets.resources import RESOURCES
 from tradestream_assets.streams.assets import STREAM_ASSETS, STREAM_JOBS
 from tradestream_assets.streams.checks import STREAM_CHECKS
@@ -14,10 +21,10 @@ from tradestream_assets.warehouse.jobs import warehouse_job
 from tradestream_assets.warehouse.schedules import fresh_partitions, hourly_warehouse
 
 defs = dg.Definitions(
-    assets=[*STREAM_ASSETS, *WAREHOUSE_ASSETS],
+    assets=[*STREAM_ASSETS, *WAREHOUSE_ASSETS, *RESEARCH_ASSETS, backtest_results],
     asset_checks=[*STREAM_CHECKS, *WAREHOUSE_CHECKS],
-    jobs=[*STREAM_JOBS.values(), warehouse_job],
-    sensors=[stream_supervisor, fresh_partitions],
-    schedules=[hourly_warehouse],
+    jobs=[*STREAM_JOBS.values(), warehouse_job, optimization_job, live_config_job, backtest],
+    sensors=[stream_supervisor, fresh_partitions, live_config_on_new_reports],
+    schedules=[hourly_warehouse, nightly_optimization],
     resources=RESOURCES,
 )

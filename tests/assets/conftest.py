@@ -76,6 +76,12 @@ def resources(bootstrap: str, topics: Topics, duckdb_path: Path, stream_home: Pa
 
 
 @pytest.fixture
+def research_resources(duckdb_path: Path, stream_home: Path) -> dict:
+    """What backtests and research need: the DuckDB file and the platform home (no broker)."""
+    return {"duckdb": DuckDBStore(path=str(duckdb_path)), "supervisor": StreamSupervisor(home=str(stream_home))}
+
+
+@pytest.fixture
 def hour() -> datetime:
     """An hourly partition inside the partitions definition: yesterday 10:00 UTC."""
     return (datetime.now(UTC) - timedelta(days=1)).replace(hour=10, minute=0, second=0, microsecond=0)
