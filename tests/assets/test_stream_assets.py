@@ -82,6 +82,7 @@ def test_freshness_check_fails_for_a_stream_that_never_ran_and_passes_for_a_fres
     check = dg.AssetSelection.checks_for_assets(candles_stream)
     never = _check_result(dg.materialize([candles_stream, *STREAM_CHECKS], selection=check, resources=res),
                           "candles_stream")
+    assert never.check_name == "stream_fresh"
     assert not never.passed and "never started" in never.description
     dg.materialize([candles_stream], resources=res)
     from streaming.kafka_range import newest_record

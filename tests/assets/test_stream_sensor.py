@@ -105,3 +105,20 @@ def test_the_cursor_carries_restart_history_between_ticks(instance, resources):
     cursor = json.loads(result.cursor)
     assert set(cursor) == {"trades_stream", "candles_stream", "signals_stream"}
     assert all(len(v["restarts"]) == 1 for v in cursor.values())
+
+
+def test_new_live_parameters_restart_signals_stream_with_config_changed_as_cause(instance, resources, bootstrap,
+                                                                                  topics, stream_home):
+    from tradestream_assets.research.assets import live_strategy_config
+    from tradestream_assets.streams.assets import signals_stream
+
+    supervisor = StreamSupervisor(home=str(stream_home),
+                                  commands={"signals_stream": loop_command(bootstrap, topics.signals)})
+    res = {**resources, "supervisor": supervisor}
+    dg.materialize([live_strategy_config], resources=res, instance=instance)
+    dg.materialize([signals_stream], resources=res, instance=instance)
+    assert "signals_stream" not in _requests(_tick(instance, res))
+    dg.materialize([live_strategy_config], resources=res, instance=instance,
+                   run_config={"ops": {"live_strategy_config": {"config": {"fallback_strategies": ["SMA_RSI"]}}}})
+    request = _requests(_tick(instance, res))["signals_stream"]
+    assert request.tags[CAUSE_TAG].startswith("config changed")

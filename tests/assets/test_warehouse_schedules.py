@@ -19,6 +19,7 @@ def test_hourly_schedule_materializes_the_hour_that_just_ended(instance):
     assert isinstance(request, dg.RunRequest)
     assert request.partition_key == partition_key(tick.replace(minute=0) - timedelta(hours=1))
     assert request.run_key == f"hourly:{request.partition_key}"
+    assert hourly_warehouse.job_name == "warehouse_job"
 
 
 def test_hourly_schedule_skips_hours_before_the_first_partition(instance):

@@ -87,7 +87,7 @@ def _params_md(params: dict) -> str:
 
 
 @dg.asset(partitions_def=pair_partitions, group_name=GROUP, kinds={"optuna", "duckdb"}, pool="duckdb_writer",
-          deps=[dg.AssetKey("candles")],
+          deps=[dg.AssetDep("candles", partition_mapping=dg.AllPartitionMapping())],
           description="GA search of each candidate strategy's parameters on the pair's recent DuckDB candles.")
 def strategy_optimization(context: dg.AssetExecutionContext, config: OptimizationConfig, duckdb: DuckDBStore,
                           supervisor: StreamSupervisor) -> dg.Output[dict]:

@@ -27,9 +27,10 @@ def nightly_optimization(context: dg.ScheduleEvaluationContext) -> list[dg.RunRe
            default_status=dg.DefaultSensorStatus.RUNNING,
            description="When walk-forward reports changed and no optimization still runs, rewrite the live config.")
 def live_config_on_new_reports(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-    event = context.instance.get_latest_materialization_event(walk_forward_report.key)
-    if event is None or event.storage_id is None:
+    records = context.instance.fetch_materializations(walk_forward_report.key, limit=1, ascending=False).records
+    if not records:
         return dg.SkipReason("no walk-forward report yet")
+    event = records[0]
     seen = int(context.cursor) if context.cursor else 0
     if event.storage_id <= seen:
         return dg.SkipReason("no new walk-forward report")
