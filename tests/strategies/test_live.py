@@ -30,7 +30,8 @@ def _row(frame: pd.DataFrame, i: int, pair: str = PAIR, **override) -> dict[str,
 
 @pytest.fixture(scope="module")
 def frame(month) -> pd.DataFrame:
-    return month.iloc[:560]  # MACD's window is 439 candles: 120 candles after it starts to truncate
+    # 120 candles after MACD's window is full, so the live window has started to drop candles
+    return month.iloc[: get_strategy("MACD_CROSSOVER").window() + 120]
 
 
 @pytest.fixture(scope="module")
@@ -102,11 +103,12 @@ def test_exported_state_survives_json_and_continues_exactly(frame, macd_signals)
     straight = LiveEvaluator(active)
     expected = _feed(straight, frame, range(len(frame)))
     first = LiveEvaluator(active)
-    before = _feed(first, frame, range(480))
+    cut = len(frame) - 80  # after the window started to drop candles
+    before = _feed(first, frame, range(cut))
     state = json.loads(json.dumps(first.export_state()))  # plain dicts, nothing exotic
     second = LiveEvaluator(active)
     second.import_state(state)
-    after = _feed(second, frame, range(480, len(frame)))
+    after = _feed(second, frame, range(cut, len(frame)))
     assert {**before, **after} == expected
     assert set(state) == {"format", "streams", "positions"}
 

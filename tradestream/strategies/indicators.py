@@ -10,12 +10,21 @@ declares:
 
 Why ``memory`` exists: the live engine keeps only a bounded window of candles. An EMA
 started at the window's first candle differs from one started a month earlier by the
-seed's remaining weight, ``(1 - alpha) ** bars``. After ``convergence_bars(alpha)`` bars
-that weight is below ``CONVERGENCE_TOLERANCE`` (1e-10) of the seed's distance, far below
-any price tick, so every comparison a rule makes comes out the same way live and in a
-backtest. Path-dependent state machines (Parabolic SAR, the ATR trailing stop) forget
-their start at the first reversal both runs share; they get a generous fixed allowance,
-measured on the synthetic market and proven by the no-skew test.
+seed's remaining weight, ``(1 - alpha) ** bars``. "Tiny" is not enough: a rule compares
+values that can tie exactly (a stochastic pinned at 0 against its own average, a close
+on a rolling high), and a difference in the last place flips such a comparison. So the
+target is bit-identical values. Each step of the filter is the same deterministic
+function of (state, input); once two runs started at different bars round to the same
+float they stay identical forever. From a difference as large as the value itself, the
+gap drops below one unit in the last place after 53 * ln 2 = 37 e-folds; each further
+bar then collapses a one-ulp gap with probability of about ``alpha``. ``convergence_bars``
+allows ``CONVERGENCE_E_FOLDS`` = 50 e-folds, leaving 13 for the collapse (a one-ulp gap
+survives with probability e**-13). The no-skew tests check every bar of the synthetic
+month against this bound.
+
+Path-dependent state machines (Parabolic SAR, the ATR trailing stop) forget their start
+at the first reversal both runs share; they get a generous fixed allowance, measured on
+the synthetic market and proven by the no-skew tests.
 
 Cumulative indicators (OBV, PVT, A/D) differ on a window by a constant offset; rules
 only use them in offset-free ways (crossing their own moving average, n-bar highs).
@@ -39,7 +48,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # pandas-ta warns about optional extras at import
     import pandas_ta as ta
 
-CONVERGENCE_TOLERANCE = 1e-10
+CONVERGENCE_E_FOLDS = 50.0  # the seed's weight falls to e**-50 ~ 2**-72 (see above)
 # Bars for path-dependent state (SAR, trailing stops) to forget its start; on the
 # synthetic market they synchronise within ~150 bars, so this is a wide margin.
 PATH_MEMORY = 600
@@ -48,10 +57,11 @@ KwArgs = Mapping[str, float]
 
 
 def convergence_bars(alpha: float) -> int:
-    """Bars until a recursive filter with smoothing ``alpha`` forgets its seed (weight < tolerance)."""
+    """Bars until a recursive filter with smoothing ``alpha`` computes bit-identical values
+    whatever bar it was seeded on (``CONVERGENCE_E_FOLDS`` e-folds of its memory)."""
     if alpha >= 1.0:
         return 0
-    return math.ceil(math.log(CONVERGENCE_TOLERANCE) / math.log(1.0 - alpha))
+    return math.ceil(CONVERGENCE_E_FOLDS / -math.log1p(-alpha))
 
 
 def ema_memory(length: float) -> int:
