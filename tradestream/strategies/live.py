@@ -12,13 +12,16 @@ Why the last bar of the window equals the same bar of a full-history evaluation:
 * while the window still holds the stream's whole history, the two computations see
   identical inputs, and every indicator is causal (no centered DPO, no chikou span);
 * once the window is truncated it holds at least ``spec.window(params)`` candles: the
-  look-back plus the bars recursive indicators need to forget their seed (weight below
-  1e-10) and path-dependent ones (SAR, trailing stops) to resynchronise. The custom
-  indicators recompute from their trailing window by definition.
+  look-back plus the bars recursive indicators need to forget their seed (until both
+  runs compute bit-identical floats) and path-dependent ones (SAR, trailing stops) need
+  to resynchronise. The custom indicators recompute from their trailing window by
+  definition.
 
 Each strategy runs on the last ``frame_bucket(window)`` candles (its window rounded up to
 a power of two) rather than the whole stream window, so a 20-bar oscillator does not pay
-for the 2,550 candles KAMA needs; strategies on the same bucket share one cache.
+for the thousands of candles KAMA needs. One indicator cache serves every strategy of the
+candle: strategies run longest frame first and a shorter frame reads the last rows of a
+result computed on a longer one, so each indicator is computed once per candle and pair.
 
 The no-skew test (tests/strategies/test_no_skew.py) checks this for all 60 strategies.
 
@@ -187,8 +190,8 @@ def frame_bucket(window: int) -> int:
     """Candles a strategy is evaluated on: its window rounded up to a power of two (at least 64).
 
     Evaluating every strategy on the stream's whole window would run a 20-bar Aroon over
-    the 2,550 candles KAMA needs. Rounding to a few sizes instead keeps strategies with
-    similar windows on one frame, so they still share one indicator cache.
+    the thousands of candles KAMA needs. Rounding to a few sizes keeps the frames short
+    and the number of distinct frames small.
     """
     return max(MIN_BUCKET, 1 << max(window - 1, 0).bit_length())
 
@@ -200,22 +203,23 @@ def evaluate_last_bar(frame: pd.DataFrame, entries: Iterable[ActiveEntry], *, co
     ``frame`` is a stream's window (validated, newest candle last); ``complete`` says it
     still holds the stream's whole history. An entry is ready when the frame is longer than
     its look-back and, once truncated, at least as long as its window. Each runs on the
-    last ``frame_bucket(window)`` candles; entries on the same bucket share one
-    ``IndicatorCache`` (``share_cache=False`` gives each its own, for benchmarks).
+    last ``frame_bucket(window)`` candles. All entries share one ``IndicatorCache`` over
+    ``frame``, and run longest frame first, so each indicator call is computed once per
+    candle and shorter frames read the last rows of it (``IndicatorCache.tail``);
+    ``share_cache=False`` gives each entry its own cache instead, for benchmarks.
     """
     results: dict[str, tuple[bool, bool]] = {}
     failures: dict[str, str] = {}
-    tails: dict[int, tuple[pd.DataFrame, IndicatorCache]] = {}
-    for entry in entries:
-        if len(frame) <= entry.lookback or (len(frame) < entry.window and not complete):
-            continue  # warming up: not enough candles for an exact evaluation yet
-        size = min(frame_bucket(entry.window), len(frame))
-        if size not in tails or not share_cache:
-            tail = frame.iloc[-size:]
-            tails[size] = (tail, IndicatorCache.for_validated(tail))
-        tail, cache = tails[size]
+    shared = IndicatorCache.for_validated(frame)
+    ready = [e for e in entries if len(frame) > e.lookback and (len(frame) >= e.window or complete)]
+    sized = sorted(((min(frame_bucket(e.window), len(frame)), e) for e in ready), key=lambda pair: -pair[0])
+    for size, entry in sized:
+        if share_cache:
+            cache = shared.tail(size)
+        else:
+            cache = IndicatorCache.for_validated(frame.iloc[-size:])
         try:
-            entries_s, exits_s = entry.spec.evaluate_frame(tail, entry.params, cache)
+            entries_s, exits_s = entry.spec.evaluate_frame(cache.frame, entry.params, cache)
         except Exception as exc:  # noqa: BLE001 - one broken strategy must not stop the others
             failures[entry.key] = str(exc)
             continue
