@@ -39,3 +39,12 @@ def test_other_timeframes_and_bad_arguments():
         synthetic_candles(timeframe="2m")
     with pytest.raises(ValueError, match="days=0 must be > 0"):
         synthetic_candles(days=0)
+
+
+def test_freq_is_the_pandas_spelling_of_the_timeframe():
+    assert synthetic_candles(days=1, freq="1min").equals(synthetic_candles(days=1))
+    assert synthetic_candles(days=2, freq="1h").equals(synthetic_candles(days=2, timeframe="1h"))
+    with pytest.raises(ValueError, match=r"freq='7min' \(7 minutes\) is not a platform timeframe"):
+        synthetic_candles(days=1, freq="7min")
+    with pytest.raises(ValueError, match="freq='minutely' is not a pandas frequency"):
+        synthetic_candles(days=1, freq="minutely")

@@ -35,15 +35,19 @@ REGIMES: tuple[Regime, ...] = (
 )
 
 
-def synthetic_candles(days: float = 30, *, seed: int = 7, timeframe: str = "1m",
+def synthetic_candles(days: float = 30, *, seed: int = 7, timeframe: str = "1m", freq: str | None = None,
                       start: str = "2024-01-01", start_price: float = 40_000.0,
                       base_volatility: float = 0.0008, base_volume: float = 2.5,
                       mean_regime_bars: float = 360.0) -> pd.DataFrame:
     """Candles with columns open, high, low, close, volume, vwap, trade_count and a UTC index.
 
-    ``base_volatility`` is the per-bar standard deviation of log returns in a calm regime;
-    ``mean_regime_bars`` is the average length of a regime.
+    The bar length is ``timeframe`` ("1m", "5m", "15m", "1h", "4h", "1d") or, pandas style,
+    ``freq`` ("1min", "5min", "1h", ...); give one of them. ``base_volatility`` is the
+    per-bar standard deviation of log returns in a calm regime; ``mean_regime_bars`` is the
+    average length of a regime.
     """
+    if freq is not None:
+        timeframe = _timeframe_of_freq(freq, timeframe)
     if timeframe not in _TIMEFRAME_MINUTES:
         raise ValueError(f"timeframe {timeframe!r} is unknown; choose from {list(_TIMEFRAME_MINUTES)}")
     if days <= 0:
@@ -102,6 +106,20 @@ def synthetic_candles(days: float = 30, *, seed: int = 7, timeframe: str = "1m",
     index = pd.date_range(pd.Timestamp(start, tz="UTC"), periods=n, freq=f"{minutes}min", name="window_start")
     return pd.DataFrame({"open": open_, "high": high, "low": low, "close": close, "volume": volume,
                          "vwap": vwap, "trade_count": trade_count.astype("float64")}, index=index)
+
+
+def _timeframe_of_freq(freq: str, timeframe: str) -> str:
+    try:
+        minutes = pd.Timedelta(pd.tseries.frequencies.to_offset(freq)) / pd.Timedelta(minutes=1)
+    except (ValueError, TypeError):
+        raise ValueError(f"freq={freq!r} is not a pandas frequency such as '1min', '5min' or '1h'") from None
+    by_minutes = {m: tf for tf, m in _TIMEFRAME_MINUTES.items()}
+    if minutes not in by_minutes:
+        raise ValueError(f"freq={freq!r} ({minutes:g} minutes) is not a platform timeframe; "
+                         f"use one of {[f'{m}min' for m in by_minutes]}")
+    if timeframe != "1m" and by_minutes[minutes] != timeframe:
+        raise ValueError(f"freq={freq!r} and timeframe={timeframe!r} disagree; give only one of them")
+    return by_minutes[minutes]
 
 
 def _regime_path(n: int, rng: np.random.Generator, mean_bars: float) -> np.ndarray:
