@@ -109,3 +109,9 @@ def test_declared_indicators_are_calls_without_output_suffix():
     spec = get_strategy("MACD_CROSSOVER")
     assert [str(i) for i in spec.indicators] == ["macd(fast, slow, signal)"]
     assert all(isinstance(i, Ind) for s in list_strategies() for i in s.indicators)
+
+
+def test_a_name_fragment_suggests_every_strategy_containing_it():
+    with pytest.raises(UnknownStrategyError) as info:
+        get_strategy("macd")
+    assert {"MACD_CROSSOVER", "EMA_MACD", "VOLUME_WEIGHTED_MACD"} <= set(info.value.suggestions)

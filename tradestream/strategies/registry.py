@@ -48,9 +48,10 @@ def get_strategy(name: str) -> StrategySpec:
     try:
         return _BY_NAME[canonical]
     except KeyError:
-        suggestions = difflib.get_close_matches(canonical, list(_BY_NAME), n=3, cutoff=0.5)
-        if not suggestions:  # a fragment such as "MACD" or "RSI"
-            suggestions = [n for n in _BY_NAME if canonical and canonical in n][:3]
+        # Names containing a fragment ("MACD", "RSI") first, then near spellings ("MACD_CROSOVER").
+        containing = [n for n in _BY_NAME if canonical and canonical in n]
+        similar = difflib.get_close_matches(canonical, list(_BY_NAME), n=3, cutoff=0.5)
+        suggestions = list(dict.fromkeys(containing + similar))[:4]
         raise UnknownStrategyError(name, suggestions) from None
 
 
