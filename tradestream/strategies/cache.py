@@ -72,7 +72,8 @@ class IndicatorCache:
         rows; otherwise the tail computes it and stores it for later requests. Asking for
         the longest tails first therefore computes every indicator once. Only valid where
         the caller reads bars whose indicator values are independent of the start (the
-        live evaluator reads the last bar of frames at least ``spec.window()`` long).
+        live evaluator reads the last bar of frames at least ``spec.window()`` long). Hits and
+        misses are counted on this cache, not on the view.
         """
         root = self._root
         if root._frame is None:

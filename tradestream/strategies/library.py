@@ -675,8 +675,10 @@ strategy(
 _vstop = Ind("atrts", length=P("atr_period"), ma_length=P("ma_period"), k=P("multiplier"))
 strategy(
     "VOLATILITY_STOP", "volatility",
-    "ATR trailing stop (pandas-ta atrts): the stop trails multiplier x ATR below price in uptrends "
-    "and above it in downtrends; buy when the close crosses above it, sell when below.",
+    "ATR trailing stop (pandas-ta atrts): while the close is above its EMA the stop ratchets up "
+    "towards close - multiplier x ATR, while below it ratchets down towards close + multiplier x "
+    "ATR; it never moves against the trend, so after a flip it holds its level until price clears "
+    "it. Buy when the close crosses above the stop, sell when it crosses below.",
     [_int("atr_period", 7, 30, 14, "ATR period"), _int("ma_period", 10, 50, 20, "trend EMA"),
      _float("multiplier", 1.0, 5.0, 3.0, "stop distance in ATRs")],
     entry=crosses_above(CLOSE, _vstop), exit=crosses_below(CLOSE, _vstop),
