@@ -20,10 +20,10 @@ from tradestream_assets.warehouse.rebuild import candle_record_row, to_ns
 PAIRS = ("BTC-USD", "ETH-USD")
 
 
-def hour_of_trades(hour, per_minute: int = 3, minutes: int = 60, spill: bool = True):
+def hour_of_trades(hour, per_minute: int = 3, minutes: int = 60, spill: bool = True, first_id: int = 0):
     """Trades of two pairs through the hour (plus some just before and after it), as Kafka records."""
     records, ticks = [], []
-    n = 0
+    n = first_id
     for minute in range(-2, minutes + (2 if spill else 0)):
         for k in range(per_minute):
             for i, pair in enumerate(PAIRS):
@@ -144,3 +144,20 @@ def test_candles_are_rebuilt_from_duckdb_trades_when_the_topic_no_longer_holds_t
     for bar in expected:
         row = stored[(bar.currency_pair, bar.timeframe, candle_record_row(bar, "batch")[2])]
         assert row[4:8] == (bar.open, bar.high, bar.low, bar.close) and row[14] == "batch"
+
+
+def test_a_single_run_backfill_over_three_hours_fills_each_hour(resources, bootstrap, topics, hour, duckdb_path):
+    records = []
+    for h in range(3):
+        batch, _ = hour_of_trades(hour + timedelta(hours=h), per_minute=1, spill=False, first_id=1000 * h)
+        records += [(k, v, at) for k, v, at in batch if at >= hour + timedelta(hours=h)]
+    produce(bootstrap, topics.trades, records)
+    first, last = partition_key(hour), partition_key(hour + timedelta(hours=2))
+    result = dg.materialize([trades], resources=resources, tags={"dagster/asset_partition_range_start": first,
+                                                                 "dagster/asset_partition_range_end": last})
+    assert sorted(e.partition for e in result.get_asset_materialization_events()) == [
+        partition_key(hour + timedelta(hours=h)) for h in range(3)]
+    with store.reader(duckdb_path) as con:
+        per_hour = con.execute("SELECT date_trunc('hour', event_time) h, count(*) FROM trades GROUP BY h "
+                               "ORDER BY h").fetchall()
+    assert [n for _, n in per_hour] == [120, 120, 120]

@@ -18,10 +18,12 @@ of bad ones (with the first error) is reported as metadata. Writers share the
 
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 import dagster as dg
+import pandas as pd
 from pydantic import Field
 
 from streaming.kafka_range import RangeRead, read_time_range
@@ -42,33 +44,79 @@ TRADES_LATE = timedelta(minutes=5)
 BARS_LATE = timedelta(minutes=10)
 
 
-def _window(context: dg.AssetExecutionContext) -> tuple[datetime, datetime]:
+def hours(context: dg.AssetExecutionContext) -> list[tuple[datetime, datetime]]:
+    """The hours of the run: one for a partition, several for a single-run backfill of a range.
+
+    A range is processed hour by hour, so a backfill of days never holds more than an hour
+    of records in memory.
+    """
     window = context.partition_time_window
-    return store.utc_naive(window.start), store.utc_naive(window.end)
+    start, end = store.utc_naive(window.start), store.utc_naive(window.end)
+    out = []
+    while start < end:
+        out.append((start, min(start + timedelta(hours=1), end)))
+        start += timedelta(hours=1)
+    return out
 
 
-def _range_metadata(read: RangeRead, rows: int) -> dict[str, dg.MetadataValue]:
-    meta = {
-        "kafka_topic": dg.MetadataValue.text(read.topic),
-        "kafka_records_read": dg.MetadataValue.int(read.records_read),
-        "undecodable_records": dg.MetadataValue.int(read.undecodable),
-        "rows_in_hour": dg.MetadataValue.int(rows),
-        "kafka_range_complete": dg.MetadataValue.bool(read.complete),
-        "kafka_offsets": dg.MetadataValue.json({str(p): list(o) for p, o in read.offsets.items()}),
-        "kafka_read_seconds": dg.MetadataValue.float(round(read.seconds, 2)),
-    }
-    if read.first_error:
-        meta["first_undecodable"] = dg.MetadataValue.text(read.first_error)
-    return meta
+@dataclass
+class HourlyTotals:
+    """What a run read and wrote, summed over its hours, as partition metadata."""
+
+    topic: str
+    records_read: int = 0
+    undecodable: int = 0
+    first_error: str | None = None
+    complete: bool = True
+    rows_in_range: int = 0
+    rows_new: int = 0
+    rows_updated: int = 0
+    rows_unchanged: int = 0
+    read_seconds: float = 0.0
+    offsets: dict[str, list[int]] = field(default_factory=dict)
+
+    def add_read(self, hour: datetime, read: RangeRead) -> None:
+        self.records_read += read.records_read
+        self.undecodable += read.undecodable
+        self.first_error = self.first_error or read.first_error
+        self.complete = self.complete and read.complete
+        self.read_seconds += read.seconds
+        for p, (first, last) in read.offsets.items():
+            self.offsets[f"{hour:%H:%M} p{p}"] = [first, last]
+
+    def add_upsert(self, result: store.UpsertResult) -> None:
+        self.rows_in_range += result.rows_in
+        self.rows_new += result.rows_new
+        self.rows_updated += result.rows_updated
+        self.rows_unchanged += result.rows_unchanged
+
+    def metadata(self, stored_rows: int) -> dict[str, dg.MetadataValue]:
+        meta = {
+            "kafka_topic": dg.MetadataValue.text(self.topic),
+            "kafka_records_read": dg.MetadataValue.int(self.records_read),
+            "undecodable_records": dg.MetadataValue.int(self.undecodable),
+            "rows_in_hour": dg.MetadataValue.int(self.rows_in_range),
+            "kafka_range_complete": dg.MetadataValue.bool(self.complete),
+            "kafka_offsets": dg.MetadataValue.json(self.offsets),
+            "kafka_read_seconds": dg.MetadataValue.float(round(self.read_seconds, 2)),
+            "rows_new": dg.MetadataValue.int(self.rows_new),
+            "rows_updated": dg.MetadataValue.int(self.rows_updated),
+            "rows_unchanged": dg.MetadataValue.int(self.rows_unchanged),
+            "dagster/row_count": dg.MetadataValue.int(stored_rows),
+        }
+        if self.first_error:
+            meta["first_undecodable"] = dg.MetadataValue.text(self.first_error)
+        return meta
+
+    def warn(self, context: dg.AssetExecutionContext) -> None:
+        if self.undecodable:
+            context.log.warning(f"{self.undecodable} undecodable record(s) on {self.topic} skipped; first: "
+                                f"{self.first_error}")
 
 
-def _upsert_metadata(result: store.UpsertResult, total: int) -> dict[str, dg.MetadataValue]:
-    return {
-        "rows_new": dg.MetadataValue.int(result.rows_new),
-        "rows_updated": dg.MetadataValue.int(result.rows_updated),
-        "rows_unchanged": dg.MetadataValue.int(result.rows_unchanged),
-        "dagster/row_count": dg.MetadataValue.int(total),
-    }
+def _counts(frame: pd.DataFrame, column: str) -> dg.MetadataValue:
+    counts = frame.groupby(column).size().to_dict() if not frame.empty else {}
+    return dg.MetadataValue.json({k: int(v) for k, v in sorted(counts.items())})
 
 
 def _decoder(message_type, to_row: Callable) -> Callable[[bytes | None, bytes | None], tuple]:
@@ -85,36 +133,32 @@ decode_candle = _decoder(market_pb2.Candle, store.candle_row)
 decode_signal = _decoder(strategy_pb2.Signal, store.signal_row)
 
 
-def _warn_incomplete(context: dg.AssetExecutionContext, read: RangeRead) -> None:
-    if read.undecodable:
-        context.log.warning(f"{read.undecodable} undecodable record(s) on {read.topic} skipped; first: "
-                            f"{read.first_error}")
-
-
 # --------------------------------------------------------------------------- trades
 
+SINGLE_RUN = dg.BackfillPolicy.single_run()
 
-@dg.asset(partitions_def=hourly_partitions, pool=WRITER_POOL, group_name=GROUP, kinds={"duckdb", "kafka"},
-          deps=[dg.AssetKey("trades_stream")],
+
+@dg.asset(partitions_def=hourly_partitions, backfill_policy=SINGLE_RUN, pool=WRITER_POOL, group_name=GROUP,
+          kinds={"duckdb", "kafka"}, deps=[dg.AssetKey("trades_stream")],
           description="Trades of the hour (by event time) from Kafka `trades`, deduplicated on "
                       "(exchange, currency_pair, trade_id).")
 def trades(context: dg.AssetExecutionContext, kafka: KafkaResource, duckdb: DuckDBStore) -> dg.MaterializeResult:
-    start, end = _window(context)
     topic = kafka.kafka_settings().trades_topic
-    read = read_time_range(kafka.bootstrap, topic, start - TRADES_EARLY, end + TRADES_LATE, decode_trade)
-    _warn_incomplete(context, read)
-    rows = store.frame((r for r in read.records if start <= r[6] < end), store.TRADE_COLUMNS)
-    with duckdb.writer() as con:
-        result = store.upsert_trades(con, rows)
-        stored = store.query_trades(con, start, end)
-    if not read.complete:
-        context.log.warning(f"Kafka `{topic}` no longer holds all of [{start}, {end}); rows already in DuckDB are "
-                            "kept, nothing else can restore the deleted ones")
-    per_pair = stored.groupby("currency_pair").size().to_dict() if not stored.empty else {}
-    return dg.MaterializeResult(metadata={
-        **_range_metadata(read, len(rows)), **_upsert_metadata(result, len(stored)),
-        "pairs": dg.MetadataValue.json({k: int(v) for k, v in sorted(per_pair.items())}),
-    })
+    totals = HourlyTotals(topic)
+    for start, end in hours(context):
+        read = read_time_range(kafka.bootstrap, topic, start - TRADES_EARLY, end + TRADES_LATE, decode_trade)
+        totals.add_read(start, read)
+        rows = store.frame((r for r in read.records if start <= r[6] < end), store.TRADE_COLUMNS)
+        with duckdb.writer() as con:
+            totals.add_upsert(store.upsert_trades(con, rows))
+    totals.warn(context)
+    if not totals.complete:
+        context.log.warning(f"Kafka `{topic}` no longer holds all of the range; rows already in DuckDB are kept, "
+                            "nothing else can restore the deleted ones")
+    first, last = hours(context)[0][0], hours(context)[-1][1]
+    with duckdb.reader() as con:
+        stored = store.query_trades(con, first, last)
+    return dg.MaterializeResult(metadata={**totals.metadata(len(stored)), "pairs": _counts(stored, "currency_pair")})
 
 
 # --------------------------------------------------------------------------- candles
@@ -133,64 +177,64 @@ class CandlesPartitionConfig(dg.Config):
                     " kafka: only the topic; trades: always rebuild from DuckDB trades (batch pipeline).")
 
 
-@dg.asset(partitions_def=hourly_partitions, pool=WRITER_POOL, group_name=GROUP, kinds={"duckdb", "kafka"},
-          deps=[dg.AssetKey("candles_stream"), trades],
+@dg.asset(partitions_def=hourly_partitions, backfill_policy=SINGLE_RUN, pool=WRITER_POOL, group_name=GROUP,
+          kinds={"duckdb", "kafka"}, deps=[dg.AssetKey("candles_stream"), trades],
           description="Candles of every timeframe that close within the hour, from Kafka `candles` (highest "
                       "revision wins), or rebuilt from DuckDB trades when the topic no longer holds the hour.")
 def candles(context: dg.AssetExecutionContext, config: CandlesPartitionConfig, kafka: KafkaResource,
             duckdb: DuckDBStore) -> dg.MaterializeResult:
-    start, end = _window(context)
     settings = platform_settings(kafka)
     topic = settings.kafka.candles_topic
-    metadata: dict[str, dg.MetadataValue] = {}
-    read = None
+    totals = HourlyTotals(topic)
     source = CandleSource(config.source)
-    if source is not CandleSource.TRADES:
-        read = read_time_range(kafka.bootstrap, topic, start, end + BARS_LATE, decode_candle)
-        _warn_incomplete(context, read)
-    rebuild = source is CandleSource.TRADES or (source is CandleSource.AUTO and read is not None
-                                                and not read.complete)
-    if rebuild:
-        why = "asked for" if source is CandleSource.TRADES else f"Kafka `{topic}` no longer holds the hour"
-        context.log.info(f"rebuilding candles of [{start}, {end}) from DuckDB trades ({why})")
-        rows = batch_candles(settings, duckdb.db_path, start, end, list(settings.pipeline.timeframes))
-        metadata["source"] = dg.MetadataValue.text(f"batch pipeline over DuckDB trades ({why})")
-    else:
-        rows = store.frame((r for r in read.records if start < r[3] <= end), store.CANDLE_COLUMNS)
-        metadata["source"] = dg.MetadataValue.text(f"Kafka `{topic}`")
-    if read is not None:
-        metadata.update(_range_metadata(read, len(rows)))
-    with duckdb.writer() as con:
-        result = store.upsert_candles(con, rows)
-        stored = store.query_candles(con, start, end)
-    per_tf = stored.groupby("timeframe").size().to_dict() if not stored.empty else {}
-    metadata.update(_upsert_metadata(result, len(stored)))
-    metadata["rows_by_timeframe"] = dg.MetadataValue.json({k: int(v) for k, v in sorted(per_tf.items())})
-    metadata["rebuilt_from_trades"] = dg.MetadataValue.bool(rebuild)
-    return dg.MaterializeResult(metadata=metadata)
+    rebuilt = []
+    for start, end in hours(context):
+        read = None
+        if source is not CandleSource.TRADES:
+            read = read_time_range(kafka.bootstrap, topic, start, end + BARS_LATE, decode_candle)
+            totals.add_read(start, read)
+        if source is CandleSource.TRADES or (source is CandleSource.AUTO and not read.complete):
+            why = "asked for" if source is CandleSource.TRADES else f"Kafka `{topic}` no longer holds the hour"
+            context.log.info(f"rebuilding candles of [{start}, {end}) from DuckDB trades ({why})")
+            rows = batch_candles(settings, duckdb.db_path, start, end, list(settings.pipeline.timeframes))
+            rebuilt.append(f"{start:%Y-%m-%d %H:%M} ({why})")
+        else:
+            rows = store.frame((r for r in read.records if start < r[3] <= end), store.CANDLE_COLUMNS)
+        with duckdb.writer() as con:
+            totals.add_upsert(store.upsert_candles(con, rows))
+    totals.warn(context)
+    first, last = hours(context)[0][0], hours(context)[-1][1]
+    with duckdb.reader() as con:
+        stored = store.query_candles(con, first, last)
+    return dg.MaterializeResult(metadata={
+        **totals.metadata(len(stored)), "rows_by_timeframe": _counts(stored, "timeframe"),
+        "rebuilt_from_trades": dg.MetadataValue.bool(bool(rebuilt)),
+        "source": dg.MetadataValue.text("batch pipeline over DuckDB trades for " + ", ".join(rebuilt) if rebuilt
+                                        else f"Kafka `{topic}`")})
 
 
 # --------------------------------------------------------------------------- signals
 
 
-@dg.asset(partitions_def=hourly_partitions, pool=WRITER_POOL, group_name=GROUP, kinds={"duckdb", "kafka"},
-          deps=[dg.AssetKey("signals_stream"), candles],
+@dg.asset(partitions_def=hourly_partitions, backfill_policy=SINGLE_RUN, pool=WRITER_POOL, group_name=GROUP,
+          kinds={"duckdb", "kafka"}, deps=[dg.AssetKey("signals_stream"), candles],
           description="Strategy signals whose candle closes within the hour, from Kafka `signals`, keyed on "
                       "(strategy, params, currency_pair, timeframe, candle_time).")
 def signals(context: dg.AssetExecutionContext, kafka: KafkaResource, duckdb: DuckDBStore) -> dg.MaterializeResult:
-    start, end = _window(context)
     topic = kafka.kafka_settings().signals_topic
-    read = read_time_range(kafka.bootstrap, topic, start, end + BARS_LATE, decode_signal)
-    _warn_incomplete(context, read)
-    rows = store.frame((r for r in read.records if start < r[5] <= end), store.SIGNAL_COLUMNS)
-    with duckdb.writer() as con:
-        result = store.upsert_signals(con, rows)
-        stored = store.query_signals(con, start, end)
-    by_strategy = stored.groupby("strategy").size().to_dict() if not stored.empty else {}
-    return dg.MaterializeResult(metadata={
-        **_range_metadata(read, len(rows)), **_upsert_metadata(result, len(stored)),
-        "signals_by_strategy": dg.MetadataValue.json({k: int(v) for k, v in sorted(by_strategy.items())}),
-    })
+    totals = HourlyTotals(topic)
+    for start, end in hours(context):
+        read = read_time_range(kafka.bootstrap, topic, start, end + BARS_LATE, decode_signal)
+        totals.add_read(start, read)
+        rows = store.frame((r for r in read.records if start < r[5] <= end), store.SIGNAL_COLUMNS)
+        with duckdb.writer() as con:
+            totals.add_upsert(store.upsert_signals(con, rows))
+    totals.warn(context)
+    first, last = hours(context)[0][0], hours(context)[-1][1]
+    with duckdb.reader() as con:
+        stored = store.query_signals(con, first, last)
+    return dg.MaterializeResult(metadata={**totals.metadata(len(stored)),
+                                          "signals_by_strategy": _counts(stored, "strategy")})
 
 
 WAREHOUSE_ASSETS = (trades, candles, signals)

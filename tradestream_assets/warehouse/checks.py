@@ -32,7 +32,8 @@ PARITY_RTOL = 1e-9
 
 
 def _window(context: dg.AssetCheckExecutionContext) -> tuple[datetime, datetime]:
-    window = hourly_partitions.time_window_for_partition_key(context.partition_key)
+    """The partition's hour, or the whole range of a single-run backfill."""
+    window = context.partition_time_window
     return store.utc_naive(window.start), store.utc_naive(window.end)
 
 
