@@ -67,3 +67,26 @@ def test_cli_help_lists_every_verb_group():
     assert out.returncode == 0
     for verb in ("kafka", "topics", "flink", "pipeline", "setup", "up"):
         assert verb in out.stdout
+
+
+def test_cli_table_of_contents_matches_the_verbs_the_modules_define():
+    import importlib
+
+    import typer
+
+    from tradestream_cli.main import VERBS, load_verb
+
+    defined: dict[str, set[str]] = {}
+    for module_name in {m for m, _, _ in VERBS.values()}:
+        command = typer.main.get_command(importlib.import_module(module_name).app)
+        defined[module_name] = set(getattr(command, "commands", {command.name: command}))
+    for verb, (module_name, is_group, _) in VERBS.items():
+        command = load_verb(verb)
+        if is_group:
+            assert getattr(command, "commands", None), f"{verb} should be a verb group"
+        else:
+            assert verb in defined[module_name], f"{module_name} defines no verb {verb!r}"
+    top_level = {v for v, (_, is_group, _) in VERBS.items() if not is_group}
+    for module_name, names in defined.items():
+        if not any(VERBS[v][1] for v in VERBS if VERBS[v][0] == module_name):
+            assert names <= top_level, f"{module_name} defines verbs missing from VERBS: {names - top_level}"

@@ -11,7 +11,7 @@ import typer
 from tradestream.runtime.jars import RuntimeSetupError
 from tradestream_cli._console import clean_errors, console, fail, settings_or_exit
 
-app = typer.Typer(no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True, add_completion=False)
 
 
 def _check_master(value: str | None) -> str | None:

@@ -9,7 +9,7 @@ import typer
 from tradestream.runtime import jars
 from tradestream_cli._console import clean_errors, console, settings_or_exit
 
-app = typer.Typer()
+app = typer.Typer(add_completion=False)
 
 
 @app.command()

@@ -11,7 +11,7 @@ from tradestream.runtime.jars import RuntimeSetupError
 from tradestream.runtime.procs import PortInUseError
 from tradestream_cli._console import clean_errors, console, settings_or_exit
 
-app = typer.Typer(no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True, add_completion=False)
 
 
 @app.command()

@@ -12,7 +12,7 @@ from tradestream.runtime.kafka import AlreadyRunning, KafkaRuntimeError, LocalKa
 from tradestream.runtime.procs import PortInUseError
 from tradestream_cli._console import clean_errors, console, settings_or_exit
 
-app = typer.Typer(no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True, add_completion=False)
 
 
 @app.command()

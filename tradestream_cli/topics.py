@@ -8,7 +8,7 @@ from rich.table import Table
 from tradestream.runtime.kafka import KafkaRuntimeError, ensure_topics
 from tradestream_cli._console import clean_errors, console, settings_or_exit
 
-app = typer.Typer(no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True, add_completion=False)
 
 
 @app.command()
