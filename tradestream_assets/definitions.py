@@ -27,4 +27,7 @@ defs = dg.Definitions(
     sensors=[stream_supervisor, fresh_partitions, live_config_on_new_reports],
     schedules=[hourly_warehouse, nightly_optimization],
     resources=RESOURCES,
+    # steps run inside the run's own process: a subprocess per step costs seconds of imports each, and the
+    # steps of one run are serial anyway (one DuckDB writer)
+    executor=dg.in_process_executor,
 )

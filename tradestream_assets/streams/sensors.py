@@ -100,7 +100,7 @@ def run_request(name: str, cause: str, attempt: int, now: float, home) -> dg.Run
     if name == SIGNALS_STREAM and not live_config_path(home).exists():
         selection.insert(0, dg.AssetKey("live_strategy_config"))
     return dg.RunRequest(run_key=f"{name}:{attempt}:{int(now)}", job_name=STREAM_JOBS[name].name,
-                         asset_selection=selection,
+                         asset_selection=selection, asset_check_keys=[],
                          tags={STREAM_TAG: name, CAUSE_TAG: cause[:250], "tradestream/restart-attempt": str(attempt)})
 
 
@@ -120,7 +120,6 @@ def stream_supervisor(context: dg.SensorEvaluationContext, supervisor: StreamSup
         health = probe_stream(name, supervisor, exchange, kafka)
         memory = cursor.setdefault(name, {})
         if _in_progress(context.instance, name):
-            notes.append(f"{name}: a start run is in progress")
             decision = RestartDecision(False, restart_cause(health), held_back="a start run is in progress")
         else:
             decision = decide(health, memory, now)
@@ -136,6 +135,6 @@ def stream_supervisor(context: dg.SensorEvaluationContext, supervisor: StreamSup
             requests.append(run_request(name, decision.cause, attempt, now, supervisor.paths().home))
             notes.append(f"{name}: start requested ({decision.cause})")
         elif decision.held_back:
-            notes.append(f"{name}: {decision.cause}; {decision.held_back}")
+            notes.append(f"{name}: " + "; ".join(x for x in (decision.cause, decision.held_back) if x))
     return dg.SensorResult(run_requests=requests, asset_events=events, cursor=json.dumps(cursor),
                            skip_reason=None if requests else ("; ".join(notes) or "all streams healthy"))
