@@ -61,8 +61,9 @@ def restart_cause(health: StreamHealth) -> str | None:
         why = status.detail or "not running"
         if status.exit_code is not None:
             why += f" (exit code {status.exit_code})"
-        last = next((line for line in reversed(status.last_log_lines) if line.strip()), "")
-        return f"died: {why}" + (f"; last log line: {last.strip()[:120]}" if last else "")
+        last = next((line for line in reversed(status.last_log_lines) if any(c.isalnum() for c in line)), "")
+        last = last.strip(" │╭╰╮╯─\t")[:120]
+        return f"died: {why}" + (f"; last log line: {last}" if last else "")
     if health.config_drift:
         return f"config changed: runs {status.config_hash}, expected {health.expected_hash}"
     return None

@@ -18,7 +18,7 @@ from tradestream_assets.warehouse.jobs import warehouse_job
 
 PARTITION_FORMAT = "%Y-%m-%d-%H:%M"
 #: Refresh the open hour this often (seconds); TRADESTREAM_WAREHOUSE_REFRESH_S overrides.
-DEFAULT_REFRESH_S = 120
+DEFAULT_REFRESH_S = 60
 
 
 def refresh_interval_s() -> int:
@@ -40,9 +40,10 @@ def hourly_warehouse(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | d
     return dg.RunRequest(run_key=f"hourly:{key}", partition_key=key, tags={"tradestream/trigger": "hourly"})
 
 
-@dg.sensor(job=warehouse_job, name="fresh_partitions", minimum_interval_seconds=60,
+@dg.sensor(job=warehouse_job, name="fresh_partitions", minimum_interval_seconds=30,
            default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Refresh the current hour's trades, candles and signals every couple of minutes.")
+           description="Refresh the current hour's trades, candles and signals every minute "
+                       "(TRADESTREAM_WAREHOUSE_REFRESH_S).")
 def fresh_partitions(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
     now = datetime.now(UTC)
     key = hour_key(now)
