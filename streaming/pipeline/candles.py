@@ -1,9 +1,10 @@
 """The candle job: Kafka ``trades`` -> Beam on Flink -> Kafka ``candles`` (+ ``trades.dlq``).
 
 Stream mode runs until stopped, checkpointing every ``checkpointing_interval_ms`` and
-resuming from the newest retained checkpoint when started again. Batch mode reads a fixed
-range of ``trades`` (by record time, with a margin, then filtered on event time) with
-the same transforms and exits when done. docs/candles.md explains the semantics.
+resuming from the newest retained checkpoint when started again. Batch mode reads
+``trades`` from the first record that can hold a trade of the range up to the end offsets
+at start, keeps the trades whose event time is in the range, runs the same transforms and
+exits when done. docs/candles.md explains the semantics.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class CandleJobConfig:
     start: StartPolicy = "earliest"       # stream mode without a checkpoint to resume from
     from_ns: int | None = None            # batch: first window start (whole minute)
     to_ns: int | None = None              # batch: windows end at or before (whole minute); default now
-    margin_s: int = 300                   # batch: extra record time read on both sides of the range
+    margin_s: int = 300                   # batch: clock skew allowed between trade and record times
     readers: int = 1
     job_name: str = "tradestream-candles"
     flink_master: str | None = None
@@ -113,10 +114,11 @@ def build_candle_pipeline(p: beam.Pipeline, config: CandleJobConfig) -> None:
     until_ns = config.to_ns
     if batch:
         until_ns = until_ns if until_ns is not None else time.time_ns() // MINUTE_NS * MINUTE_NS
-        margin_ms = config.margin_s * 1000
-        start = "earliest" if config.from_ns is None else config.from_ns // NS_PER_MS - margin_ms
-        stop = "end" if config.to_ns is None else config.to_ns // NS_PER_MS + margin_ms
-        read = ReadFromKafka(config.trades_topic, reader, start=start, stop=stop, readers=config.readers)
+        # A record is written after its trade happened (record time >= event time, up to clock skew,
+        # also for replays), so records older than `from` - margin cannot hold trades of the range.
+        # The other end is not bounded by record time: a replay writes old trades late.
+        start = "earliest" if config.from_ns is None else config.from_ns // NS_PER_MS - config.margin_s * 1000
+        read = ReadFromKafka(config.trades_topic, reader, start=start, stop="end", readers=config.readers)
     else:
         read = ReadFromKafka(config.trades_topic, reader, start=config.start, readers=config.readers)
 
@@ -144,7 +146,9 @@ def pipeline_args(settings: Settings, config: CandleJobConfig) -> tuple[list[str
     args = flink_pipeline_args(settings, streaming=streaming, job_name=config.job_name,
                                flink_master=config.flink_master, parallelism=config.parallelism,
                                checkpointing_interval_ms=config.checkpointing_interval_ms)
-    args.append(f"--max_bundle_time_mills={config.max_bundle_time_ms}")
+    # bundles close at least every max_bundle_time: candles leave within that of their window's end;
+    # the SDK's state cache keeps per-pair books and trade bags between bundles instead of re-reading them
+    args += [f"--max_bundle_time_mills={config.max_bundle_time_ms}", "--max_cache_memory_usage_mb=256"]
     restore = None
     if streaming:
         checkpoint_dir = config.checkpoint_dir or settings.paths.home / "checkpoints" / config.job_name

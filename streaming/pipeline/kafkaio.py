@@ -32,6 +32,7 @@ by key).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -300,49 +301,102 @@ _rdkafka_logger = logging.getLogger("tradestream.rdkafka.reader")
 
 @dataclass
 class _ReaderRuntime:
-    """What one DoFn instance knows about a reader beyond its checkpointed state."""
+    """What the worker process knows about a reader beyond its checkpointed state: its
+    consumer (kept across bundles so prefetched records are not thrown away) and when each
+    partition was last seen busy. Shared by the DoFn instances of one process, as the SDK
+    may hand successive bundles of the same reader to different instances."""
 
     consumer: Consumer
-    positions: dict[int, int] = field(default_factory=dict)      # partition -> next offset the consumer returns
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    users: int = 0
+    positions: dict[int, int] = field(default_factory=dict)       # partition -> next offset the consumer returns
+    last_record: dict[int, float] = field(default_factory=dict)   # partition -> wall time of its last record
+    last_check: dict[int, float] = field(default_factory=dict)    # partition -> wall time of the last end check
     caught_up_since: dict[int, float] = field(default_factory=dict)
+
+
+_RUNTIMES: dict[tuple, _ReaderRuntime] = {}
+_RUNTIMES_LOCK = threading.Lock()
 
 
 class _ReadKafkaFn(beam.DoFn):
     def __init__(self, settings: ReaderSettings):
         self._settings = settings
-        self._runtime: dict[tuple[str, tuple[int, ...]], _ReaderRuntime] = {}
+        self._keys: set[tuple] = set()
         self._records_read = Metrics.counter("kafka", "records_read")
 
     def setup(self) -> None:
-        self._runtime = {}
+        self._keys = set()
 
     def teardown(self) -> None:
-        for runtime in self._runtime.values():
-            try:
-                runtime.consumer.close()
-            except (KafkaException, RuntimeError):  # closing is best effort at shutdown
-                pass
-        self._runtime = {}
+        with _RUNTIMES_LOCK:
+            for key in self._keys:
+                runtime = _RUNTIMES.get(key)
+                if runtime is None:
+                    continue
+                runtime.users -= 1
+                if runtime.users <= 0:
+                    del _RUNTIMES[key]
+                    try:
+                        runtime.consumer.close()
+                    except (KafkaException, RuntimeError):  # closing is best effort at shutdown
+                        pass
+        self._keys = set()
 
     def _reader(self, restriction: KafkaRestriction) -> _ReaderRuntime:
-        key = (restriction.topic, tuple(s.partition for s in restriction.spans))
-        runtime = self._runtime.get(key)
-        if runtime is None:
-            runtime = _ReaderRuntime(Consumer(self._settings.consumer_conf()))
-            self._runtime[key] = runtime
-        wanted = {s.partition: s.start for s in restriction.spans
-                  if s.stop is None or s.start < s.stop}
-        if wanted != {p: runtime.positions.get(p) for p in wanted} or set(runtime.positions) != set(wanted):
-            runtime.consumer.assign([TopicPartition(restriction.topic, p, o) for p, o in wanted.items()])
-            runtime.positions = dict(wanted)
-            runtime.caught_up_since = {}
+        key = (self._settings.bootstrap, self._settings.group_id, restriction.topic,
+               tuple(s.partition for s in restriction.spans), restriction.bounded)
+        with _RUNTIMES_LOCK:
+            runtime = _RUNTIMES.get(key)
+            if runtime is None:
+                runtime = _RUNTIMES[key] = _ReaderRuntime(Consumer(self._settings.consumer_conf()))
+            if key not in self._keys:
+                self._keys.add(key)
+                runtime.users += 1
         return runtime
 
+    def _position(self, runtime: _ReaderRuntime, restriction: KafkaRestriction) -> None:
+        """Point the consumer at the restriction's offsets unless it is already there."""
+        wanted = {s.partition: s.start for s in restriction.spans if s.stop is None or s.start < s.stop}
+        if runtime.positions != wanted:
+            runtime.consumer.assign([TopicPartition(restriction.topic, p, o) for p, o in wanted.items()])
+            runtime.positions = dict(wanted)
+            now = time.time()
+            runtime.last_record = {p: now for p in wanted}
+            runtime.last_check = {}
+            runtime.caught_up_since = {}
+
+    def _check_idle(self, runtime: _ReaderRuntime, topic: str, now: float) -> None:
+        """A partition without records for the idle timeout is asked for its end offset; if
+        the consumer is there, it has been idle since its last record. (Partition-EOF events
+        alone are not enough: librdkafka reports an end once, not after a re-assignment.)"""
+        idle_s = self._settings.idle_timeout_s
+        for partition, position in runtime.positions.items():
+            if partition in runtime.caught_up_since:
+                continue
+            if now - runtime.last_record.get(partition, now) < idle_s or \
+                    now - runtime.last_check.get(partition, 0.0) < idle_s:
+                continue
+            runtime.last_check[partition] = now
+            try:
+                _, high = runtime.consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=2)
+            except KafkaException as exc:
+                log.warning("cannot read the end offset of %s[%s]: %s", topic, partition, exc)
+                continue
+            if position >= high:
+                runtime.caught_up_since[partition] = runtime.last_record.get(partition, now)
+
     def _read(self, tracker, estimator, finalizer) -> Iterator[TimestampedValue]:
-        settings = self._settings
         restriction: KafkaRestriction = tracker.current_restriction()
-        topic = restriction.topic
         runtime = self._reader(restriction)
+        with runtime.lock:
+            self._position(runtime, restriction)
+            yield from self._poll(runtime, restriction, tracker, estimator, finalizer)
+
+    def _poll(self, runtime: _ReaderRuntime, restriction: KafkaRestriction, tracker, estimator,
+              finalizer) -> Iterator[TimestampedValue]:
+        settings = self._settings
+        topic = restriction.topic
         consumer = runtime.consumer
         bounded = restriction.bounded
         deadline = time.monotonic() + settings.max_poll_s
@@ -357,9 +411,10 @@ class _ReadKafkaFn(beam.DoFn):
                 error = message.error()
                 if error is not None:
                     if error.code() == KafkaError._PARTITION_EOF:
-                        tracker.try_claim((partition, message.offset(), False))
-                        runtime.positions[partition] = message.offset()
-                        runtime.caught_up_since.setdefault(partition, now)
+                        if message.offset() >= runtime.positions.get(partition, 0):
+                            tracker.try_claim((partition, message.offset(), False))
+                            runtime.positions[partition] = message.offset()
+                        runtime.caught_up_since.setdefault(partition, runtime.last_record.get(partition, now))
                         continue
                     if error.fatal() or not error.retriable():
                         raise KafkaIOError(f"reading {topic}[{partition}] from {settings.bootstrap} failed: "
@@ -371,6 +426,7 @@ class _ReadKafkaFn(beam.DoFn):
                 if not tracker.try_claim((partition, offset, True)):
                     consumer.pause([TopicPartition(topic, partition)])  # past its stop offset
                     continue
+                runtime.last_record[partition] = now
                 runtime.caught_up_since.pop(partition, None)
                 key, value = message.key(), message.value()
                 _, timestamp_ms = message.timestamp()
@@ -385,6 +441,7 @@ class _ReadKafkaFn(beam.DoFn):
                 timestamp = MIN_TIMESTAMP if before is None else Timestamp(micros=before)
                 yield TimestampedValue(KafkaBatch(before, tuple(records)), timestamp)
             if settings.emit_watermark:
+                self._check_idle(runtime, topic, now)
                 clocks = {s.partition: PartitionClock(estimator.newest_event_us(s.partition),
                                                       runtime.caught_up_since.get(s.partition))
                           for s in restriction.spans}
@@ -414,9 +471,9 @@ def _commit(consumer: Consumer, offsets: list[TopicPartition]) -> None:
 class _ReadUnboundedKafkaFn(_ReadKafkaFn):
     @beam.DoFn.unbounded_per_element()
     def process(self, element: KafkaRestriction,
+                finalizer=beam.DoFn.BundleFinalizerParam,  # must precede the SDF params (Beam 2.62 arg mapping)
                 tracker=beam.DoFn.RestrictionParam(_KafkaRestrictionProvider()),
-                estimator=beam.DoFn.WatermarkEstimatorParam(_KafkaWatermarkProvider()),
-                finalizer=beam.DoFn.BundleFinalizerParam):
+                estimator=beam.DoFn.WatermarkEstimatorParam(_KafkaWatermarkProvider())):
         yield from self._read(tracker, estimator, finalizer)
 
 

@@ -1,0 +1,214 @@
+"""The candle job end to end on Flink: real Kafka, real FlinkRunner, CLI entry point.
+
+Every scenario is compared with the DuckDB SQL reference over the same trades, in every
+field of every candle of every timeframe (the data crosses a UTC midnight, so 1h, 4h and
+1d windows close too).
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from streaming.pipeline.candle_reader import CandleReader, CandleSnapshot
+from tests.pipeline.conftest import TradePublisher, private_settings
+from tests.pipeline.jobs import CandleJobProcess
+from tradestream.candles.codec import decode_trade
+from tradestream.candles.model import CandleRecord
+from tradestream.candles.reference import diff_candles, reference_candles_for_ticks
+from tradestream.candles.scenario import Scenario, generate_scenario
+from tradestream.settings import TIMEFRAMES, Settings
+from tradestream.v1 import market_pb2
+
+pytestmark = pytest.mark.e2e
+
+S = 1_000_000_000
+M = 60 * S
+MIDNIGHT = 1_700_006_400 * S  # 2023-11-15 00:00 UTC
+LAG_NS = 2 * S  # the job's default watermark lag
+CAP_S = 240
+CATCH_UP_S = 300
+
+
+def expected_candles(scenario: Scenario, trades=None) -> list[CandleRecord]:
+    final_watermark = scenario.end_ns - 1_000 - LAG_NS
+    return reference_candles_for_ticks(scenario.accepted if trades is None else trades, timeframes=TIMEFRAMES,
+                                       until_ns=final_watermark, fill_cap_s=CAP_S)
+
+
+def dead_letters(settings: Settings, wanted: int, timeout: float = 60) -> list[market_pb2.DeadLetter]:
+    topic = settings.kafka.dlq_topic
+    consumer = Consumer({**settings.kafka.client_config(), "group.id": "e2e-dlq", "auto.offset.reset": "earliest",
+                         "enable.partition.eof": False})
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(settings.kafka.topic_partitions)])
+    out = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and len(out) < wanted:
+        out += [market_pb2.DeadLetter.FromString(m.value()) for m in consumer.consume(500, timeout=0.5)
+                if m.error() is None]
+    time.sleep(1)  # and nothing more than wanted
+    out += [market_pb2.DeadLetter.FromString(m.value()) for m in consumer.consume(500, timeout=1.0)
+            if m.error() is None]
+    consumer.close()
+    return out
+
+
+def wait_until_equal(reader: CandleReader, job: CandleJobProcess, expected: list[CandleRecord],
+                     timeout: float = CATCH_UP_S) -> None:
+    keys = {c.key for c in expected}
+
+    def done(snapshot: CandleSnapshot) -> bool:
+        assert job.alive(), f"the candle job died; log {job.log_path}:\n{job.tail()}"
+        return keys <= snapshot.final.keys() and not diff_candles(snapshot.final.values(), expected)
+
+    if not reader.wait_for(done, timeout):
+        problems = diff_candles(reader.snapshot.final.values(), expected, limit=12)
+        raise AssertionError(f"candles on the topic differ from the SQL reference after {timeout} s "
+                             f"(job log {job.log_path}):\n" + "\n".join(problems))
+
+
+def never_double_counted(history: list[tuple[CandleRecord, int]], expected: list[CandleRecord]) -> list[str]:
+    """Every version of every candle ever published, checked against the final truth: no
+    version may hold more trades or more volume than the reference (a trade counted twice)."""
+    truth = {c.key: c for c in expected}
+    problems = []
+    for candle, _ in history:
+        want = truth.get(candle.key)
+        if want is None:
+            continue
+        if candle.trade_count > want.trade_count or candle.volume > want.volume * (1 + 1e-12):
+            problems.append(f"rev {candle.revision} of {candle} exceeds the reference {want}")
+    return problems
+
+
+def run_phased_scenario(settings: Settings, job: CandleJobProcess, scenario: Scenario) -> CandleSnapshot:
+    """Phase 1, then the late trades once the boundary minute is closed, then phase 3."""
+    publisher = TradePublisher(settings)
+    publisher.publish(scenario.phase1)
+    publisher.raw(b"BTC-USD", b"\x08\x96\x01 definitely not a Trade")
+    bad = market_pb2.Trade(exchange="simulator", currency_pair="BTC-USD", trade_id="neg", price=-5.0, size=1.0)
+    bad.event_time.FromNanoseconds(scenario.boundary_ns)
+    publisher.raw(b"BTC-USD", bad.SerializeToString())
+    publisher.flush()
+    job.start()
+    revising_pairs = sorted({t.currency_pair for t in scenario.revising})
+    boundary_minute = scenario.boundary_ns - M
+    with CandleReader(settings.kafka.bootstrap, settings.kafka.candles_topic, keep_history=True) as reader:
+        closed = reader.wait_for(lambda s: all((p, "1m", boundary_minute) in s.final for p in revising_pairs),
+                                 CATCH_UP_S)
+        assert closed, f"phase 1 was not processed in {CATCH_UP_S} s; job log {job.log_path}:\n{job.tail()}"
+        assert all(reader.snapshot.final[(p, "1m", boundary_minute)].revision == 0 for p in revising_pairs)
+
+        publisher.publish(scenario.phase2)
+        revised = reader.wait_for(lambda s: all(s.final[(p, "1m", boundary_minute)].revision >= 1
+                                                for p in revising_pairs), 120)
+        assert revised, f"late trades within the lateness did not revise {boundary_minute}; log {job.log_path}"
+        late = [d for d in dead_letters(settings, 2 + len(scenario.beyond_lateness)) if d.reason == "late"]
+        assert len(late) == len(scenario.beyond_lateness), "phase 3 must not start before the late ones are judged"
+
+        publisher.publish(scenario.phase3)
+        expected = expected_candles(scenario)
+        wait_until_equal(reader, job, expected)
+        problems = never_double_counted(reader.snapshot.history, expected)
+        assert not problems, "\n".join(problems[:10])
+        return reader.snapshot
+
+
+def check_dead_letters(settings: Settings, scenario: Scenario) -> None:
+    letters = dead_letters(settings, 2 + len(scenario.beyond_lateness))
+    by_reason = collections.Counter(d.reason for d in letters)
+    assert by_reason == {"late": len(scenario.beyond_lateness), "undecodable": 1, "invalid_trade": 1}, by_reason
+    late = sorted((decode_trade(d.payload).trade_id, d.original_topic) for d in letters if d.reason == "late")
+    assert late == sorted((t.trade_id, settings.kafka.trades_topic) for t in scenario.beyond_lateness)
+
+
+def test_stream_job_on_the_embedded_mini_cluster_matches_the_sql_reference(kafka: Settings, artifacts_dir: Path):
+    """Several pairs, disorder, duplicates, multi-minute gaps, a gap beyond the fill cap, a
+    pair starting late, late trades within and beyond the lateness, bad records."""
+    settings = private_settings(kafka, fill_cap_s=CAP_S)
+    scenario = generate_scenario(seed=21, start_ns=MIDNIGHT - 10 * M, minutes=24, boundary_minute=14)
+    job = CandleJobProcess(settings, "e2e-embedded", artifacts_dir, "--mode", "stream",
+                           "--checkpoint-interval-ms", "2000")
+    try:
+        snapshot = run_phased_scenario(settings, job, scenario)
+    finally:
+        job.kill()
+    check_dead_letters(settings, scenario)
+    assert {k[1] for k in snapshot.final} == set(TIMEFRAMES)
+    assert any(c.filled for c in snapshot.final.values()) and any(c.revision for c in snapshot.final.values())
+
+
+def test_stream_job_on_the_session_cluster_matches_the_sql_reference(kafka: Settings, flink_session,
+                                                                      artifacts_dir: Path):
+    settings = private_settings(kafka, fill_cap_s=CAP_S)
+    scenario = generate_scenario(seed=22, start_ns=MIDNIGHT - 10 * M, minutes=24, boundary_minute=14)
+    job = CandleJobProcess(settings, "e2e-session", artifacts_dir, "--mode", "stream",
+                           "--flink-master", flink_session.master, "--checkpoint-interval-ms", "2000")
+    try:
+        run_phased_scenario(settings, job, scenario)
+        running = [j for j in flink_session.jobs() if j.get("state") == "RUNNING" and j.get("name") == "e2e-session"]
+        assert running, "the job must run on the session cluster, not in an embedded mini-cluster"
+    finally:
+        job.kill()
+        for flink_job in flink_session.jobs():
+            if flink_job.get("state") == "RUNNING" and flink_job.get("name") == "e2e-session":
+                flink_session.cancel(flink_job["jid"])
+    check_dead_letters(settings, scenario)
+
+
+def test_a_killed_and_restarted_job_resumes_from_its_checkpoint_without_losing_or_double_counting(
+        kafka: Settings, artifacts_dir: Path):
+    settings = private_settings(kafka, fill_cap_s=CAP_S)
+    scenario = generate_scenario(seed=23, start_ns=MIDNIGHT - 10 * M, minutes=24, boundary_minute=14)
+    trades = scenario.phase1 + scenario.phase3
+    expected = expected_candles(scenario, trades)
+    quarter = len(scenario.phase3) // 4 + 1
+    chunks = [scenario.phase3[i * quarter:(i + 1) * quarter] for i in range(4)]  # consecutive stretches of time
+    publisher = TradePublisher(settings)
+    publisher.publish(scenario.phase1)
+    job = CandleJobProcess(settings, "e2e-restart", artifacts_dir, "--mode", "stream",
+                           "--checkpoint-interval-ms", "2000")
+    job.start()
+    try:
+        with CandleReader(settings.kafka.bootstrap, settings.kafka.candles_topic, keep_history=True) as reader:
+            assert reader.wait_for(lambda s: len(s.final) >= 40, CATCH_UP_S), f"no candles; log {job.log_path}"
+            publisher.publish(chunks[0])
+            first = job.wait_for_checkpoint()
+            # mid-stream: more trades arrive while the job is being killed
+            publisher.publish(chunks[1])
+            job.kill()
+            publisher.publish(chunks[2])
+            job.start()
+            publisher.publish(chunks[3])
+            wait_until_equal(reader, job, expected)
+            problems = never_double_counted(reader.snapshot.history, expected)
+            assert not problems, "\n".join(problems[:10])
+    finally:
+        job.kill()
+    log = job.log_text()
+    assert "resumes from checkpoint" in log and str(first.parent.parent) in log, "the restart must restore state"
+    assert [d for d in dead_letters(settings, 0, timeout=2) if d.reason == "late"] == []
+
+
+def test_batch_mode_processes_a_time_range_with_the_same_transforms_and_exits(kafka: Settings, artifacts_dir: Path):
+    settings = private_settings(kafka, fill_cap_s=CAP_S)
+    scenario = generate_scenario(seed=24, start_ns=MIDNIGHT - 10 * M, minutes=24, boundary_minute=14)
+    TradePublisher(settings).publish(scenario.phase1 + scenario.phase3)
+    start, end = MIDNIGHT - 5 * M, MIDNIGHT + 10 * M
+    job = CandleJobProcess(settings, "e2e-batch", artifacts_dir, "--mode", "batch",
+                           "--from", str(start // S), "--to", str(end // S))
+    job.start()
+    assert job.wait(600) == 0, f"batch job failed; log {job.log_path}:\n{job.tail()}"
+    in_range = [t for t in scenario.phase1 + scenario.phase3 if start <= t.event_ns < end]
+    expected = reference_candles_for_ticks(in_range, timeframes=TIMEFRAMES, from_ns=start, until_ns=end,
+                                           fill_cap_s=CAP_S)
+    # only windows inside [from, to): 1m and 5m here; the 15m..1d windows stick out of the range
+    assert {c.timeframe for c in expected} == {"1m", "5m"}
+    with CandleReader(settings.kafka.bootstrap, settings.kafka.candles_topic) as reader:
+        reader.wait_for(lambda s: len(s.final) >= len(expected), 30)
+        assert diff_candles(reader.snapshot.final.values(), expected) == []
+        assert all(c.revision == 0 for c in reader.snapshot.final.values())
