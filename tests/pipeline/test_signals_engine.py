@@ -35,7 +35,7 @@ from tests.pipeline.test_signals_fixtures import (
 from tradestream.candles.timeframes import NS_PER_MS
 
 PAIRS = {"BTC-USD": 11, "ETH-USD": 12}  # pair -> market seed
-BARS = 420
+BARS = 320
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,342 @@
+"""The live strategy engine of one (pair, timeframe) stream, without Beam.
+
+The Beam job (``signals_transforms``) keys candles by ``pair|timeframe`` and hands each
+one to ``SignalEngine.on_update`` together with that key's state. Everything that
+decides a signal lives here or in ``tradestream.strategies.live.LiveEvaluator``, so unit
+tests run it directly.
+
+Per key the engine keeps a ``LiveEvaluator`` in memory and mirrors it into the key's
+state, cheaply: a *snapshot* (``export_state``: the candle window and the positions) is
+written every ``snapshot_every`` candles, and the candles applied since then go to an
+append-only list. A worker that meets a key it does not hold (restart from a Flink
+checkpoint, failover, rescaling) rebuilds the evaluator from the snapshot and replays
+those candles, which reproduces the positions exactly because evaluation is
+deterministic. Writing the 5,510-candle window of the default set on every candle would
+cost ~15-25 ms per key; the list append costs microseconds.
+
+Duplicates and revisions: a candle whose (window start, revision) is not newer than the
+last one applied is dropped (re-deliveries, stale revisions). A higher revision of the
+last bar goes to the evaluator, which re-decides the bar from the position held before
+it and never emits a second signal for it. Signals carry a deterministic ``signal_id``,
+so the rare re-emission after a restart from a checkpoint is recognisable downstream.
+
+Windows: a stream the engine meets for the first time, or one with a gap (the stream
+was inactive, or candles were skipped), or one whose window is shorter than the active
+set now needs, is *seeded* from the ``candles`` topic (``HistorySource``) with the
+library's ``seed(..., positions="replay")``: each strategy's position is where a
+backtest over that history ends. Positions the engine already held are put back after
+seeding, so a reload or a gap never loses them. An entry added by a config reload is
+seeded the same way from the window the engine holds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol
+
+import numpy as np
+import pandas as pd
+from google.protobuf.message import DecodeError
+
+from streaming.pipeline.signals_config import LiveSetSpec, LiveSetWatcher
+from tradestream.candles.codec import candle_key
+from tradestream.candles.timeframes import NS_PER_MS, TIMEFRAME_NS
+from tradestream.strategies.candles import CANDLE_COLUMNS, OPTIONAL_COLUMNS
+from tradestream.strategies.config import ActiveStrategySet
+from tradestream.strategies.live import STATE_FORMAT, LiveEvaluator, LiveSignal, evaluate_last_bar, to_live_candle
+from tradestream.strategies.synthetic import synthetic_candles
+from tradestream.v1 import market_pb2
+
+log = logging.getLogger(__name__)
+
+SOURCE = "pipeline:signals"
+DEFAULT_SNAPSHOT_EVERY = 16
+
+
+# ---------------------------------------------------------------- candles in
+
+
+class RejectedCandle(ValueError):
+    """A ``candles`` record the engine cannot use. ``reason`` is the dead-letter reason."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+class CandleUpdate(NamedTuple):
+    """One decoded, validated candle record: what flows from decoding to the keyed engine."""
+
+    pair: str
+    timeframe: str
+    window_start_ms: int
+    revision: int
+    values: tuple[float, ...]  # CANDLE_COLUMNS order; NaN where an optional column is missing
+    partition: int
+    offset: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.pair}|{self.timeframe}"
+
+    def as_candle(self) -> dict[str, Any]:
+        """The mapping ``LiveEvaluator.on_candle`` reads."""
+        candle: dict[str, Any] = {"pair": self.pair, "timeframe": self.timeframe,
+                                  "window_start": self.window_start_ms}
+        for name, value in zip(CANDLE_COLUMNS, self.values, strict=True):
+            if not (math.isnan(value) and name in OPTIONAL_COLUMNS):
+                candle[name] = value
+        return candle
+
+
+def decode_candle(value: bytes | None, key: bytes | None, partition: int = 0, offset: int = 0) -> CandleUpdate:
+    """The candle in a ``candles`` record, or RejectedCandle: ``undecodable_candle`` (not a
+    Candle protobuf) or ``invalid_candle`` (a Candle breaking the contract of market.proto)."""
+    if not value:
+        raise RejectedCandle("undecodable_candle", "record has no value; a candles record holds a Candle protobuf")
+    try:
+        message = market_pb2.Candle.FromString(value)
+    except DecodeError as exc:
+        raise RejectedCandle("undecodable_candle",
+                             f"value of {len(value)} bytes is not a Candle protobuf: {exc}") from None
+    if not message.currency_pair and not message.timeframe:
+        # random bytes can parse as a message of unknown fields only
+        raise RejectedCandle("undecodable_candle",
+                             f"value of {len(value)} bytes holds no Candle fields (no currency_pair, no timeframe)")
+    if not message.HasField("window_start") or message.window_start.seconds <= 0:
+        raise RejectedCandle("invalid_candle", f"candle {message.currency_pair}|{message.timeframe} has no "
+                                               "window_start")
+    try:
+        live = to_live_candle(message)
+    except ValueError as exc:
+        raise RejectedCandle("invalid_candle", str(exc)) from None
+    expected = candle_key(live.pair, live.timeframe)
+    if key is not None and key != expected:
+        raise RejectedCandle("invalid_candle", f"record key {key!r} differs from the candle's {expected!r}; "
+                                               "candles are keyed pair|timeframe")
+    return CandleUpdate(live.pair, live.timeframe, live.window_start.value // NS_PER_MS, int(message.revision),
+                        live.values, partition, offset)
+
+
+def candles_frame(times_ms: Sequence[int], rows: Sequence[Sequence[float | None]]) -> pd.DataFrame:
+    """A candle frame (UTC window starts, CANDLE_COLUMNS) from rows; optional columns with a gap
+    are dropped, as the live evaluator's own window does."""
+    data = np.array([[math.nan if v is None else v for v in row] for row in rows],
+                    dtype="float64").reshape(len(rows), len(CANDLE_COLUMNS))
+    index = pd.DatetimeIndex(np.asarray(times_ms, dtype="int64") * NS_PER_MS, tz="UTC", name="window_start")
+    frame = pd.DataFrame(data, columns=list(CANDLE_COLUMNS), index=index)
+    gaps = [c for c in OPTIONAL_COLUMNS if frame[c].isna().any()]
+    return frame.drop(columns=gaps) if gaps else frame
+
+
+# ---------------------------------------------------------------- history and state
+
+
+@dataclass(frozen=True)
+class StreamHistory:
+    """Final candles of one stream before a record, and whether they are its whole history."""
+
+    frame: pd.DataFrame | None
+    complete: bool
+    records_read: int = 0
+
+
+class HistorySource(Protocol):
+    def read(self, pair: str, timeframe: str, *, partition: int, before_offset: int, before_ms: int,
+             bars: int) -> StreamHistory:
+        """The last ``bars`` (or more) final candles of the stream with window start before
+        ``before_ms``, from records before ``before_offset`` of ``partition``."""
+        ...
+
+
+class KeyState(Protocol):
+    """One key's persistent state (Beam state in the job)."""
+
+    def read_meta(self) -> dict[str, int] | None: ...
+    def write_meta(self, meta: dict[str, int]) -> None: ...
+    def read_snapshot(self) -> dict[str, Any] | None: ...
+    def write_snapshot(self, snapshot: dict[str, Any]) -> None: ...
+    def read_recent(self) -> Iterable[CandleUpdate]: ...
+    def add_recent(self, update: CandleUpdate) -> None: ...
+    def clear_recent(self) -> None: ...
+
+
+@dataclass
+class MemoryKeyState:
+    """KeyState in plain attributes: for running the engine outside Beam (tests, benchmarks)."""
+
+    meta: dict[str, int] | None = None
+    snapshot: dict[str, Any] | None = None
+    recent: list[CandleUpdate] = dataclasses.field(default_factory=list)
+
+    def read_meta(self) -> dict[str, int] | None:
+        return None if self.meta is None else dict(self.meta)
+
+    def write_meta(self, meta: dict[str, int]) -> None:
+        self.meta = dict(meta)
+
+    def read_snapshot(self) -> dict[str, Any] | None:
+        return self.snapshot
+
+    def write_snapshot(self, snapshot: dict[str, Any]) -> None:
+        self.snapshot = snapshot
+
+    def read_recent(self) -> Iterable[CandleUpdate]:
+        return list(self.recent)
+
+    def add_recent(self, update: CandleUpdate) -> None:
+        self.recent.append(update)
+
+    def clear_recent(self) -> None:
+        self.recent.clear()
+
+
+# ---------------------------------------------------------------- the engine
+
+
+@dataclass
+class _HeldStream:
+    evaluator: LiveEvaluator
+    seq: int        # the state's sequence number this evaluator reflects
+    version: int    # the active-set version it runs
+
+
+class SignalEngine:
+    """Evaluates the active strategy set on each candle of the keys one worker holds."""
+
+    def __init__(self, live_set: LiveSetSpec, *, history: HistorySource | None = None,
+                 snapshot_every: int = DEFAULT_SNAPSHOT_EVERY, clock: Callable[[], float] = time.monotonic,
+                 count: Callable[[str, int], None] | None = None):
+        if snapshot_every < 1:
+            raise ValueError(f"snapshot_every={snapshot_every} must be at least 1")
+        self.watcher = LiveSetWatcher(live_set, clock)
+        self.history = history
+        self.snapshot_every = snapshot_every
+        self.counts: Counter[str] = Counter()
+        self._count_hook = count
+        self._held: dict[str, _HeldStream] = {}
+
+    @property
+    def active(self) -> ActiveStrategySet:
+        return self.watcher.active
+
+    def _count(self, name: str, n: int = 1) -> None:
+        self.counts[name] += n
+        if self._count_hook is not None:
+            self._count_hook(name, n)
+
+    def warm_up(self) -> None:
+        """Evaluate every active strategy once on synthetic candles, so the first real candle
+        does not pay for pandas-ta's lazy imports and numba's cache loading."""
+        entries = ActiveStrategySet.of(dataclasses.replace(e, pairs=None, timeframes=("1m",))
+                                       for e in self.active).for_stream("WARM-UP", "1m")
+        if not entries:
+            return
+        bars = max(e.lookback for e in entries) + 2
+        frame = synthetic_candles(days=bars / 1440 + 0.01).iloc[-bars:]
+        started = time.perf_counter()
+        evaluate_last_bar(frame, entries, complete=True)
+        log.info("warmed up %d strategies in %.1f s", len(entries), time.perf_counter() - started)
+
+    # ------------------------------------------------------------------ one candle
+    def on_update(self, update: CandleUpdate, state: KeyState) -> list[LiveSignal]:
+        """Signals for one candle of ``update.key``, updating that key's ``state``."""
+        self.watcher.poll()
+        active, version = self.watcher.active, self.watcher.version
+        if not active.for_stream(update.pair, update.timeframe):
+            self._count("candles_inactive")
+            return []
+        meta = state.read_meta()
+        if meta is not None and (update.window_start_ms, update.revision) <= (meta["time_ms"], meta["revision"]):
+            self._count("candles_stale")  # re-delivered, an older revision, or an older bar
+            return []
+        held = self._held.get(update.key)
+        recheck = False
+        if held is None or meta is None or held.seq != meta["seq"]:
+            held = self._restore(update.key, meta, state, active, version)
+            recheck = True
+        elif held.version != version:
+            held.evaluator.reload(active)
+            held.version = version
+            recheck = True
+        seeded = self._fit_window(held.evaluator, update, meta, active, recheck)
+        signals = held.evaluator.on_candle(update.as_candle())
+        self._count("candles_evaluated")
+        if signals:
+            self._count("signals_emitted", len(signals))
+
+        seq = (meta["seq"] if meta else 0) + 1
+        pending = meta["pending"] if meta else 0
+        if seeded or recheck or pending + 1 >= self.snapshot_every:
+            state.write_snapshot(held.evaluator.export_state(update.pair, update.timeframe))
+            state.clear_recent()
+            pending = 0
+        else:
+            state.add_recent(update)
+            pending += 1
+        state.write_meta({"seq": seq, "time_ms": update.window_start_ms, "revision": update.revision,
+                          "pending": pending})
+        held.seq = seq
+        return signals
+
+    def _restore(self, key: str, meta: dict[str, int] | None, state: KeyState, active: ActiveStrategySet,
+                 version: int) -> _HeldStream:
+        evaluator = LiveEvaluator(active)
+        if meta is not None:
+            snapshot = state.read_snapshot()
+            if snapshot is not None:
+                evaluator.import_state(snapshot)
+            replayed = 0
+            for update in state.read_recent():
+                evaluator.on_candle(update.as_candle())  # its signals went out when the candle first came
+                replayed += 1
+            self._count("streams_restored")
+            log.info("restored %s from its state (%d candles replayed after the snapshot)", key, replayed)
+        held = self._held[key] = _HeldStream(evaluator, meta["seq"] if meta else 0, version)
+        return held
+
+    def _fit_window(self, evaluator: LiveEvaluator, update: CandleUpdate, meta: dict[str, int] | None,
+                    active: ActiveStrategySet, recheck: bool) -> bool:
+        """Seed the stream's window when it is new, has a gap, is shorter than the active set
+        needs, or an entry was added; keeps every position already held. True when seeded."""
+        pair, timeframe = update.pair, update.timeframe
+        first = meta is None
+        step_ms = TIMEFRAME_NS[timeframe] // NS_PER_MS
+        gap = meta is not None and update.window_start_ms > meta["time_ms"] + step_ms
+        if not (first or gap or recheck):
+            return False
+        exported = evaluator.export_state(pair, timeframe)
+        window = exported["streams"][0] if exported["streams"] else None
+        held_bars = len(window["times"]) if window else 0
+        complete = bool(window["complete"]) if window else True
+        positions = exported["positions"]
+        decided = {p["key"] for p in positions}
+        added = [e.key for e in active.for_stream(pair, timeframe) if e.key not in decided]
+        need = active.window_for(pair, timeframe)
+
+        history, history_complete, origin = None, complete, ""
+        if self.history is not None and (first or gap or (not complete and held_bars < need)):
+            found = self.history.read(pair, timeframe, partition=update.partition, before_offset=update.offset,
+                                      before_ms=update.window_start_ms, bars=need)
+            if found.frame is not None and (gap or len(found.frame) > held_bars):
+                history, history_complete, origin = found.frame, found.complete, "the candles topic"
+        if history is None and added and held_bars > 0 and not first:
+            history, origin = candles_frame(window["times"], window["rows"]), "its own window"
+        if history is None:
+            return False
+        evaluator.seed(pair, timeframe, history, positions="replay", complete=history_complete)
+        if positions:  # positions already held win over the replayed ones
+            evaluator.import_state({"format": STATE_FORMAT, "streams": [], "positions": positions})
+        self._count("streams_seeded")
+        log.info("seeded %s|%s from %s: %d candles up to %s (%s), %d positions kept, %d entries replayed",
+                 pair, timeframe, origin, len(history), history.index[-1].isoformat(),
+                 "whole history" if history_complete else "partial history", len(positions),
+                 len(active.for_stream(pair, timeframe)) - len(positions))
+        return True

@@ -1,0 +1,165 @@
+"""The signal transforms: candle records -> keyed candles -> strategy signals.
+
+    batches | DecodeCandles() | EvaluateStrategies(options) -> (pair, Signal bytes)
+
+``DecodeCandles`` turns each ``KafkaBatch`` of the ``candles`` topic into
+``(pair|timeframe, CandleUpdate)`` and routes records it cannot use to the dead-letter
+output. ``EvaluateStrategies`` is a stateful DoFn keyed by ``pair|timeframe``; its
+logic is ``signals_engine.SignalEngine``, here only wired to Beam state.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import typing
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import apache_beam as beam
+from apache_beam import coders
+from apache_beam.metrics import Metrics
+from apache_beam.transforms import userstate
+
+from streaming.pipeline.kafkaio import KafkaBatch
+from streaming.pipeline.signals_config import LiveSetSpec
+from streaming.pipeline.signals_engine import (
+    DEFAULT_SNAPSHOT_EVERY,
+    SOURCE,
+    CandleUpdate,
+    RejectedCandle,
+    SignalEngine,
+    decode_candle,
+)
+from streaming.pipeline.signals_history import KafkaCandleHistory
+from tradestream.candles.codec import dead_letter
+
+log = logging.getLogger(__name__)
+
+DLQ_TAG = "dead_letters"
+METRICS_NAMESPACE = "signals"
+
+
+class DecodeCandlesFn(beam.DoFn):
+    def __init__(self):
+        self._rejected = {reason: Metrics.counter(METRICS_NAMESPACE, f"dead_letters_{reason}")
+                          for reason in ("undecodable_candle", "invalid_candle")}
+        self._decoded = Metrics.counter(METRICS_NAMESPACE, "candles_decoded")
+
+    def process(self, batch: KafkaBatch) -> Iterator:
+        for record in batch.records:
+            try:
+                update = decode_candle(record.value, record.key, record.partition, record.offset)
+            except RejectedCandle as rejected:
+                self._rejected[rejected.reason].inc()
+                log.warning("%s[%d]@%d: %s (%s); sent to the dead-letter topic", record.topic, record.partition,
+                            record.offset, rejected.reason, rejected.detail)
+                message = dead_letter(source=SOURCE, reason=rejected.reason, detail=rejected.detail,
+                                      payload=record.value, original_topic=record.topic,
+                                      original_partition=record.partition, original_offset=record.offset,
+                                      rejected_at_ns=time.time_ns())
+                yield beam.pvalue.TaggedOutput(DLQ_TAG, (record.key or SOURCE.encode(), message.SerializeToString()))
+                continue
+            self._decoded.inc()
+            yield update.key, update
+
+
+class DecodeCandles(beam.PTransform):
+    """KafkaBatch -> ``candles``: (pair|timeframe, CandleUpdate); ``dead_letters``: (key, DeadLetter bytes)."""
+
+    def expand(self, batches):
+        decoded = batches | "Decode" >> beam.ParDo(DecodeCandlesFn()).with_outputs(DLQ_TAG, main="candles")
+        # a str key coder: deterministic keys for the stateful stage
+        candles = decoded.candles | "Typed" >> beam.Map(lambda kv: kv).with_output_types(tuple[str, typing.Any])
+        return {"candles": candles, DLQ_TAG: decoded[DLQ_TAG]}
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """How each worker builds its ``SignalEngine``. Picklable: travels with the pipeline."""
+
+    live_set: LiveSetSpec
+    history: KafkaCandleHistory | None = None
+    snapshot_every: int = DEFAULT_SNAPSHOT_EVERY
+    warm_up: bool = True
+
+
+class _BeamKeyState:
+    """``signals_engine.KeyState`` over the DoFn's state cells for the current key."""
+
+    def __init__(self, meta, snapshot, recent):
+        self._meta, self._snapshot, self._recent = meta, snapshot, recent
+
+    def read_meta(self) -> dict[str, int] | None:
+        return self._meta.read()
+
+    def write_meta(self, meta: dict[str, int]) -> None:
+        self._meta.write(meta)
+
+    def read_snapshot(self) -> dict[str, Any] | None:
+        return self._snapshot.read()
+
+    def write_snapshot(self, snapshot: dict[str, Any]) -> None:
+        self._snapshot.write(snapshot)
+
+    def read_recent(self) -> Iterable[CandleUpdate]:
+        return self._recent.read()
+
+    def add_recent(self, update: CandleUpdate) -> None:
+        self._recent.add(update)
+
+    def clear_recent(self) -> None:
+        self._recent.clear()
+
+
+class EvaluateStrategiesFn(beam.DoFn):
+    # meta is read on every candle (small); the snapshot only when a worker rebuilds a key
+    META = userstate.ReadModifyWriteStateSpec("meta", coders.PickleCoder())
+    SNAPSHOT = userstate.ReadModifyWriteStateSpec("snapshot", coders.PickleCoder())
+    RECENT = userstate.BagStateSpec("recent", coders.PickleCoder())
+
+    def __init__(self, options: EngineOptions):
+        self._options = options
+        self._engine: SignalEngine | None = None
+        self._counters: dict[str, Any] = {}
+
+    def _count(self, name: str, n: int) -> None:
+        counter = self._counters.get(name)
+        if counter is None:
+            counter = self._counters[name] = Metrics.counter(METRICS_NAMESPACE, name)
+        counter.inc(n)
+
+    def setup(self) -> None:
+        root = logging.getLogger()
+        if not root.handlers:  # a process worker (SdkHarness started bare) has no logging set up
+            logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        options = self._options
+        self._engine = SignalEngine(options.live_set, history=options.history,
+                                    snapshot_every=options.snapshot_every, count=self._count)
+        if options.warm_up:
+            self._engine.warm_up()
+
+    def process(self, element: tuple[str, CandleUpdate], meta=beam.DoFn.StateParam(META),
+                snapshot=beam.DoFn.StateParam(SNAPSHOT), recent=beam.DoFn.StateParam(RECENT)) -> Iterator:
+        assert self._engine is not None, "setup() builds the engine"
+        _, update = element
+        signals = self._engine.on_update(update, _BeamKeyState(meta, snapshot, recent))
+        if signals:
+            emitted_at = datetime.now(UTC)
+            for signal in signals:
+                yield signal.pair.encode(), signal.to_proto(emitted_at=emitted_at).SerializeToString()
+
+
+class EvaluateStrategies(beam.PTransform):
+    """(pair|timeframe, CandleUpdate) -> (pair bytes, tradestream.v1.Signal bytes)."""
+
+    def __init__(self, options: EngineOptions):
+        super().__init__()
+        self._fn = EvaluateStrategiesFn(options)
+
+    def expand(self, candles):
+        return (candles
+                | "Evaluate" >> beam.ParDo(self._fn).with_input_types(tuple[str, typing.Any])
+                .with_output_types(tuple[bytes, bytes]))
