@@ -74,13 +74,13 @@ def signals(
     except (LiveConfigError, SignalJobError) as exc:
         raise fail(str(exc)) from None
     for error in errors:
-        err_console.print(f"[yellow]skipped[/] {error}", highlight=False, soft_wrap=True)
+        err_console.print(f"skipped {error}", highlight=False, markup=False, soft_wrap=True)
     if not active.entries:
         raise fail(f"strategy config {config} has no usable entry; fix the entries above")
     source = str(config) if config else "default set (every strategy, default parameters, 1m)"
     console.print(f"signal engine: {len(active)} strategy entries from {source}; {settings.kafka.candles_topic} -> "
                   f"{settings.kafka.signals_topic} on Flink {flink_master or settings.flink.master}, "
-                  f"parallelism {parallelism}", highlight=False)
+                  f"parallelism {parallelism}", highlight=False, markup=False)
     with clean_errors(RuntimeSetupError, KafkaIOError):
         run_signal_job(settings, job)
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import apache_beam as beam
+import psutil
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.runner import PipelineResult
 
@@ -157,8 +158,30 @@ def run_signal_job(settings: Settings, config: SignalJobConfig, *, wait: bool = 
     if not wait:
         return result
     _cancel_on_signals(result)
-    result.wait_until_finish()
+    try:
+        result.wait_until_finish()
+    finally:
+        _stop_worker_processes()
     return result
+
+
+def _stop_worker_processes(timeout_s: float = 10.0) -> None:
+    """Stop the SDK worker processes the loopback pool started for this job. Beam's own atexit
+    hook cannot do it on Python 3.12 (no new threads during interpreter shutdown)."""
+    workers = [child for child in psutil.Process().children()
+               if "SdkHarness" in " ".join(_cmdline(child))]
+    for worker in workers:
+        worker.terminate()
+    _, alive = psutil.wait_procs(workers, timeout=timeout_s)
+    for worker in alive:
+        worker.kill()
+
+
+def _cmdline(process: psutil.Process) -> list[str]:
+    try:
+        return process.cmdline()
+    except psutil.Error:
+        return []
 
 
 def _cancel_on_signals(result: PipelineResult) -> None:

@@ -42,11 +42,20 @@ DLQ_TAG = "dead_letters"
 METRICS_NAMESPACE = "signals"
 
 
+def _worker_logging() -> None:
+    """A process worker (Beam starts a bare SdkHarness) has no logging set up: log to stderr."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
 class DecodeCandlesFn(beam.DoFn):
     def __init__(self):
         self._rejected = {reason: Metrics.counter(METRICS_NAMESPACE, f"dead_letters_{reason}")
                           for reason in ("undecodable_candle", "invalid_candle")}
         self._decoded = Metrics.counter(METRICS_NAMESPACE, "candles_decoded")
+
+    def setup(self) -> None:
+        _worker_logging()
 
     def process(self, batch: KafkaBatch) -> Iterator:
         for record in batch.records:
@@ -132,9 +141,7 @@ class EvaluateStrategiesFn(beam.DoFn):
         counter.inc(n)
 
     def setup(self) -> None:
-        root = logging.getLogger()
-        if not root.handlers:  # a process worker (SdkHarness started bare) has no logging set up
-            logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        _worker_logging()
         options = self._options
         self._engine = SignalEngine(options.live_set, history=options.history,
                                     snapshot_every=options.snapshot_every, count=self._count)
