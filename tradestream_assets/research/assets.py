@@ -19,20 +19,21 @@ import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from tradestream.backtest import BacktestConfig, BacktestInputError, load_candles, run_strategy
-from tradestream.backtest.optimize import GAConfig, optimize
-from tradestream.backtest.results import result_rows, write_results
-from tradestream.backtest.walkforward import WalkForwardConfig, walk_forward
-from tradestream.strategies import UnknownStrategyError, get_strategy
-from tradestream.strategies.config import ActiveEntry, ActiveStrategySet, load_active_set
 from tradestream_assets.partitions import pair_partitions
 from tradestream_assets.resources import DuckDBStore, StreamSupervisor
 from tradestream_assets.streams.specs import live_config_path
+
+if TYPE_CHECKING:
+    from tradestream.strategies.config import ActiveEntry
+
+# The backtester and the strategy library (numba, pandas-ta, optuna) are imported inside the
+# functions that use them: every run worker loads this module, most never run research.
 
 GROUP = "research"
 DEFAULT_CANDIDATES = ["MACD_CROSSOVER", "DOUBLE_EMA_CROSSOVER", "SMA_RSI"]
@@ -76,6 +77,8 @@ def _history(config: OptimizationConfig) -> tuple[pd.Timestamp, pd.Timestamp]:
 
 
 def _candles(duckdb: DuckDBStore, pair: str, timeframe: str, start, end) -> pd.DataFrame:
+    from tradestream.backtest import BacktestInputError, load_candles
+
     try:
         return load_candles(duckdb.db_path, pair, timeframe, start, end)
     except BacktestInputError as exc:
@@ -91,6 +94,11 @@ def _params_md(params: dict) -> str:
           description="GA search of each candidate strategy's parameters on the pair's recent DuckDB candles.")
 def strategy_optimization(context: dg.AssetExecutionContext, config: OptimizationConfig, duckdb: DuckDBStore,
                           supervisor: StreamSupervisor) -> dg.Output[dict]:
+    from tradestream.backtest import BacktestConfig, run_strategy
+    from tradestream.backtest.optimize import GAConfig, optimize
+    from tradestream.backtest.results import result_rows, write_results
+    from tradestream.strategies import UnknownStrategyError, get_strategy
+
     pair = context.partition_key
     for name in config.strategies:
         try:
@@ -140,6 +148,10 @@ def reports_dir(home: Path) -> Path:
                       "sample (min out-of-sample Sharpe, max degradation, min folds) with their best parameters.")
 def walk_forward_report(context: dg.AssetExecutionContext, config: WalkForwardSettings, duckdb: DuckDBStore,
                         supervisor: StreamSupervisor, strategy_optimization: dict) -> dg.Output[dict]:
+    from tradestream.backtest import BacktestConfig, BacktestInputError
+    from tradestream.backtest.optimize import GAConfig
+    from tradestream.backtest.walkforward import WalkForwardConfig, walk_forward
+
     pair = context.partition_key
     opt = strategy_optimization
     candles = _candles(duckdb, pair, opt["timeframe"], opt["start"], opt["end"])
@@ -191,8 +203,11 @@ class LiveConfigSettings(dg.Config):
     max_report_age_days: float = Field(7.0, description="Ignore walk-forward reports older than this.")
 
 
-def approved_entries(home: Path, max_age: timedelta) -> tuple[list[ActiveEntry], list[dict]]:
+def approved_entries(home: Path, max_age: timedelta) -> tuple[list["ActiveEntry"], list[dict]]:
     """Entries for every approved strategy in the pairs' walk-forward reports, with their provenance."""
+    from tradestream.strategies import get_strategy
+    from tradestream.strategies.config import ActiveEntry
+
     entries, provenance = [], []
     now = datetime.now(UTC)
     for path in sorted(reports_dir(home).glob("*.json")):
@@ -219,6 +234,9 @@ def approved_entries(home: Path, max_age: timedelta) -> tuple[list[ActiveEntry],
                       "pair, with the optimized parameters (a small fallback set until one is approved).")
 def live_strategy_config(context: dg.AssetExecutionContext, config: LiveConfigSettings,
                          supervisor: StreamSupervisor) -> dg.MaterializeResult:
+    from tradestream.strategies import UnknownStrategyError, get_strategy
+    from tradestream.strategies.config import ActiveEntry, ActiveStrategySet, load_active_set
+
     home = supervisor.paths().home
     entries, provenance = approved_entries(home, timedelta(days=config.max_report_age_days))
     source = "walk-forward approvals"

@@ -10,17 +10,22 @@ asset, visible on the run and on the asset's page.
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import pandas as pd
 from pydantic import Field, ValidationError
 
-from tradestream.backtest import BacktestConfig, BacktestInputError, load_candles, parse_range, run_strategy
-from tradestream.params import ParameterError, ParamValue
+from tradestream.params import ParamValue
 from tradestream.settings import TIMEFRAMES, IngestionSettings
-from tradestream.strategies import UnknownStrategyError, get_strategy
 from tradestream_assets.research.charts import chart_metadata, metrics_markdown
 from tradestream_assets.resources import DuckDBStore, StreamSupervisor
+
+if TYPE_CHECKING:
+    from tradestream.backtest import BacktestConfig
+
+# The backtester and the strategy library (numba, pandas-ta) are imported where a backtest runs:
+# every run worker loads this module, few run backtests.
 
 GROUP = "research"
 
@@ -57,7 +62,7 @@ class CheckedBacktest:
     timeframe: str
     start: pd.Timestamp
     end: pd.Timestamp
-    trading: BacktestConfig
+    trading: "BacktestConfig"
 
 
 def bad_config(field: str, message: str) -> dg.Failure:
@@ -67,6 +72,10 @@ def bad_config(field: str, message: str) -> dg.Failure:
 
 def check_config(config: BacktestLaunchConfig) -> CheckedBacktest:
     """The config, validated field by field; raises a Failure naming the first bad field."""
+    from tradestream.backtest import BacktestConfig, BacktestInputError, parse_range
+    from tradestream.params import ParameterError
+    from tradestream.strategies import UnknownStrategyError, get_strategy
+
     try:
         spec = get_strategy(config.strategy)
     except UnknownStrategyError as exc:
@@ -100,6 +109,9 @@ def check_config(config: BacktestLaunchConfig) -> CheckedBacktest:
        description="Check the config, backtest each pair on DuckDB candles, store and report the results.")
 def run_backtest_op(context: dg.OpExecutionContext, config: BacktestLaunchConfig, duckdb: DuckDBStore,
                     supervisor: StreamSupervisor) -> dg.Output[pd.DataFrame]:
+    from tradestream.backtest import BacktestInputError, load_candles, run_strategy
+    from tradestream.backtest.results import result_rows, write_results
+
     checked = check_config(config)
     context.log.info(f"backtesting {checked.strategy} {checked.params} on {checked.pairs} {checked.timeframe} "
                      f"[{checked.start}, {checked.end})")
@@ -119,8 +131,6 @@ def run_backtest_op(context: dg.OpExecutionContext, config: BacktestLaunchConfig
         metrics[pair] = run.metrics.as_dict()
         charts.append((f"{checked.strategy} {pair} {checked.timeframe}",
                        run.plot(out_dir / f"equity-{pair}.png", title=f"{checked.strategy} on {pair}")))
-    from tradestream.backtest.results import result_rows, write_results
-
     rows = result_rows(runs, run_id=context.run_id)
     with duckdb.writer() as con:
         write_results(con, rows)
