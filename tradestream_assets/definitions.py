@@ -12,7 +12,7 @@ from tradestream_assets.research.backtest import backtest, backtest_results
 from tradestream_assets.research.jobs import live_config_job, optimization_job
 from tradestream_assets.research.schedules import live_config_on_new_reports, nightly_optimization
 from tradestream_assets.resources import RESOURCES
-from tradestream_assets.streams.assets import STREAM_ASSETS, STREAM_JOBS
+from tradestream_assets.streams.assets import STREAM_ASSETS, streams_job
 from tradestream_assets.streams.checks import STREAM_CHECKS
 from tradestream_assets.streams.sensors import stream_supervisor
 from tradestream_assets.warehouse.assets import WAREHOUSE_ASSETS
@@ -23,7 +23,7 @@ from tradestream_assets.warehouse.schedules import fresh_partitions, hourly_ware
 defs = dg.Definitions(
     assets=[*STREAM_ASSETS, *WAREHOUSE_ASSETS, *RESEARCH_ASSETS, backtest_results],
     asset_checks=[*STREAM_CHECKS, *WAREHOUSE_CHECKS],
-    jobs=[*STREAM_JOBS.values(), warehouse_job, optimization_job, live_config_job, backtest],
+    jobs=[streams_job, warehouse_job, optimization_job, live_config_job, backtest],
     sensors=[stream_supervisor, fresh_partitions, live_config_on_new_reports],
     schedules=[hourly_warehouse, nightly_optimization],
     resources=RESOURCES,

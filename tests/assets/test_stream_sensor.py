@@ -18,7 +18,7 @@ from tradestream_assets.resources import StreamSupervisor
 from tradestream_assets.streams.assets import candles_stream
 from tradestream_assets.streams.health import StreamHealth
 from tradestream_assets.streams.sensors import RestartPolicy, decide, stream_supervisor
-from tradestream_assets.streams.specs import CAUSE_TAG, STREAM_TAG
+from tradestream_assets.streams.specs import CAUSE_TAG, STREAM_TAG, stream_tag
 
 
 def _tick(instance, resources, cursor=None) -> dg.SensorResult:
@@ -27,18 +27,22 @@ def _tick(instance, resources, cursor=None) -> dg.SensorResult:
 
 
 def _requests(result: dg.SensorResult) -> dict[str, dg.RunRequest]:
-    return {r.tags[STREAM_TAG]: r for r in result.run_requests}
+    """The start request of each stream (one request may start several)."""
+    return {name: r for r in result.run_requests for name in r.tags[STREAM_TAG].split(",")}
 
 
-def test_streams_that_never_ran_are_started_with_the_cause_recorded(instance, resources):
+def test_streams_that_never_ran_are_started_in_one_run_with_the_cause_recorded(instance, resources):
     result = _tick(instance, resources)
-    requests = _requests(result)
-    assert set(requests) == {"trades_stream", "candles_stream", "signals_stream"}
-    assert all(r.tags[CAUSE_TAG] == "never started" for r in requests.values())
-    assert requests["trades_stream"].job_name == "trades_stream_job"
+    (request,) = result.run_requests
+    assert request.job_name == "streams_job"
+    assert request.tags[CAUSE_TAG] == ("trades_stream: never started; candles_stream: never started; "
+                                       "signals_stream: never started")
+    # each stream's own tag key: the instance never runs two starts of one stream at once
+    assert all(request.tags[stream_tag(n)] == "start" for n in ("trades_stream", "candles_stream", "signals_stream"))
     # the first start of signals also writes the live strategy config it reads
-    assert [k.to_user_string() for k in requests["signals_stream"].asset_selection] == [
-        "live_strategy_config", "signals_stream"]
+    assert [k.to_user_string() for k in request.asset_selection] == [
+        "live_strategy_config", "trades_stream", "candles_stream", "signals_stream"]
+    requests = _requests(result)
     observed = {e.asset_key.to_user_string() for e in result.asset_events if isinstance(e, dg.AssetObservation)}
     checks = [e for e in result.asset_events if isinstance(e, dg.AssetCheckEvaluation)]
     assert observed == set(requests) and len(checks) == 3 and not any(c.passed for c in checks)
@@ -64,7 +68,8 @@ def test_a_killed_stream_is_restarted_with_died_as_the_cause(instance, resources
 
 
 def test_no_second_start_while_a_start_run_is_in_progress(instance, resources):
-    instance.add_run(DagsterRun(job_name="trades_stream_job", run_id="a" * 36, tags={STREAM_TAG: "trades_stream"},
+    instance.add_run(DagsterRun(job_name="streams_job", run_id="a" * 36,
+                                tags={STREAM_TAG: "trades_stream", stream_tag("trades_stream"): "start"},
                                 status=dg.DagsterRunStatus.STARTED))
     requests = _requests(_tick(instance, resources))
     assert "trades_stream" not in requests and "candles_stream" in requests
@@ -121,4 +126,4 @@ def test_new_live_parameters_restart_signals_stream_with_config_changed_as_cause
     dg.materialize([live_strategy_config], resources=res, instance=instance,
                    run_config={"ops": {"live_strategy_config": {"config": {"fallback_strategies": ["SMA_RSI"]}}}})
     request = _requests(_tick(instance, res))["signals_stream"]
-    assert request.tags[CAUSE_TAG].startswith("config changed")
+    assert "signals_stream: config changed: runs " in request.tags[CAUSE_TAG]

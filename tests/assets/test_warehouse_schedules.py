@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from tests.assets.conftest import partition_key
+from tests.assets.records import candle, produce
 from tradestream_assets.warehouse.assets import candles
 from tradestream_assets.warehouse.schedules import fresh_partitions, hour_key, hourly_warehouse
 
@@ -28,15 +29,30 @@ def test_hourly_schedule_skips_hours_before_the_first_partition(instance):
                       dg.SkipReason)
 
 
-def test_fresh_partitions_requests_the_open_hour_then_waits_for_the_refresh_interval(instance, resources,
-                                                                                     monkeypatch):
+def test_fresh_partitions_refreshes_the_open_hour_when_new_candles_arrived(instance, resources, bootstrap,
+                                                                          topics, monkeypatch):
+    def tick():
+        return fresh_partitions(dg.build_sensor_context(instance=instance, resources=resources))
+
     monkeypatch.setenv("TRADESTREAM_WAREHOUSE_REFRESH_S", "600")
-    first = fresh_partitions(dg.build_sensor_context(instance=instance))
+    waiting = tick()
+    assert isinstance(waiting, dg.SkipReason) and "no candles" in waiting.skip_message
+
+    def new_candle() -> None:
+        now = datetime.now(UTC)
+        start = now.replace(second=0, microsecond=0) - timedelta(minutes=1)
+        produce(bootstrap, topics.candles, [("BTC-USD|1m", candle("BTC-USD", "1m", start, 1, 2, 0.5, 1.5, 1.0), now)])
+
+    new_candle()
+    first = tick()
     assert isinstance(first, dg.RunRequest) and first.partition_key == hour_key(datetime.now(UTC))
-    # once the open hour's candles were materialized, the next tick waits
     dg.materialize([candles], partition_key=first.partition_key, resources=resources, instance=instance)
-    second = fresh_partitions(dg.build_sensor_context(instance=instance))
-    assert isinstance(second, dg.SkipReason) and "refreshed" in second.skip_message
+    recent = tick()
+    assert isinstance(recent, dg.SkipReason) and "refreshed" in recent.skip_message
     monkeypatch.setenv("TRADESTREAM_WAREHOUSE_REFRESH_S", "1")
     time.sleep(1.2)
-    assert isinstance(fresh_partitions(dg.build_sensor_context(instance=instance)), dg.RunRequest)
+    nothing_new = tick()
+    assert isinstance(nothing_new, dg.SkipReason) and "no new candles" in nothing_new.skip_message
+    time.sleep(0.1)
+    new_candle()
+    assert isinstance(tick(), dg.RunRequest)

@@ -11,7 +11,6 @@ ingestion mode, new live strategy parameters) stops the old job and starts the n
 import time
 
 import dagster as dg
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from streaming.supervisor.base import StreamSpec
 from tradestream_assets.resources import ExchangeResource, KafkaResource, StreamSupervisor, platform_settings
@@ -20,7 +19,6 @@ from tradestream_assets.streams.specs import (
     CANDLES_STREAM,
     CAUSE_TAG,
     SIGNALS_STREAM,
-    STREAM_TAG,
     TRADES_STREAM,
     expected_spec,
     live_config_path,
@@ -120,16 +118,11 @@ STREAM_ASSETS = (trades_stream, candles_stream, signals_stream)
 STREAM_ASSET_BY_NAME = {TRADES_STREAM: trades_stream, CANDLES_STREAM: candles_stream, SIGNALS_STREAM: signals_stream}
 
 
-def stream_job(name: str) -> UnresolvedAssetJobDefinition:
-    """The job that (re)starts one stream; its tag lets the instance run at most one at a time per stream."""
-    selection = dg.AssetSelection.assets(STREAM_ASSET_BY_NAME[name])
-    if name == SIGNALS_STREAM:
-        # a first start also writes the live strategy config the stream reads
-        selection = selection | dg.AssetSelection.assets("live_strategy_config")
-    # checks stay out: right after a start there is nothing to judge yet; the supervisor sensor reports them
-    return dg.define_asset_job(f"{name}_job", selection=selection.without_checks(),
-                               tags={STREAM_TAG: name, "dagster/max_retries": "0"},
-                               description=f"Start {name}, or confirm it runs with the current config.")
-
-
-STREAM_JOBS = {name: stream_job(name) for name in STREAM_ASSET_BY_NAME}
+# Checks stay out of start runs: right after a start there is nothing to judge; the supervisor reports them.
+streams_job = dg.define_asset_job(
+    "streams_job",
+    selection=(dg.AssetSelection.assets(*STREAM_ASSETS) | dg.AssetSelection.assets("live_strategy_config"))
+    .without_checks(),
+    tags={"dagster/max_retries": "0", "dagster/max_runtime": "900"},
+    description="Start streams, or confirm they run with the current config (the stream supervisor requests it "
+                "with the streams to start; a first start of signals_stream also writes the live config).")

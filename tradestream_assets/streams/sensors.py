@@ -18,10 +18,10 @@ from dataclasses import dataclass
 import dagster as dg
 
 from tradestream_assets.resources import ExchangeResource, KafkaResource, StreamSupervisor
-from tradestream_assets.streams.assets import STREAM_ASSET_BY_NAME, STREAM_JOBS
+from tradestream_assets.streams.assets import STREAM_ASSET_BY_NAME, streams_job
 from tradestream_assets.streams.checks import check_evaluation, probe_stream
 from tradestream_assets.streams.health import StreamHealth
-from tradestream_assets.streams.specs import CAUSE_TAG, SIGNALS_STREAM, STREAM_TAG, live_config_path
+from tradestream_assets.streams.specs import CAUSE_TAG, SIGNALS_STREAM, STREAM_TAG, live_config_path, stream_tag
 
 IN_PROGRESS = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
                dg.DagsterRunStatus.STARTED]
@@ -92,21 +92,26 @@ def decide(health: StreamHealth, memory: dict, now: float, policy: RestartPolicy
 
 
 def _in_progress(instance: dg.DagsterInstance, name: str) -> bool:
-    runs = instance.get_runs(filters=dg.RunsFilter(tags={STREAM_TAG: name}, statuses=IN_PROGRESS), limit=1)
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={stream_tag(name): "start"}, statuses=IN_PROGRESS), limit=1)
     return bool(runs)
 
 
-def run_request(name: str, cause: str, attempt: int, now: float, home) -> dg.RunRequest:
-    selection = [dg.AssetKey(name)]
-    if name == SIGNALS_STREAM and not live_config_path(home).exists():
+def run_request(causes: dict[str, str], attempts: dict[str, int], now: float, home) -> dg.RunRequest:
+    """One run starting every stream in ``causes`` (one run instead of one each: each run is a process)."""
+    names = list(causes)
+    selection = [dg.AssetKey(name) for name in names]
+    if SIGNALS_STREAM in causes and not live_config_path(home).exists():
         selection.insert(0, dg.AssetKey("live_strategy_config"))
-    return dg.RunRequest(run_key=f"{name}:{attempt}:{int(now)}", job_name=STREAM_JOBS[name].name,
-                         asset_selection=selection, asset_check_keys=[],
-                         tags={STREAM_TAG: name, CAUSE_TAG: cause[:250], "tradestream/restart-attempt": str(attempt)})
+    cause = "; ".join(f"{name}: {why}" for name, why in causes.items()) if len(causes) > 1 else causes[names[0]]
+    return dg.RunRequest(
+        run_key=f"{'+'.join(names)}:{int(now)}", job_name=streams_job.name, asset_selection=selection,
+        asset_check_keys=[],
+        tags={STREAM_TAG: ",".join(names), CAUSE_TAG: cause[:250], **{stream_tag(n): "start" for n in names},
+              "tradestream/restart-attempt": ",".join(str(attempts[n]) for n in names)})
 
 
 @dg.sensor(name="stream_supervisor", minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
-           jobs=list(STREAM_JOBS.values()),
+           jobs=[streams_job],
            description="Every 30 s: probe each stream (alive, newest output, lag), record observations and "
                        "freshness checks, and start streams that never ran, died or run an outdated config "
                        "(backed off, capped).")
@@ -115,7 +120,8 @@ def stream_supervisor(context: dg.SensorEvaluationContext, supervisor: StreamSup
     now = time.time()
     cursor = json.loads(context.cursor) if context.cursor else {}
     events: list = []
-    requests: list[dg.RunRequest] = []
+    causes: dict[str, str] = {}
+    attempts: dict[str, int] = {}
     notes: list[str] = []
     for name in STREAM_ASSET_BY_NAME:
         health = probe_stream(name, supervisor, exchange, kafka)
@@ -131,11 +137,11 @@ def stream_supervisor(context: dg.SensorEvaluationContext, supervisor: StreamSup
         events.append(dg.AssetObservation(asset_key=dg.AssetKey(name), metadata=metadata))
         events.append(check_evaluation(health))
         if decision.restart:
-            attempt = len(memory["restarts"])
             context.log.info(f"requesting a start of {name}: {decision.cause}")
-            requests.append(run_request(name, decision.cause, attempt, now, supervisor.paths().home))
-            notes.append(f"{name}: start requested ({decision.cause})")
+            causes[name] = decision.cause
+            attempts[name] = len(memory["restarts"])
         elif decision.held_back:
             notes.append(f"{name}: " + "; ".join(x for x in (decision.cause, decision.held_back) if x))
+    requests = [run_request(causes, attempts, now, supervisor.paths().home)] if causes else []
     return dg.SensorResult(run_requests=requests, asset_events=events, cursor=json.dumps(cursor),
                            skip_reason=None if requests else ("; ".join(notes) or "all streams healthy"))

@@ -20,10 +20,19 @@ CANDLES_STREAM = "candles_stream"
 SIGNALS_STREAM = "signals_stream"
 STREAM_NAMES: tuple[str, ...] = (TRADES_STREAM, CANDLES_STREAM, SIGNALS_STREAM)
 
-#: Run tag that the instance limits to one run per value (dagster.yaml): one start/restart per stream.
-STREAM_TAG = "tradestream/stream"
+#: Run tag naming the streams a start/restart run starts, e.g. "candles_stream,signals_stream" (Runs list).
+STREAM_TAG = "tradestream/streams"
 #: Run tag saying why a start/restart run was requested; shown in the UI's run list.
 CAUSE_TAG = "tradestream/restart-cause"
+
+
+def stream_tag(name: str) -> str:
+    """Run tag key of one stream; dagster.yaml limits each key to one run at a time: one instance per stream.
+
+    A key per stream (not one key with the stream as value) lets one run start several streams, as
+    `make run` does at first, while still never overlapping with another start of any of them.
+    """
+    return f"tradestream/stream.{name}"
 
 LIVE_CONFIG_FILE = "live/active_strategies.yaml"
 SIGNALS_CONSUMER_GROUP = "tradestream-signals"

@@ -1,9 +1,9 @@
 """Keeping the DuckDB partitions current.
 
 ``hourly_warehouse`` materializes the hour that just ended, once its late records had
-time to arrive. ``fresh_partitions`` refreshes the current, still open hour every few
-minutes, so the newest rows appear in DuckDB (and in the UI) within minutes of
-`make run` rather than at the next full hour.
+time to arrive. ``fresh_partitions`` refreshes the current, still open hour when new
+candles arrived (at most once a minute), so the newest rows appear in DuckDB (and in
+the UI) within minutes of `make run` rather than at the next full hour.
 """
 
 
@@ -12,7 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
+from streaming.kafka_range import KafkaRangeError, newest_record
 from tradestream_assets.partitions import hourly_partitions
+from tradestream_assets.resources import KafkaResource
 from tradestream_assets.warehouse.assets import candles
 from tradestream_assets.warehouse.jobs import warehouse_job
 
@@ -42,9 +44,9 @@ def hourly_warehouse(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | d
 
 @dg.sensor(job=warehouse_job, name="fresh_partitions", minimum_interval_seconds=30,
            default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Refresh the current hour's trades, candles and signals every minute "
-                       "(TRADESTREAM_WAREHOUSE_REFRESH_S).")
-def fresh_partitions(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+           description="Refresh the current hour's trades, candles and signals when new candles arrived, at most "
+                       "once a minute (TRADESTREAM_WAREHOUSE_REFRESH_S).")
+def fresh_partitions(context: dg.SensorEvaluationContext, kafka: KafkaResource) -> dg.RunRequest | dg.SkipReason:
     now = datetime.now(UTC)
     key = hour_key(now)
     interval = refresh_interval_s()
@@ -59,5 +61,17 @@ def fresh_partitions(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.
         dg.DagsterRunStatus.STARTED]), limit=1)
     if runs:
         return dg.SkipReason(f"a warehouse run ({runs[0].run_id[:8]}) is still in progress")
+    # refresh when there is something new: a run is a process, and on a busy machine an empty one
+    # right at start-up only delays the streams
+    topic = kafka.kafka_settings().candles_topic
+    try:
+        newest = newest_record(kafka.bootstrap, topic, timeout_s=4.0).newest_timestamp
+    except KafkaRangeError as exc:
+        return dg.SkipReason(f"cannot look at `{topic}`: {exc}")
+    hour_start = now.replace(minute=0, second=0, microsecond=0)
+    if newest is None or newest < hour_start:
+        return dg.SkipReason(f"no candles on `{topic}` in hour {key} yet")
+    if last is not None and newest.timestamp() <= last:
+        return dg.SkipReason(f"no new candles on `{topic}` since hour {key} was refreshed")
     slot = int(now.timestamp() // interval)
     return dg.RunRequest(run_key=f"fresh:{key}:{slot}", partition_key=key, tags={"tradestream/trigger": "fresh"})
