@@ -230,8 +230,11 @@ def main() -> int:
                     if job.poll() is not None or time.monotonic() > deadline:
                         raise SystemExit(f"the job did not seed its windows; see {log_path}")
                     time.sleep(1)
-                time.sleep(args.interval * 2)
+                time.sleep(args.interval)
+                idle_cpu, idle_from = worker_cpu_seconds(job), time.monotonic()
+                time.sleep(args.interval)  # no candles: what polling Kafka and running Flink bundles costs
                 cpu_before, measured_from = worker_cpu_seconds(job), time.monotonic()
+                idle_rate = (cpu_before - idle_cpu) / (measured_from - idle_from)
             bar = history_bars + close
             t0 = time.monotonic()
             for pair, market in markets.items():
@@ -301,10 +304,10 @@ def main() -> int:
           f"indicator cache, {unshared:.1f} ms without -> the cache is {unshared / shared:.2f}x faster")
     bound = len(PAIRS) * shared / 1000 / 2
     print(f"compute bound of a close: {len(PAIRS)} pairs x {shared:.0f} ms / 2 workers = {bound:.2f} s")
-    closes_measured = args.closes
-    print(f"engine workers used {cpu_used:.1f} CPU s over {measured_s:.0f} s of measurement "
-          f"= {cpu_used / closes_measured:.2f} CPU s per close ({cpu_used / closes_measured / len(PAIRS) * 1000:.0f} "
-          "ms per candle and pair, evaluation + state + IO)")
+    per_close = (cpu_used - idle_rate * measured_s) / args.closes
+    print(f"engine workers used {cpu_used:.1f} CPU s over {measured_s:.0f} s of measurement; idle they use "
+          f"{idle_rate:.3f} CPU s per s (polling, bundles); net of that {per_close:.2f} CPU s per close = "
+          f"{per_close / len(PAIRS) * 1000:.0f} ms per candle and pair (evaluation + state + Beam)")
     print(f"signals: {len(expected)} expected, {len(arrivals)} received, {len(missing)} missing, {len(extra)} "
           f"unexpected, {duplicates} duplicates")
     if latencies:

@@ -148,6 +148,10 @@ class StreamHistory:
     records_read: int = 0
 
 
+class HistoryReadError(RuntimeError):
+    """History could not be read for seeding; the message names the source and the stream."""
+
+
 class HistorySource(Protocol):
     def read(self, pair: str, timeframe: str, *, partition: int, before_offset: int, before_ms: int,
              bars: int) -> StreamHistory:
@@ -323,8 +327,15 @@ class SignalEngine:
 
         history, history_complete, origin = None, complete, ""
         if self.history is not None and (first or gap or (not complete and held_bars < need)):
-            found = self.history.read(pair, timeframe, partition=update.partition, before_offset=update.offset,
-                                      before_ms=update.window_start_ms, bars=need)
+            try:
+                found = self.history.read(pair, timeframe, partition=update.partition, before_offset=update.offset,
+                                          before_ms=update.window_start_ms, bars=need)
+            except HistoryReadError as exc:
+                # evaluating without history beats stopping: the window fills from live candles
+                log.error("%s|%s: no history for seeding (%s); its window fills from live candles", pair,
+                          timeframe, exc)
+                self._count("seeding_failures")
+                found = StreamHistory(None, False)
             if found.frame is not None and (gap or len(found.frame) > held_bars):
                 history, history_complete, origin = found.frame, found.complete, "the candles topic"
         if history is None and added and held_bars > 0 and not first:

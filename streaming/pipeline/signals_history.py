@@ -21,15 +21,17 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from streaming.pipeline.signals_engine import RejectedCandle, StreamHistory, candles_frame, decode_candle
+from streaming.pipeline.signals_engine import (
+    HistoryReadError,
+    RejectedCandle,
+    StreamHistory,
+    candles_frame,
+    decode_candle,
+)
 from tradestream.candles.codec import candle_key
 from tradestream.candles.timeframes import NS_PER_MS, TIMEFRAME_NS
 
 log = logging.getLogger(__name__)
-
-
-class HistoryReadError(RuntimeError):
-    """The candles topic could not be read for seeding; the message names topic and partition."""
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,8 @@ METRICS_NAMESPACE = "signals"
 def _worker_logging() -> None:
     """A process worker (Beam starts a bare SdkHarness) has no logging set up: log to stderr."""
     if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(level=logging.INFO,
+                            format="%(asctime)s %(levelname)s [worker %(process)d] %(name)s: %(message)s")
 
 
 class DecodeCandlesFn(beam.DoFn):
