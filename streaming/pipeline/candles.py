@@ -22,14 +22,7 @@ from apache_beam.runners.runner import PipelineResult, PipelineState
 
 from streaming.pipeline.checkpoints import checkpoint_args, latest_checkpoint, prune_other_jobs
 from streaming.pipeline.kafkaio import ReaderSettings, ReadFromKafka, StartPolicy, WriteToKafka
-from streaming.pipeline.transforms import (
-    DLQ_TAG,
-    BuildMinuteCandles,
-    DecodeTrades,
-    EncodeCandles,
-    RollUpCandles,
-    trade_event_time_us,
-)
+from streaming.pipeline.transforms import DLQ_TAG, BuildCandles, DecodeTrades, EncodeCandles, parse_trade
 from tradestream.candles.timeframes import MINUTE_NS, NS_PER_MS, NS_PER_SECOND, higher_timeframes
 from tradestream.runtime.beam import flink_pipeline_args
 from tradestream.settings import Settings
@@ -104,10 +97,10 @@ class CandleJobConfig:
 
 
 def build_candle_pipeline(p: beam.Pipeline, config: CandleJobConfig) -> None:
-    """Adds read -> decode -> 1m candles -> roll-ups -> write to ``p``."""
+    """Adds read -> decode -> candles (fold, publish, fill, roll up) -> write to ``p``."""
     batch = config.mode == "batch"
     reader = ReaderSettings(bootstrap=config.bootstrap, group_id=config.consumer_group,
-                            client_config=config.kafka_client, event_time=trade_event_time_us,
+                            client_config=config.kafka_client, parse=parse_trade,
                             watermark_lag_s=config.watermark_lag_s,
                             idle_timeout_s=config.idle_timeout_s, live_horizon_s=config.live_horizon_s,
                             commit_offsets=not batch, emit_watermark=not batch)
@@ -124,19 +117,12 @@ def build_candle_pipeline(p: beam.Pipeline, config: CandleJobConfig) -> None:
 
     batches = p | "ReadTrades" >> read
     decoded = batches | "DecodeTrades" >> DecodeTrades(config.allowed_lateness_s, config.from_ns, until_ns)
-    minutes = decoded["trades"] | "MinuteCandles" >> BuildMinuteCandles(
-        config.allowed_lateness_s, config.fill_forward_cap_s, until_ns if batch else None, config.trades_topic)
-    candle_sets = [minutes.candles]
-    higher = higher_timeframes(config.timeframes)
-    if higher:
-        candle_sets.append(minutes.candles | "RollUp" >> RollUpCandles(
-            higher, config.allowed_lateness_s, until_ns if batch else None, config.from_ns))
-    (candle_sets
-     | "AllCandles" >> beam.Flatten()
+    (decoded["trades"]
+     | "BuildCandles" >> BuildCandles(config.timeframes, config.allowed_lateness_s, config.fill_forward_cap_s,
+                                      fill_until_ns=until_ns if batch else None, emit_from_ns=config.from_ns)
      | "EncodeCandles" >> EncodeCandles()
      | "WriteCandles" >> WriteToKafka(config.candles_topic, config.bootstrap, config.kafka_client))
-    ((decoded[DLQ_TAG], minutes[DLQ_TAG])
-     | "AllDeadLetters" >> beam.Flatten()
+    (decoded[DLQ_TAG]
      | "WriteDeadLetters" >> WriteToKafka(config.dlq_topic, config.bootstrap, config.kafka_client))
 
 
@@ -146,9 +132,10 @@ def pipeline_args(settings: Settings, config: CandleJobConfig) -> tuple[list[str
     args = flink_pipeline_args(settings, streaming=streaming, job_name=config.job_name,
                                flink_master=config.flink_master, parallelism=config.parallelism,
                                checkpointing_interval_ms=config.checkpointing_interval_ms)
-    # bundles close at least every max_bundle_time: candles leave within that of their window's end;
-    # the SDK's state cache keeps per-pair books and trade bags between bundles instead of re-reading them
-    args += [f"--max_bundle_time_mills={config.max_bundle_time_ms}", "--max_cache_memory_usage_mb=256"]
+    # Bundles close at least every max_bundle_time: candles leave within that of their window's end.
+    # The SDK's cross-bundle state cache stays off: it re-measures a cached bag's deep size on every
+    # append (objsize), which made the trade bags cost O(n) per trade.
+    args.append(f"--max_bundle_time_mills={config.max_bundle_time_ms}")
     restore = None
     if streaming:
         checkpoint_dir = config.checkpoint_dir or settings.paths.home / "checkpoints" / config.job_name

@@ -50,8 +50,9 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 log = logging.getLogger(__name__)
 
 StartPolicy = Literal["earliest", "latest", "committed"]
-EventTimeFn = Callable[[bytes | None, bytes | None, int], int | None]
-"""(key, value, kafka timestamp ms) -> event time in µs, or None when the record has none."""
+ParseFn = Callable[[bytes | None, bytes | None, int], tuple[Any, int | None]]
+"""(key, value, kafka timestamp ms) -> (parsed value, event time in µs or None). The reader
+parses each record once; the parsed value rides along to the fused downstream steps."""
 
 
 class KafkaIOError(RuntimeError):
@@ -68,7 +69,8 @@ class KafkaRecord(NamedTuple):
     timestamp_ms: int
     key: bytes | None
     value: bytes | None
-    event_us: int | None  # from the reader's event-time function
+    event_us: int | None  # from the reader's parse function
+    parsed: Any = None    # from the reader's parse function
 
 
 class KafkaBatch(NamedTuple):
@@ -78,9 +80,9 @@ class KafkaBatch(NamedTuple):
     records: tuple[KafkaRecord, ...]
 
 
-def kafka_timestamp_us(key: bytes | None, value: bytes | None, timestamp_ms: int) -> int | None:
-    """Default event time: the Kafka record timestamp."""
-    return timestamp_ms * 1000 if timestamp_ms > 0 else None
+def kafka_timestamp(key: bytes | None, value: bytes | None, timestamp_ms: int) -> tuple[Any, int | None]:
+    """Default parse: nothing parsed; event time is the Kafka record timestamp."""
+    return None, (timestamp_ms * 1000 if timestamp_ms > 0 else None)
 
 
 # ---------------------------------------------------------------- restriction
@@ -275,12 +277,12 @@ class ReaderSettings:
     bootstrap: str
     group_id: str
     client_config: tuple[tuple[str, Any], ...] = ()   # librdkafka security settings etc. (all clients)
-    event_time: EventTimeFn = kafka_timestamp_us
+    parse: ParseFn = kafka_timestamp
     watermark_lag_s: float = 2.0
     idle_timeout_s: float = 5.0
     live_horizon_s: float = 120.0
-    max_batch_records: int = 5000
-    max_poll_s: float = 0.5          # time one process() call may read before it defers
+    max_batch_records: int = 10000
+    max_poll_s: float = 5.0          # how long one process() call may keep reading a backlog before it defers
     empty_poll_delay_s: float = 0.1  # how long to wait before polling a caught-up reader again
     commit_offsets: bool = True      # commit checkpointed offsets to the group (lag monitoring)
     emit_watermark: bool = True      # batch mode reads without event-time progress
@@ -367,24 +369,28 @@ class _ReadKafkaFn(beam.DoFn):
             runtime.caught_up_since = {}
 
     def _check_idle(self, runtime: _ReaderRuntime, topic: str, now: float) -> None:
-        """A partition without records for the idle timeout is asked for its end offset; if
-        the consumer is there, it has been idle since its last record. (Partition-EOF events
-        alone are not enough: librdkafka reports an end once, not after a re-assignment.)"""
+        """Decide which partitions are idle: no record for the idle timeout and the consumer at
+        the partition's end. The end offset is librdkafka's cached high watermark, refreshed by
+        every fetch response, so a partition whose new records are fetched but not yet consumed
+        is busy again at once (otherwise a backlog arriving on a long-idle partition would find
+        the watermark already past it). When the cache knows nothing yet the broker is asked,
+        at most once per idle timeout. (End-of-partition events alone do not do: librdkafka
+        reports an end once, not again after a re-assignment.)"""
         idle_s = self._settings.idle_timeout_s
         for partition, position in runtime.positions.items():
-            if partition in runtime.caught_up_since:
-                continue
-            if now - runtime.last_record.get(partition, now) < idle_s or \
-                    now - runtime.last_check.get(partition, 0.0) < idle_s:
-                continue
-            runtime.last_check[partition] = now
-            try:
-                _, high = runtime.consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=2)
-            except KafkaException as exc:
-                log.warning("cannot read the end offset of %s[%s]: %s", topic, partition, exc)
-                continue
-            if position >= high:
-                runtime.caught_up_since[partition] = runtime.last_record.get(partition, now)
+            tp = TopicPartition(topic, partition)
+            _, high = runtime.consumer.get_watermark_offsets(tp, cached=True)
+            if high < 0 and now - runtime.last_check.get(partition, 0.0) >= idle_s:
+                runtime.last_check[partition] = now
+                try:
+                    _, high = runtime.consumer.get_watermark_offsets(tp, timeout=2)
+                except KafkaException as exc:
+                    log.warning("cannot read the end offset of %s[%s]: %s", topic, partition, exc)
+            at_end = high >= 0 and position >= high
+            if at_end and now - runtime.last_record.get(partition, now) >= idle_s:
+                runtime.caught_up_since.setdefault(partition, runtime.last_record.get(partition, now))
+            elif not at_end:
+                runtime.caught_up_since.pop(partition, None)
 
     def _read(self, tracker, estimator, finalizer) -> Iterator[TimestampedValue]:
         restriction: KafkaRestriction = tracker.current_restriction()
@@ -414,7 +420,6 @@ class _ReadKafkaFn(beam.DoFn):
                         if message.offset() >= runtime.positions.get(partition, 0):
                             tracker.try_claim((partition, message.offset(), False))
                             runtime.positions[partition] = message.offset()
-                        runtime.caught_up_since.setdefault(partition, runtime.last_record.get(partition, now))
                         continue
                     if error.fatal() or not error.retriable():
                         raise KafkaIOError(f"reading {topic}[{partition}] from {settings.bootstrap} failed: "
@@ -430,10 +435,10 @@ class _ReadKafkaFn(beam.DoFn):
                 runtime.caught_up_since.pop(partition, None)
                 key, value = message.key(), message.value()
                 _, timestamp_ms = message.timestamp()
-                event_us = settings.event_time(key, value, timestamp_ms)
+                parsed, event_us = settings.parse(key, value, timestamp_ms)
                 if event_us is not None:
                     estimator.observe_event(partition, event_us)
-                records.append(KafkaRecord(topic, partition, offset, timestamp_ms, key, value, event_us))
+                records.append(KafkaRecord(topic, partition, offset, timestamp_ms, key, value, event_us, parsed))
             if records:
                 got_data = True
                 self._records_read.inc(len(records))
@@ -453,7 +458,10 @@ class _ReadKafkaFn(beam.DoFn):
                 if all(runtime.positions.get(s.partition, s.start) >= s.stop for s in restriction.spans):
                     return
                 continue  # a bounded read finishes in one call
-            if time.monotonic() >= deadline or not messages:
+            # Caught up (a poll that did not fill a batch) or long enough: defer. Long calls while a
+            # backlog lasts amortise the runner's turn-around between calls; short ones keep the
+            # watermark (reported when the call ends) fresh once caught up.
+            if time.monotonic() >= deadline or len(messages) < settings.max_batch_records:
                 break
         if settings.commit_offsets and finalizer is not None:
             offsets = [TopicPartition(topic, p, o) for p, o in runtime.positions.items()]

@@ -1,14 +1,18 @@
 """The candle transforms: trades -> 1-minute candles -> higher timeframes.
 
-    batches | DecodeTrades() | BuildMinuteCandles() | RollUpCandles() | EncodeCandles()
+    batches | DecodeTrades() | BuildCandles() | EncodeCandles()
 
-The DoFns are thin: arithmetic and state transitions live in ``tradestream.candles``
-(``MinuteBook``, ``RollupBook``); here they are wired to Beam state and event-time timers.
+``BuildCandles`` is two keyed stages: ``FoldMinutes`` keyed by (pair, minute) folds each
+minute's trades when the watermark passes it (and again on late changes); the per-pair
+stage publishes 1-minute candles (fill-forward, revisions) and rolls them up. The DoFns are
+thin: arithmetic and state transitions live in ``tradestream.candles`` (``fold_minute``,
+``MinuteBook``, ``RollupBook``); here they are wired to Beam state and event-time timers.
 
 Elements between stages are plain tuples (cheap for Beam's fast coders):
 - trade: ``(exchange, trade_id, event_ns, price, size, partition, offset)``
-- ``DecodeTrades`` output: ``(pair, (watermark_us | None, (trade, ...)))``, keyed by pair
-- candles: ``CandleRecord``; dead letters: ``(key bytes, DeadLetter bytes)``
+- ``DecodeTrades`` output: ``((pair, minute start), (watermark_us | None, (trade, ...)))``
+- folds and candles: ``(pair, CandleRecord)`` / ``CandleRecord``; dead letters:
+  ``(key bytes, DeadLetter bytes)``
 """
 
 from __future__ import annotations
@@ -26,11 +30,10 @@ from apache_beam.transforms import userstate
 from apache_beam.utils.timestamp import Timestamp
 
 from streaming.pipeline.kafkaio import KafkaBatch
-from tradestream.candles.book import Disposition, MinuteBook, RollupBook
+from tradestream.candles.book import MinuteBook, RollupBook, fold_minute
 from tradestream.candles.codec import RejectedTrade, candle_key, candle_to_proto, dead_letter, decode_trade
 from tradestream.candles.model import CandleRecord, TradeTick
-from tradestream.candles.timeframes import MINUTE_NS, NS_PER_SECOND
-from tradestream.v1 import market_pb2
+from tradestream.candles.timeframes import MINUTE_NS, NS_PER_SECOND, higher_timeframes
 
 log = logging.getLogger(__name__)
 
@@ -39,20 +42,18 @@ DLQ_TAG = "dead_letters"
 HOUR_NS = 3600 * NS_PER_SECOND
 DAY_NS = 24 * HOUR_NS
 
-TradeTuple = tuple[str, str, int, float, float, int, int]
+TradeTuple = tuple[str, str, int, float, float]  # exchange, trade_id, event_ns, price, size
 
 
-def trade_event_time_us(key: bytes | None, value: bytes | None, timestamp_ms: int) -> int | None:
-    """Event time of a ``trades`` record for the reader's watermark (None if undecodable)."""
-    if value is None:
-        return None
+def parse_trade(key: bytes | None, value: bytes | None, timestamp_ms: int) -> tuple[TradeTick | RejectedTrade,
+                                                                                    int | None]:
+    """The reader's parse function for ``trades``: the trade (or why it was rejected) and its
+    event time in µs for the watermark."""
     try:
-        trade = market_pb2.Trade.FromString(value)
-    except Exception:  # noqa: BLE001 - anything undecodable simply has no event time; DecodeTrades reports it
-        return None
-    if trade.event_time.seconds <= 0:
-        return None
-    return trade.event_time.seconds * 1_000_000 + trade.event_time.nanos // 1000
+        trade = decode_trade(value, key)
+    except RejectedTrade as rejected:
+        return rejected, None
+    return trade, trade.event_ns // 1000
 
 
 def _dead_letter(reason: str, detail: str, *, key: bytes, payload: bytes | None, topic: str, partition: int,
@@ -63,7 +64,8 @@ def _dead_letter(reason: str, detail: str, *, key: bytes, payload: bytes | None,
 
 
 class DecodeTradesFn(beam.DoFn):
-    """Decodes and validates trades, rejects those late at the source, groups the rest by pair."""
+    """Decodes and validates trades, rejects those late at the source, groups the rest by
+    (pair, minute)."""
 
     def __init__(self, allowed_lateness_s: int, from_ns: int | None = None, until_ns: int | None = None):
         self._lateness_ns = allowed_lateness_s * NS_PER_SECOND
@@ -77,16 +79,19 @@ class DecodeTradesFn(beam.DoFn):
     def process(self, batch: KafkaBatch) -> Iterator:
         watermark_us = batch.watermark_us
         late_before_ns = None if watermark_us is None else watermark_us * 1000 - self._lateness_ns
-        by_pair: dict[str, list[TradeTuple]] = defaultdict(list)
+        by_minute: dict[tuple[str, int], list[TradeTuple]] = defaultdict(list)
         for record in batch.records:
-            try:
-                trade = decode_trade(record.value, record.key)
-            except RejectedTrade as rejected:
+            parsed = record.parsed
+            if parsed is None:
+                parsed, _ = parse_trade(record.key, record.value, record.timestamp_ms)
+            if isinstance(parsed, RejectedTrade):
+                rejected = parsed
                 self._counters[rejected.reason].inc()
                 yield beam.pvalue.TaggedOutput(DLQ_TAG, _dead_letter(
                     rejected.reason, rejected.detail, key=record.key or SOURCE.encode(), payload=record.value,
                     topic=record.topic, partition=record.partition, offset=record.offset))
                 continue
+            trade = parsed
             event_ns = trade.event_ns
             if (self._from_ns is not None and event_ns < self._from_ns) or \
                     (self._until_ns is not None and event_ns >= self._until_ns):
@@ -103,14 +108,15 @@ class DecodeTradesFn(beam.DoFn):
                     partition=record.partition, offset=record.offset))
                 continue
             self._decoded.inc()
-            by_pair[trade.currency_pair].append((trade.exchange, trade.trade_id, event_ns, trade.price, trade.size,
-                                                 record.partition, record.offset))
-        for pair, trades in by_pair.items():
-            yield (pair, (watermark_us, tuple(trades)))
+            by_minute[(trade.currency_pair, minute_end - MINUTE_NS)].append(
+                (trade.exchange, trade.trade_id, event_ns, trade.price, trade.size))
+        for key, trades in by_minute.items():
+            yield (key, (watermark_us, tuple(trades)))
 
 
 class DecodeTrades(beam.PTransform):
-    """KafkaBatch -> main ``trades``: (pair, (watermark_us, trades)); ``dead_letters``: (key, DeadLetter)."""
+    """KafkaBatch -> main ``trades``: ((pair, minute start), (watermark_us, trades));
+    ``dead_letters``: (key, DeadLetter)."""
 
     def __init__(self, allowed_lateness_s: int, from_ns: int | None = None, until_ns: int | None = None):
         super().__init__()
@@ -118,8 +124,9 @@ class DecodeTrades(beam.PTransform):
 
     def expand(self, batches):
         decoded = batches | "Decode" >> beam.ParDo(self._fn).with_outputs(DLQ_TAG, main="trades")
-        # a str key coder: deterministic keys for the stateful stage
-        trades = decoded.trades | "Typed" >> beam.Map(lambda kv: kv).with_output_types(tuple[str, typing.Any])
+        # a (str, int) key coder: deterministic keys for the stateful stage
+        trades = decoded.trades | "Typed" >> beam.Map(lambda kv: kv).with_output_types(
+            tuple[tuple[str, int], typing.Any])
         return {"trades": trades, DLQ_TAG: decoded[DLQ_TAG]}
 
 
@@ -151,204 +158,206 @@ def _fire_ns(timestamp: Timestamp) -> int:
     return timestamp.micros * 1000
 
 
-# ---------------------------------------------------------------- 1-minute candles
+# ---------------------------------------------------------------- stage 1: fold each (pair, minute)
 
 
-_TRADE_BAG_CODER = coders.TupleCoder([coders.VarIntCoder(), coders.StrUtf8Coder(), coders.StrUtf8Coder(),
-                                      coders.VarIntCoder(), coders.FloatCoder(), coders.FloatCoder(),
-                                      coders.VarIntCoder(), coders.VarIntCoder()])
+_TRADE_CODER = coders.TupleCoder([coders.StrUtf8Coder(), coders.StrUtf8Coder(), coders.VarIntCoder(),
+                                  coders.FloatCoder(), coders.FloatCoder()])
 
 
-def _trades_by_window(bag: Iterable[tuple], pair: str) -> dict[int, list[TradeTick]]:
-    grouped: dict[int, list[TradeTick]] = defaultdict(list)
-    for ws, exchange, trade_id, event_ns, price, size, _partition, _offset in bag:
-        grouped[ws].append(TradeTick(exchange, pair, trade_id, event_ns, price, size))
-    return grouped
+class FoldMinutesFn(beam.DoFn):
+    """Keyed by (pair, minute start): keeps the minute's trades, sends its fold when the
+    watermark passes the minute's end and again whenever a late trade changes it, and forgets
+    the minute once the allowed lateness has passed. State per minute keeps the cost of a
+    minute's close independent of how many other minutes are open."""
+
+    TRADES = userstate.BagStateSpec("trades", _TRADE_CODER)
+    SENT = userstate.ReadModifyWriteStateSpec("sent", coders.PickleCoder())  # values of the last fold sent
+    CLOSE = userstate.TimerSpec("close", userstate.TimeDomain.WATERMARK)
+    EXPIRE = userstate.TimerSpec("expire", userstate.TimeDomain.WATERMARK)
+
+    def __init__(self, allowed_lateness_s: int):
+        self._lateness_ns = allowed_lateness_s * NS_PER_SECOND
+        self._folds = Metrics.counter("candles", "minute_folds_sent")
+
+    @staticmethod
+    def _fold(pair: str, ws: int, bag: Iterable[TradeTuple]) -> CandleRecord:
+        trades = [TradeTick(exchange, pair, trade_id, event_ns, price, size)
+                  for exchange, trade_id, event_ns, price, size in bag]
+        return fold_minute(pair, ws, trades)
+
+    def process(self, element: tuple[tuple[str, int], tuple[int | None, tuple[TradeTuple, ...]]],
+                trades_state=beam.DoFn.StateParam(TRADES), sent_state=beam.DoFn.StateParam(SENT),
+                close=beam.DoFn.TimerParam(CLOSE)) -> Iterator[tuple[str, CandleRecord]]:
+        (pair, ws), (_watermark_us, trades) = element
+        for trade in trades:
+            trades_state.add(trade)
+        sent = sent_state.read()
+        if sent is None:
+            close.set(Timestamp(micros=(ws + MINUTE_NS) // 1000))
+            return
+        fold = self._fold(pair, ws, trades_state.read())  # a late trade for a closed minute
+        if fold.values != sent:
+            sent_state.write(fold.values)
+            self._folds.inc()
+            yield (pair, fold)
+
+    @userstate.on_timer(CLOSE)
+    def on_close(self, key=beam.DoFn.KeyParam, trades_state=beam.DoFn.StateParam(TRADES),
+                 sent_state=beam.DoFn.StateParam(SENT), expire=beam.DoFn.TimerParam(EXPIRE)):
+        pair, ws = key
+        fold = self._fold(pair, ws, trades_state.read())
+        sent_state.write(fold.values)
+        expire.set(Timestamp(micros=(ws + MINUTE_NS + self._lateness_ns) // 1000))
+        self._folds.inc()
+        yield (pair, fold)
+
+    @userstate.on_timer(EXPIRE)
+    def on_expire(self, trades_state=beam.DoFn.StateParam(TRADES), sent_state=beam.DoFn.StateParam(SENT)):
+        trades_state.clear()
+        sent_state.clear()
 
 
-class BuildMinuteCandlesFn(beam.DoFn):
-    BOOK = userstate.ReadModifyWriteStateSpec("book", coders.PickleCoder())
-    TRADES = userstate.BagStateSpec("trades", _TRADE_BAG_CODER)
+class FoldMinutes(beam.PTransform):
+    """((pair, minute), (watermark, trades)) -> (pair, 1-minute fold), again on late changes."""
+
+    def __init__(self, allowed_lateness_s: int):
+        super().__init__()
+        self._fn = FoldMinutesFn(allowed_lateness_s)
+
+    def expand(self, trades):
+        return (trades
+                | "Fold" >> beam.ParDo(self._fn).with_input_types(tuple[tuple[str, int], typing.Any])
+                | "Typed" >> beam.Map(lambda kv: kv).with_output_types(tuple[str, typing.Any]))
+
+
+# ---------------------------------------------------------------- stage 2: publish, fill, roll up
+
+
+class BuildCandlesFn(beam.DoFn):
+    """Keyed by pair: turns minute folds into published 1-minute candles (closing, fill-forward,
+    revisions) and rolls those up into the higher timeframes. Both books are small.
+
+    Timers: ``tick`` carries one dynamic timer per traded minute (tag = its start) plus the
+    book's own next tick (tag ''), for filled minutes, roll-ups and expiry; ``tick_hour`` and
+    ``tick_day`` are the wake-ups of ``_schedule``. Any of them fires ``on_tick(t)``, which
+    handles everything up to ``t``."""
+
+    BOOKS = userstate.ReadModifyWriteStateSpec("books", coders.PickleCoder())  # (minutes, rollups, scheduled)
     TICK = userstate.TimerSpec("tick", userstate.TimeDomain.WATERMARK)
     TICK_HOUR = userstate.TimerSpec("tick_hour", userstate.TimeDomain.WATERMARK)
     TICK_DAY = userstate.TimerSpec("tick_day", userstate.TimeDomain.WATERMARK)
 
-    def __init__(self, allowed_lateness_s: int, fill_forward_cap_s: int, fill_until_ns: int | None,
-                 trades_topic: str):
+    def __init__(self, higher: tuple[str, ...], allowed_lateness_s: int, fill_forward_cap_s: int,
+                 fill_until_ns: int | None, emit_from_ns: int | None):
+        self._higher = higher
         self._lateness_ns = allowed_lateness_s * NS_PER_SECOND
         self._cap_ns = fill_forward_cap_s * NS_PER_SECOND
         self._until_ns = fill_until_ns
-        self._trades_topic = trades_topic
-        self._emitted = Metrics.counter("candles", "candles_1m_emitted")
-        self._revisions = Metrics.counter("candles", "candles_1m_revisions")
-        self._late = Metrics.counter("candles", "dead_letters_late")
-
-    def process(self, element: tuple[str, tuple[int | None, tuple[TradeTuple, ...]]],
-                book_state=beam.DoFn.StateParam(BOOK), trades_state=beam.DoFn.StateParam(TRADES),
-                tick=beam.DoFn.TimerParam(TICK), hour=beam.DoFn.TimerParam(TICK_HOUR),
-                day=beam.DoFn.TimerParam(TICK_DAY)) -> Iterator:
-        pair, (_watermark_us, trades) = element
-        stored = book_state.read()
-        book, scheduled = stored if stored else (MinuteBook(pair, self._lateness_ns, self._cap_ns, self._until_ns),
-                                                 None)
-        revised: set[int] = set()
-        for exchange, trade_id, event_ns, price, size, partition, offset in trades:
-            ws = event_ns - event_ns % MINUTE_NS
-            disposition = book.classify(ws)
-            if disposition is Disposition.LATE:
-                # Normally caught at the source (DecodeTrades); this guards readers racing ahead.
-                self._late.inc()
-                payload = market_pb2.Trade(exchange=exchange, currency_pair=pair, trade_id=trade_id, price=price,
-                                           size=size)
-                payload.event_time.FromNanoseconds(event_ns)
-                yield beam.pvalue.TaggedOutput(DLQ_TAG, _dead_letter(
-                    "late", f"{pair} trade {trade_id}: its minute {ws} ns is final (re-encoded payload)",
-                    key=pair.encode(), payload=payload.SerializeToString(), topic=self._trades_topic,
-                    partition=partition, offset=offset))
-                continue
-            trades_state.add((ws, exchange, trade_id, event_ns, price, size, partition, offset))
-            if disposition is Disposition.OPEN:
-                book.add_open(ws)
-            else:
-                revised.add(ws)
-        if revised:
-            by_window = _trades_by_window(trades_state.read(), pair)
-            for candle in book.revise(revised, lambda ws: by_window.get(ws, [])):
-                self._revisions.inc()
-                yield candle
-        scheduled = _schedule(book.next_tick(), scheduled, tick, hour, day)
-        book_state.write((book, scheduled))
-
-    def _on_tick(self, fire: Timestamp, book_state, trades_state, tick, hour, day) -> Iterator[CandleRecord]:
-        stored = book_state.read()
-        if stored is None:
-            return
-        book, _ = stored
-        bag = list(trades_state.read())
-        by_window = _trades_by_window(bag, book.currency_pair)
-        result = book.on_tick(_fire_ns(fire), lambda ws: by_window.get(ws, []))
-        if result.expired_through_ns is not None:
-            keep = [entry for entry in bag if entry[0] + MINUTE_NS > result.expired_through_ns]
-            if len(keep) != len(bag):
-                trades_state.clear()
-                for entry in keep:
-                    trades_state.add(entry)
-        self._emitted.inc(len(result.candles))
-        yield from result.candles
-        if book.idle:
-            book_state.clear()
-            trades_state.clear()
-            _schedule(None, _UNKNOWN, tick, hour, day)
-        else:
-            book_state.write((book, _schedule(book.next_tick(), _UNKNOWN, tick, hour, day)))
-
-    @userstate.on_timer(TICK)
-    def on_tick(self, fire=beam.DoFn.TimestampParam, book_state=beam.DoFn.StateParam(BOOK),
-                trades_state=beam.DoFn.StateParam(TRADES), tick=beam.DoFn.TimerParam(TICK),
-                hour=beam.DoFn.TimerParam(TICK_HOUR), day=beam.DoFn.TimerParam(TICK_DAY)):
-        yield from self._on_tick(fire, book_state, trades_state, tick, hour, day)
-
-    @userstate.on_timer(TICK_HOUR)
-    def on_tick_hour(self, fire=beam.DoFn.TimestampParam, book_state=beam.DoFn.StateParam(BOOK),
-                     trades_state=beam.DoFn.StateParam(TRADES), tick=beam.DoFn.TimerParam(TICK),
-                     hour=beam.DoFn.TimerParam(TICK_HOUR), day=beam.DoFn.TimerParam(TICK_DAY)):
-        yield from self._on_tick(fire, book_state, trades_state, tick, hour, day)
-
-    @userstate.on_timer(TICK_DAY)
-    def on_tick_day(self, fire=beam.DoFn.TimestampParam, book_state=beam.DoFn.StateParam(BOOK),
-                    trades_state=beam.DoFn.StateParam(TRADES), tick=beam.DoFn.TimerParam(TICK),
-                    hour=beam.DoFn.TimerParam(TICK_HOUR), day=beam.DoFn.TimerParam(TICK_DAY)):
-        yield from self._on_tick(fire, book_state, trades_state, tick, hour, day)
-
-
-def BuildMinuteCandles(allowed_lateness_s: int, fill_forward_cap_s: int,  # noqa: N802
-                       fill_until_ns: int | None = None, trades_topic: str = "trades") -> beam.ParDo:
-    return (beam.ParDo(BuildMinuteCandlesFn(allowed_lateness_s, fill_forward_cap_s, fill_until_ns, trades_topic))
-            .with_input_types(tuple[str, typing.Any])
-            .with_outputs(DLQ_TAG, main="candles"))
-
-
-# ---------------------------------------------------------------- higher timeframes
-
-
-class RollUpCandlesFn(beam.DoFn):
-    BOOK = userstate.ReadModifyWriteStateSpec("book", coders.PickleCoder())
-    TICK = userstate.TimerSpec("tick", userstate.TimeDomain.WATERMARK)
-    TICK_HOUR = userstate.TimerSpec("tick_hour", userstate.TimeDomain.WATERMARK)
-    TICK_DAY = userstate.TimerSpec("tick_day", userstate.TimeDomain.WATERMARK)
-
-    def __init__(self, timeframes: tuple[str, ...], allowed_lateness_s: int, fill_until_ns: int | None,
-                 emit_from_ns: int | None):
-        self._timeframes = timeframes
-        self._lateness_ns = allowed_lateness_s * NS_PER_SECOND
-        self._until_ns = fill_until_ns
         self._from_ns = emit_from_ns
-        self._emitted = Metrics.counter("candles", "candles_rollup_emitted")
-        self._dropped = Metrics.counter("candles", "rollup_minutes_dropped")
+        self._minutes = Metrics.counter("candles", "candles_1m_emitted")
+        self._revisions = Metrics.counter("candles", "candles_revisions")
+        self._rolled = Metrics.counter("candles", "candles_rollup_emitted")
+        self._dropped = Metrics.counter("candles", "late_folds_dropped")
 
-    def _new_book(self, pair: str) -> RollupBook:
-        return RollupBook(pair, self._timeframes, self._lateness_ns, fill_until_ns=self._until_ns,
-                          emit_from_ns=self._from_ns)
+    def _new_books(self, pair: str) -> tuple[MinuteBook, RollupBook | None]:
+        minutes = MinuteBook(pair, self._lateness_ns, self._cap_ns, fill_until_ns=self._until_ns)
+        rollups = RollupBook(pair, self._higher, self._lateness_ns, fill_until_ns=self._until_ns,
+                             emit_from_ns=self._from_ns) if self._higher else None
+        return minutes, rollups
 
-    def process(self, element: tuple[str, CandleRecord], book_state=beam.DoFn.StateParam(BOOK),
+    def _publish(self, rollups: RollupBook | None, candles: list[CandleRecord]) -> Iterator[CandleRecord]:
+        for candle in candles:
+            self._minutes.inc()
+            if candle.revision:
+                self._revisions.inc()
+            yield candle
+            if rollups is not None:
+                update = rollups.add_minute(candle)
+                if update.dropped:
+                    self._dropped.inc(len(update.dropped))
+                    log.warning("roll-ups of %s are final; dropped revised minute %s", candle.currency_pair,
+                                update.dropped[0])
+                self._rolled.inc(len(update.candles))
+                yield from update.candles
+
+    def _next(self, minutes: MinuteBook, rollups: RollupBook | None) -> int | None:
+        ticks = [t for t in (minutes.next_tick(), rollups.next_tick() if rollups else None) if t is not None]
+        return min(ticks) if ticks else None
+
+    def process(self, element: tuple[str, CandleRecord], books_state=beam.DoFn.StateParam(BOOKS),
                 tick=beam.DoFn.TimerParam(TICK), hour=beam.DoFn.TimerParam(TICK_HOUR),
                 day=beam.DoFn.TimerParam(TICK_DAY)) -> Iterator[CandleRecord]:
-        pair, candle = element
-        stored = book_state.read()
-        book, scheduled = stored if stored else (self._new_book(pair), None)
-        update = book.add_minute(candle)
+        pair, fold = element
+        stored = books_state.read()
+        minutes, rollups, scheduled = stored if stored else (*self._new_books(pair), None)
+        if not minutes.is_closed(fold.window_start_ns):
+            # One timer per traded minute, set before the watermark reaches it: when the watermark
+            # jumps, Flink fires all of them in one update (a timer set in the past would wait for
+            # the next update, one minute per update).
+            tick.set(Timestamp(micros=fold.window_end_ns // 1000), dynamic_timer_tag=str(fold.window_start_ns))
+        update = minutes.add_fold(fold)
         if update.dropped:
+            # Normally impossible: DecodeTrades rejects trades that are late at the source.
             self._dropped.inc(len(update.dropped))
-            log.warning("roll-ups of %s are final; dropped revised minute %s", pair, update.dropped[0])
-        self._emitted.inc(len(update.candles))
-        yield from update.candles
-        book_state.write((book, _schedule(book.next_tick(), scheduled, tick, hour, day)))
+            log.warning("%s: a fold arrived for a final minute and was dropped: %s", pair, update.dropped[0])
+        yield from self._publish(rollups, update.candles)
+        scheduled = _schedule(self._next(minutes, rollups), scheduled, tick, hour, day)
+        books_state.write((minutes, rollups, scheduled))
 
-    def _on_tick(self, fire: Timestamp, book_state, tick, hour, day) -> Iterator[CandleRecord]:
-        stored = book_state.read()
+    def _on_tick(self, fire: Timestamp, books_state, tick, hour, day) -> Iterator[CandleRecord]:
+        stored = books_state.read()
         if stored is None:
             return
-        book, _ = stored
-        result = book.on_tick(_fire_ns(fire))
-        self._emitted.inc(len(result.candles))
-        yield from result.candles
-        if book.idle:
-            book_state.clear()
+        minutes, rollups, _ = stored
+        fire_ns = _fire_ns(fire)
+        yield from self._publish(rollups, minutes.on_tick(fire_ns))
+        if rollups is not None:
+            update = rollups.on_tick(fire_ns)
+            self._rolled.inc(len(update.candles))
+            yield from update.candles
+        if minutes.idle and (rollups is None or rollups.idle):
+            books_state.clear()
             _schedule(None, _UNKNOWN, tick, hour, day)
         else:
-            book_state.write((book, _schedule(book.next_tick(), _UNKNOWN, tick, hour, day)))
+            books_state.write((minutes, rollups, _schedule(self._next(minutes, rollups), _UNKNOWN, tick, hour, day)))
 
     @userstate.on_timer(TICK)
-    def on_tick(self, fire=beam.DoFn.TimestampParam, book_state=beam.DoFn.StateParam(BOOK),
+    def on_tick(self, fire=beam.DoFn.TimestampParam, books_state=beam.DoFn.StateParam(BOOKS),
                 tick=beam.DoFn.TimerParam(TICK), hour=beam.DoFn.TimerParam(TICK_HOUR),
                 day=beam.DoFn.TimerParam(TICK_DAY)):
-        yield from self._on_tick(fire, book_state, tick, hour, day)
+        yield from self._on_tick(fire, books_state, tick, hour, day)
 
     @userstate.on_timer(TICK_HOUR)
-    def on_tick_hour(self, fire=beam.DoFn.TimestampParam, book_state=beam.DoFn.StateParam(BOOK),
+    def on_tick_hour(self, fire=beam.DoFn.TimestampParam, books_state=beam.DoFn.StateParam(BOOKS),
                      tick=beam.DoFn.TimerParam(TICK), hour=beam.DoFn.TimerParam(TICK_HOUR),
                      day=beam.DoFn.TimerParam(TICK_DAY)):
-        yield from self._on_tick(fire, book_state, tick, hour, day)
+        yield from self._on_tick(fire, books_state, tick, hour, day)
 
     @userstate.on_timer(TICK_DAY)
-    def on_tick_day(self, fire=beam.DoFn.TimestampParam, book_state=beam.DoFn.StateParam(BOOK),
+    def on_tick_day(self, fire=beam.DoFn.TimestampParam, books_state=beam.DoFn.StateParam(BOOKS),
                     tick=beam.DoFn.TimerParam(TICK), hour=beam.DoFn.TimerParam(TICK_HOUR),
                     day=beam.DoFn.TimerParam(TICK_DAY)):
-        yield from self._on_tick(fire, book_state, tick, hour, day)
+        yield from self._on_tick(fire, books_state, tick, hour, day)
 
 
-class RollUpCandles(beam.PTransform):
-    """1-minute candles (with revisions) -> candles of the higher ``timeframes``."""
+class BuildCandles(beam.PTransform):
+    """Keyed trades -> every candle: fold per minute, then per pair publish/fill/roll up.
 
-    def __init__(self, timeframes: tuple[str, ...], allowed_lateness_s: int, fill_until_ns: int | None = None,
-                 emit_from_ns: int | None = None):
+    ``fill_until_ns`` / ``emit_from_ns`` bound a batch run: no window ending after / starting
+    before them is emitted."""
+
+    def __init__(self, timeframes: tuple[str, ...], allowed_lateness_s: int, fill_forward_cap_s: int,
+                 fill_until_ns: int | None = None, emit_from_ns: int | None = None):
         super().__init__()
-        self._fn = RollUpCandlesFn(timeframes, allowed_lateness_s, fill_until_ns, emit_from_ns)
+        self._lateness_s = allowed_lateness_s
+        self._fn = BuildCandlesFn(higher_timeframes(timeframes), allowed_lateness_s, fill_forward_cap_s,
+                                  fill_until_ns, emit_from_ns)
 
-    def expand(self, minutes):
-        return (minutes
-                | "KeyByPair" >> beam.Map(lambda c: (c.currency_pair, c)).with_output_types(tuple[str, typing.Any])
-                | "RollUp" >> beam.ParDo(self._fn))
+    def expand(self, trades):
+        return (trades
+                | "FoldMinutes" >> FoldMinutes(self._lateness_s)
+                | "PublishFillRollUp" >> beam.ParDo(self._fn))
 
 
 # ---------------------------------------------------------------- to Kafka

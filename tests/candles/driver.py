@@ -1,9 +1,12 @@
-"""Drives MinuteBook and RollupBook the way the Beam transforms do, without Beam.
+"""Drives the candle state machines the way the Beam transforms do, without Beam.
 
 Trades arrive in a given order; the watermark follows the largest event time seen minus a
-lag; trades whose minute ended more than the allowed lateness before the watermark are
-late. Used by the unit tests to check the state machines against the SQL reference on
-generated data, with out-of-order, late and duplicate trades.
+lag; a trade whose minute ended more than the allowed lateness before the watermark is
+late (rejected at the source, as DecodeTrades does). Every other trade re-folds its minute
+and hands the fold to the pair's MinuteBook (the fold stage sends a fold when a minute
+closes and again when a late trade changes it; sending it earlier changes nothing, the
+book keeps the newest). Used by the unit tests to check the state machines against the
+SQL reference on generated data with out-of-order, late and duplicate trades.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from tradestream.candles.book import Disposition, MinuteBook, RollupBook
+from tradestream.candles.book import MinuteBook, RollupBook, fold_minute
 from tradestream.candles.model import CandleRecord, TradeTick
 from tradestream.candles.timeframes import MINUTE_NS, higher_timeframes, minute_start
 
@@ -34,11 +37,11 @@ def drive(arrivals: list[TradeTick], *, lateness_s: int, fill_cap_s: int, lag_ns
     lateness = lateness_s * 1_000_000_000
     minute_books: dict[str, MinuteBook] = {}
     rollups: dict[str, RollupBook] = {}
-    bags: dict[str, dict[int, list[TradeTick]]] = defaultdict(lambda: defaultdict(list))
+    minutes: dict[tuple[str, int], list[TradeTick]] = defaultdict(list)
     higher = higher_timeframes(timeframes)
     watermark: int | None = None
 
-    def to_rollup(pair: str, candles: list[CandleRecord]) -> None:
+    def publish(pair: str, candles: list[CandleRecord]) -> None:
         result.emitted.extend(candles)
         if not higher:
             return
@@ -51,11 +54,7 @@ def drive(arrivals: list[TradeTick], *, lateness_s: int, fill_cap_s: int, lag_ns
     def advance(to_ns: int) -> None:
         for pair, book in minute_books.items():
             while (nt := book.next_tick()) is not None and nt <= to_ns:
-                tick = book.on_tick(nt, lambda ws, p=pair: bags[p].get(ws, []))
-                to_rollup(pair, tick.candles)
-                if tick.expired_through_ns is not None:
-                    for ws in [w for w in bags[pair] if w + MINUTE_NS <= tick.expired_through_ns]:
-                        del bags[pair][ws]
+                publish(pair, book.on_tick(nt))
         for book in rollups.values():
             while (nt := book.next_tick()) is not None and nt <= to_ns:
                 result.emitted.extend(book.on_tick(nt).candles)
@@ -65,15 +64,12 @@ def drive(arrivals: list[TradeTick], *, lateness_s: int, fill_cap_s: int, lag_ns
         if watermark is not None and ws + MINUTE_NS + lateness <= watermark:
             result.late.append(trade)
             continue
-        book = minute_books.setdefault(trade.currency_pair, MinuteBook(trade.currency_pair, lateness,
-                                                                        fill_cap_s * 1_000_000_000))
-        disposition = book.classify(ws)
-        assert disposition is not Disposition.LATE, "the in-band watermark check runs first"
-        bags[trade.currency_pair][ws].append(trade)
-        if disposition is Disposition.OPEN:
-            book.add_open(ws)
-        else:
-            to_rollup(trade.currency_pair, book.revise([ws], lambda w, p=trade.currency_pair: bags[p].get(w, [])))
+        pair = trade.currency_pair
+        book = minute_books.setdefault(pair, MinuteBook(pair, lateness, fill_cap_s * 1_000_000_000))
+        minutes[(pair, ws)].append(trade)
+        update = book.add_fold(fold_minute(pair, ws, minutes[(pair, ws)]))
+        assert not update.dropped, "the in-band watermark check runs first"
+        publish(pair, update.candles)
         candidate = trade.event_ns - lag_ns
         if watermark is None or candidate > watermark:
             watermark = candidate

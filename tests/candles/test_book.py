@@ -7,7 +7,7 @@ from collections import defaultdict
 
 import pytest
 
-from tradestream.candles.book import Disposition, MinuteBook, RollupBook
+from tradestream.candles.book import MinuteBook, RollupBook, fold_minute
 from tradestream.candles.fold import filled_candle, fold_trades
 from tradestream.candles.model import TradeTick
 
@@ -18,31 +18,24 @@ LATENESS = 30 * S
 
 
 class Pair:
-    """One pair's MinuteBook plus the trade bag the DoFn would keep."""
+    """One pair's MinuteBook, fed the way the fold stage feeds it: the newest fold of a minute
+    each time a trade arrives for it."""
 
     def __init__(self, cap_minutes: int = 1440, fill_until_ns: int | None = None, lateness_ns: int = LATENESS):
         self.book = MinuteBook("ETH-USD", lateness_ns, cap_minutes * M, fill_until_ns=fill_until_ns)
-        self.bag: dict[int, list[TradeTick]] = defaultdict(list)
+        self.minutes: dict[int, list[TradeTick]] = defaultdict(list)
         self.ids = 0
 
     def trade(self, at_ns: int, price: float, size: float = 1.0, trade_id: str | None = None):
         if trade_id is None:
             self.ids += 1
             trade_id = str(self.ids)
-        tick = TradeTick("coinbase", "ETH-USD", trade_id, at_ns, price, size)
         ws = at_ns - at_ns % M
-        disposition = self.book.classify(ws)
-        if disposition is Disposition.LATE:
-            return disposition, []
-        self.bag[ws].append(tick)
-        if disposition is Disposition.OPEN:
-            self.book.add_open(ws)
-            return disposition, []
-        return disposition, self.book.revise([ws], lambda w: self.bag.get(w, []))
+        self.minutes[ws].append(TradeTick("coinbase", "ETH-USD", trade_id, at_ns, price, size))
+        return self.book.add_fold(fold_minute("ETH-USD", ws, self.minutes[ws]))
 
     def tick(self, at_ns: int):
-        result = self.book.on_tick(at_ns, lambda w: self.bag.get(w, []))
-        return result.candles
+        return self.book.on_tick(at_ns)
 
 
 def summary(candles):
@@ -61,8 +54,8 @@ def test_minutes_close_when_the_watermark_passes_and_gaps_are_filled_with_the_pr
                                 (2, 11.0, 11.0, 0, True, 0), (3, 12.0, 12.0, 1, False, 0),
                                 (4, 12.0, 12.0, 0, True, 0)]
     # minutes 0-3 are final (ended >= 30 s before the tick); minute 4 is revisable until 5m30s
-    assert pair.book.classify(T0 + 3 * M) is Disposition.LATE
-    assert pair.book.classify(T0 + 4 * M) is Disposition.REVISE
+    assert pair.book.is_final(T0 + 3 * M) and not pair.book.is_final(T0 + 4 * M)
+    assert pair.book.is_closed(T0 + 4 * M) and not pair.book.is_closed(T0 + 5 * M)
     assert pair.book.next_tick() == T0 + 5 * M + LATENESS
 
 
@@ -79,8 +72,8 @@ def test_a_new_trade_after_a_long_quiet_spell_restarts_candles_without_filling_t
     pair = Pair(cap_minutes=2)
     pair.trade(T0 + 1 * S, 10.0)
     pair.tick(T0 + 10 * M)
-    disposition, _ = pair.trade(T0 + 12 * M + 3 * S, 15.0)
-    assert disposition is Disposition.OPEN
+    update = pair.trade(T0 + 12 * M + 3 * S, 15.0)
+    assert update.candles == [] and update.dropped == []  # not closed yet: nothing to publish
     assert pair.book.next_tick() == T0 + 13 * M
     assert summary(pair.tick(T0 + 14 * M)) == [(12, 15.0, 15.0, 1, False, 0), (13, 15.0, 15.0, 0, True, 0)]
 
@@ -89,8 +82,7 @@ def test_a_late_trade_within_lateness_revises_its_minute_and_the_filled_minutes_
     pair = Pair(lateness_ns=5 * M)
     pair.trade(T0 + 10 * S, 10.0)
     pair.tick(T0 + 2 * M)
-    disposition, revised = pair.trade(T0 + 59 * S, 99.0)
-    assert disposition is Disposition.REVISE
+    revised = pair.trade(T0 + 59 * S, 99.0).candles
     assert summary(revised) == [(0, 10.0, 99.0, 2, False, 1), (1, 99.0, 99.0, 0, True, 1)]
 
 
@@ -98,15 +90,15 @@ def test_a_late_duplicate_changes_nothing_and_emits_nothing():
     pair = Pair()
     pair.trade(T0 + 10 * S, 10.0, trade_id="7")
     pair.tick(T0 + M)
-    disposition, revised = pair.trade(T0 + 10 * S, 10.0, trade_id="7")
-    assert disposition is Disposition.REVISE and revised == []
+    update = pair.trade(T0 + 10 * S, 10.0, trade_id="7")
+    assert pair.book.is_closed(T0) and update.candles == [] and update.dropped == []
 
 
 def test_a_late_trade_into_a_filled_minute_turns_it_into_a_traded_candle():
     pair = Pair(lateness_ns=5 * M)
     pair.trade(T0 + 10 * S, 10.0)
     pair.tick(T0 + 3 * M)
-    _, revised = pair.trade(T0 + M + 5 * S, 20.0)
+    revised = pair.trade(T0 + M + 5 * S, 20.0).candles
     assert summary(revised) == [(1, 20.0, 20.0, 1, False, 1), (2, 20.0, 20.0, 0, True, 1)]
 
 
@@ -114,10 +106,11 @@ def test_a_minute_is_final_once_the_watermark_is_past_its_end_plus_the_allowed_l
     pair = Pair()
     pair.trade(T0 + 10 * S, 10.0)
     pair.tick(T0 + M + LATENESS - 1)
-    assert pair.book.classify(T0) is Disposition.REVISE
+    assert pair.book.is_closed(T0) and not pair.book.is_final(T0)
     pair.tick(T0 + M + LATENESS)
-    assert pair.book.classify(T0) is Disposition.LATE
-    assert pair.trade(T0 + 20 * S, 11.0) == (Disposition.LATE, [])
+    assert pair.book.is_final(T0)
+    update = pair.trade(T0 + 20 * S, 11.0)
+    assert update.candles == [] and [c.trade_count for c in update.dropped] == [2]
 
 
 def test_batch_mode_never_emits_a_minute_ending_after_the_bound():

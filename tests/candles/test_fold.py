@@ -75,6 +75,11 @@ def test_exact_partials_merge_without_rounding_error():
     assert math.fsum(exact_partials(a) + exact_partials(b)) == math.fsum(a + b)
 
 
+def test_exact_sums_refuse_non_finite_values_instead_of_looping():
+    with pytest.raises(ValueError, match="must be finite"):
+        exact_partials([1.0, float("inf")])
+
+
 def test_an_empty_window_cannot_be_folded():
     with pytest.raises(ValueError, match="empty window of BTC-USD 1m"):
         fold([])

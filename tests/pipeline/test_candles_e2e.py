@@ -15,8 +15,8 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from streaming.pipeline.candle_reader import CandleReader, CandleSnapshot
+from streaming.pipeline.launcher import CandleJobProcess
 from tests.pipeline.conftest import TradePublisher, private_settings
-from tests.pipeline.jobs import CandleJobProcess
 from tradestream.candles.codec import decode_trade
 from tradestream.candles.model import CandleRecord
 from tradestream.candles.reference import diff_candles, reference_candles_for_ticks

@@ -19,7 +19,7 @@ from streaming.pipeline.kafkaio import (
     reader_restrictions,
     reader_watermark,
 )
-from streaming.pipeline.transforms import trade_event_time_us
+from streaming.pipeline.transforms import parse_trade
 from tests.pipeline.conftest import TradePublisher
 from tradestream.candles.model import TradeTick
 from tradestream.settings import Settings
@@ -91,7 +91,7 @@ def test_a_bounded_read_returns_every_record_once_with_event_times(topics: Setti
     publisher.publish(trades)
     publisher.raw(b"P0-USD", b"\x00garbage")
     publisher.flush()
-    reader = ReaderSettings(bootstrap=topics.kafka.bootstrap, group_id="test", event_time=trade_event_time_us,
+    reader = ReaderSettings(bootstrap=topics.kafka.bootstrap, group_id="test", parse=parse_trade,
                             commit_offsets=False, emit_watermark=False, max_batch_records=50)
     expected = [(t.trade_id, t.event_ns // 1000) for t in trades] + [(None, None)]
     with TestPipeline(runner=FN_API) as p:

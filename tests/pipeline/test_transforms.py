@@ -16,7 +16,7 @@ from apache_beam.testing.test_stream import TestStream
 from apache_beam.testing.util import assert_that, equal_to
 
 from streaming.pipeline.kafkaio import KafkaBatch, KafkaRecord
-from streaming.pipeline.transforms import DLQ_TAG, BuildMinuteCandles, DecodeTrades, RollUpCandles
+from streaming.pipeline.transforms import DLQ_TAG, BuildCandles, DecodeTrades
 from tradestream.candles.codec import encode_trade
 from tradestream.candles.model import TradeTick
 from tradestream.candles.reference import diff_candles, reference_candles_for_ticks
@@ -57,9 +57,10 @@ def test_decode_trades_groups_by_pair_and_routes_bad_and_late_records_to_the_dea
     ))
     with TestPipeline(runner=FN_API) as p:
         out = p | beam.Create([batch]) | DecodeTrades(allowed_lateness_s=30)
-        assert_that(out["trades"] | beam.MapTuple(lambda pair, v: (pair, v[0], tuple(t[1] for t in v[1]))),
-                    equal_to([("BTC-USD", (T0 + 3 * M) // 1000, ("1", "5")),
-                              ("ETH-USD", (T0 + 3 * M) // 1000, ("4",))]), label="trades")
+        assert_that(out["trades"] | beam.MapTuple(lambda key, v: (key, v[0], tuple(t[1] for t in v[1]))),
+                    equal_to([(("BTC-USD", T0 + 5 * M), (T0 + 3 * M) // 1000, ("1",)),
+                              (("BTC-USD", T0 + 6 * M), (T0 + 3 * M) // 1000, ("5",)),
+                              (("ETH-USD", T0 + 2 * M), (T0 + 3 * M) // 1000, ("4",))]), label="trades")
         assert_that(reasons(out[DLQ_TAG]), equal_to([
             (b"pipeline:candles", "undecodable", 1), (b"ETH-USD", "invalid_trade", 2),
             (b"BTC-USD", "invalid_trade", 3), (b"ETH-USD", "late", 4)]), label="dead letters")
@@ -85,9 +86,9 @@ def test_late_trades_revise_closed_minutes_and_beyond_lateness_go_to_the_dead_le
               .advance_watermark_to_infinity())
     with TestPipeline(runner="DirectRunner", options=options) as p:
         decoded = p | stream | DecodeTrades(allowed_lateness_s=30)
-        minutes = decoded["trades"] | BuildMinuteCandles(allowed_lateness_s=30, fill_forward_cap_s=120)
-        assert_that(minutes.candles | beam.Map(lambda c: ((c.window_start_ns - T0) // M, c.close, c.trade_count,
-                                                          c.filled, c.revision)),
+        candles = decoded["trades"] | BuildCandles(("1m",), allowed_lateness_s=30, fill_forward_cap_s=120)
+        assert_that(candles | beam.Map(lambda c: ((c.window_start_ns - T0) // M, c.close, c.trade_count,
+                                                  c.filled, c.revision)),
                     equal_to([(0, 11.0, 2, False, 0), (0, 15.0, 3, False, 1), (1, 15.0, 0, True, 0),
                               (2, 15.0, 0, True, 0)]), label="candles")
         assert_that(reasons(decoded[DLQ_TAG]), equal_to([(b"SOL-USD", "late", 0)]), label="late")
@@ -124,14 +125,13 @@ def test_batch_transforms_agree_with_the_sql_reference_for_every_timeframe(tmp_p
                                       for i, t in enumerate(trades[start:start + 500], start)))
                for start in range(0, len(trades), 500)]
     expected = reference_candles_for_ticks(trades, timeframes=TIMEFRAMES, until_ns=until, fill_cap_s=240)
-    higher = tuple(tf for tf in TIMEFRAMES if tf != "1m")
 
     sink = tmp_path / "candles.pickle"
     with TestPipeline(runner="BundleBasedDirectRunner") as p:
         decoded = p | beam.Create(batches) | DecodeTrades(allowed_lateness_s=30, until_ns=until)
-        minutes = decoded["trades"] | BuildMinuteCandles(30, 240, fill_until_ns=until)
-        rolled = minutes.candles | RollUpCandles(higher, 30, fill_until_ns=until)
-        (minutes.candles, rolled) | beam.Flatten() | beam.ParDo(AppendTo(sink))
+        _ = (decoded["trades"]
+             | BuildCandles(TIMEFRAMES, 30, 240, fill_until_ns=until)
+             | beam.ParDo(AppendTo(sink)))
     candles = read_all(sink)
     problems = diff_candles(candles, expected, limit=5)
     assert not problems, "\n".join(problems)

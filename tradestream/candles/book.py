@@ -1,44 +1,40 @@
-"""Per-pair candle state machines: what the streaming transforms keep between events.
+"""Candle state machines: what the streaming transforms keep between events.
 
-``MinuteBook`` turns trades into 1-minute candles: it closes minutes as event time (the
-watermark) passes them, fills empty minutes forward, re-emits a closed minute with
-``revision + 1`` when a late trade changes it, and forgets a minute once the allowed
-lateness has passed. ``RollupBook`` does the same for higher timeframes, fed by the
-1-minute candles (including their revisions).
+The job folds trades per (pair, minute) first (``fold_minute``: a small state per minute,
+so closing a minute touches only its own trades however far the watermark jumps), then
+``MinuteBook`` (per pair) turns those folds into the published 1-minute candles: it closes
+minutes as event time (the watermark) passes them, fills empty minutes forward, re-emits
+a closed minute with ``revision + 1`` when a late fold changes it (and the filled minutes
+after it that repeat its close), and forgets a minute once the allowed lateness has
+passed. ``RollupBook`` does the same for higher timeframes, fed by the 1-minute candles.
 
-Both are plain objects driven by three calls, so tests exercise them directly and the
-Beam DoFns stay thin:
-- ``classify`` / ``add_*``: an element arrived;
+Both books are plain objects driven by three calls, so tests exercise them directly and
+the Beam DoFns stay thin:
+- ``add_*``: a fold / a 1-minute candle arrived;
 - ``on_tick(t)``: the watermark has reached ``t`` (an event-time timer fired);
 - ``next_tick()``: when the next ``on_tick`` is needed (the DoFn sets its timer there).
-
-Raw trades are not kept here: the DoFn keeps them in append-only Beam bag state (cheap to
-add to) and passes a ``trades_of(window_start)`` lookup in.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import Enum
 
 from tradestream.candles.fold import combine_candles, dedupe_trades, fill_allowed, filled_candle, fold_trades
 from tradestream.candles.model import CandleRecord, TradeTick
 from tradestream.candles.timeframes import BASE_TIMEFRAME, MINUTE_NS, timeframe_ns, window_start
 
-TradesOf = Callable[[int], Sequence[TradeTick]]
 
-
-class Disposition(Enum):
-    OPEN = "open"        # the minute is not closed yet: the trade joins its first emission
-    REVISE = "revise"    # the minute was closed but is within the allowed lateness: re-emit it
-    LATE = "late"        # the minute is final: the trade goes to the dead-letter topic
+def fold_minute(currency_pair: str, window_start_ns: int, trades: Sequence[TradeTick]) -> CandleRecord:
+    """The 1-minute candle of a minute's trades, duplicates removed."""
+    return fold_trades(currency_pair, BASE_TIMEFRAME, window_start_ns, window_start_ns + MINUTE_NS,
+                       dedupe_trades(trades))
 
 
 @dataclass
-class TickResult:
-    candles: list[CandleRecord]
-    expired_through_ns: int | None  # trades of minutes ending at or before this may be dropped
+class MinuteUpdate:
+    candles: list[CandleRecord]      # published 1-minute candles (new or revised)
+    dropped: list[CandleRecord]      # folds of minutes that were already final
 
 
 @dataclass
@@ -49,81 +45,63 @@ class MinuteBook:
     fill_until_ns: int | None = None          # batch mode: no minute ending after this is emitted
     closed_through_ns: int | None = None      # every minute ending at or before this has been closed
     expired_through_ns: int | None = None     # every minute ending at or before this is final
-    open_windows: set[int] = field(default_factory=set)           # minutes with trades, not closed yet
-    emitted: dict[int, CandleRecord] = field(default_factory=dict)  # closed, not yet final, with a candle
+    traded: dict[int, CandleRecord] = field(default_factory=dict)   # newest fold per unexpired minute
+    emitted: dict[int, CandleRecord] = field(default_factory=dict)  # published, closed, not yet final
     base_close: float | None = None           # close of the newest final candle
     base_traded_end_ns: int | None = None     # end of the newest final minute that had trades
 
     # ------------------------------------------------------------ arrivals
 
-    def classify(self, window_start_ns: int) -> Disposition:
-        end = window_start_ns + MINUTE_NS
-        if self.expired_through_ns is not None and end <= self.expired_through_ns:
-            return Disposition.LATE
-        if self.closed_through_ns is not None and end <= self.closed_through_ns:
-            return Disposition.REVISE
-        return Disposition.OPEN
+    def is_final(self, window_start_ns: int) -> bool:
+        return self.expired_through_ns is not None and window_start_ns + MINUTE_NS <= self.expired_through_ns
 
-    def add_open(self, window_start_ns: int) -> None:
-        self.open_windows.add(window_start_ns)
+    def is_closed(self, window_start_ns: int) -> bool:
+        return self.closed_through_ns is not None and window_start_ns + MINUTE_NS <= self.closed_through_ns
 
-    def revise(self, window_starts: Iterable[int], trades_of: TradesOf) -> list[CandleRecord]:
-        """Recompute closed minutes from the earliest revised one on; return those that changed.
-
-        A later minute can change too: a filled minute repeats the previous close, and a late
-        trade can change that close (or end a gap longer than the fill-forward cap)."""
-        first = min(window_starts)
-        close, traded_end = self._prior(first)
-        out = []
-        ws = first
-        while self.closed_through_ns is not None and ws + MINUTE_NS <= self.closed_through_ns:
-            candle = self._candle(ws, trades_of(ws), close, traded_end)
-            old = self.emitted.get(ws)
-            if candle is None:
-                if old is not None:  # adding trades can only turn gaps into candles, never back
-                    raise AssertionError(f"minute {ws} of {self.currency_pair} lost its candle on revision")
-            else:
-                if old is None or not candle.same_values(old):
-                    candle = candle.with_revision(old.revision + 1 if old else 0)
-                    self.emitted[ws] = candle
-                    out.append(candle)
-                else:
-                    candle = old
-                close = candle.close
-                if not candle.filled:
-                    traded_end = ws + MINUTE_NS
-            ws += MINUTE_NS
-        return out
+    def add_fold(self, fold: CandleRecord) -> MinuteUpdate:
+        """A minute's trades, folded. Returns the published candles this changes, if the
+        minute is closed already (a late trade), or the fold itself as dropped if the minute
+        is final."""
+        ws = fold.window_start_ns
+        if fold.currency_pair != self.currency_pair or fold.timeframe != BASE_TIMEFRAME:
+            raise ValueError(f"book of {self.currency_pair} {BASE_TIMEFRAME} got {fold}")
+        if self.is_final(ws):
+            return MinuteUpdate([], [fold])
+        self.traded[ws] = fold
+        if self.is_closed(ws):
+            return MinuteUpdate(self._revise(ws), [])
+        return MinuteUpdate([], [])
 
     # ------------------------------------------------------------ event time
 
-    def on_tick(self, tick_ns: int, trades_of: TradesOf) -> TickResult:
-        candles = self._close(tick_ns, trades_of)
-        expired = self._expire(tick_ns)
-        return TickResult(candles, expired)
+    def on_tick(self, tick_ns: int) -> list[CandleRecord]:
+        candles = self._close(tick_ns)
+        self._expire(tick_ns)
+        return candles
 
     def next_tick(self) -> int | None:
         candidates = []
+        pending = [ws for ws in self.traded if not self.is_closed(ws)]
         if self.closed_through_ns is None:
-            if self.open_windows:
-                candidates.append(min(self.open_windows) + MINUTE_NS)
+            if pending:
+                candidates.append(min(pending) + MINUTE_NS)
         else:
             ws = self.closed_through_ns
             close, traded_end = self._prior(ws)
             fills = close is not None and fill_allowed(ws, traded_end, self.fill_cap_ns)
-            if (fills or ws in self.open_windows) and self._within_until(ws):
+            if (fills or ws in self.traded) and self._within_until(ws):
                 candidates.append(ws + MINUTE_NS)
-            elif self.open_windows:
-                candidates.append(min(self.open_windows) + MINUTE_NS)
+            elif pending:
+                candidates.append(min(pending) + MINUTE_NS)
         if self.emitted:
             candidates.append(min(self.emitted) + MINUTE_NS + self.allowed_lateness_ns)
         return min(candidates) if candidates else None
 
     @property
     def idle(self) -> bool:
-        """Nothing open, nothing revisable and no minute left to fill: the state can be dropped
-        (a later trade starts a new book with the same result, as filling has stopped)."""
-        return not self.open_windows and not self.emitted and self.next_tick() is None
+        """Nothing pending, nothing revisable and no minute left to fill: the state can be
+        dropped (a later fold starts a new book with the same result, as filling has stopped)."""
+        return not self.traded and not self.emitted and self.next_tick() is None
 
     # ------------------------------------------------------------ internals
 
@@ -142,58 +120,76 @@ class MinuteBook:
                 traded_end = ws + MINUTE_NS
         return close, traded_end
 
-    def _candle(self, ws: int, trades: Sequence[TradeTick], close: float | None,
-                traded_end: int | None) -> CandleRecord | None:
-        unique = dedupe_trades(trades)
-        if unique:
-            return fold_trades(self.currency_pair, BASE_TIMEFRAME, ws, ws + MINUTE_NS, unique)
+    def _candle(self, ws: int, close: float | None, traded_end: int | None) -> CandleRecord | None:
+        fold = self.traded.get(ws)
+        if fold is not None:
+            return fold
         if close is not None and fill_allowed(ws, traded_end, self.fill_cap_ns):
             return filled_candle(self.currency_pair, BASE_TIMEFRAME, ws, ws + MINUTE_NS, close)
         return None
 
-    def _close(self, tick_ns: int, trades_of: TradesOf) -> list[CandleRecord]:
+    def _revise(self, first: int) -> list[CandleRecord]:
+        """Recompute closed minutes from ``first`` on; return those that changed."""
+        close, traded_end = self._prior(first)
+        out = []
+        ws = first
+        while self.is_closed(ws):
+            candle = self._candle(ws, close, traded_end)
+            old = self.emitted.get(ws)
+            if candle is None:
+                if old is not None:  # more trades only turn gaps into candles, never back
+                    raise AssertionError(f"minute {ws} of {self.currency_pair} lost its candle on revision")
+            else:
+                if old is None or not candle.same_values(old):
+                    candle = candle.with_revision(old.revision + 1 if old else 0)
+                    self.emitted[ws] = candle
+                    out.append(candle)
+                else:
+                    candle = old
+                close = candle.close
+                if not candle.filled:
+                    traded_end = ws + MINUTE_NS
+            ws += MINUTE_NS
+        return out
+
+    def _close(self, tick_ns: int) -> list[CandleRecord]:
         horizon = window_start(tick_ns, MINUTE_NS)
         if self.fill_until_ns is not None:
             horizon = min(horizon, self.fill_until_ns)
         if self.closed_through_ns is not None and horizon <= self.closed_through_ns:
             return []
         if self.closed_through_ns is None:
-            if not self.open_windows:
+            if not self.traded:
                 return []
-            ws = min(self.open_windows)
+            ws = min(self.traded)
         else:
             ws = self.closed_through_ns
         close, traded_end = self._prior(ws)
         out = []
         while ws + MINUTE_NS <= horizon:
-            if ws in self.open_windows:
-                self.open_windows.discard(ws)
-                candle = self._candle(ws, trades_of(ws), close, traded_end)
-            elif close is not None and fill_allowed(ws, traded_end, self.fill_cap_ns):
-                candle = filled_candle(self.currency_pair, BASE_TIMEFRAME, ws, ws + MINUTE_NS, close)
-            else:
-                candle = None
-                later = [w for w in self.open_windows if w > ws]
+            candle = self._candle(ws, close, traded_end)
+            if candle is None:
+                later = [w for w in self.traded if w > ws]
                 if later:  # skip the unfilled gap in one step
                     ws = min(later)
                     continue
                 break
-            if candle is not None:
-                self.emitted[ws] = candle
-                out.append(candle)
-                close = candle.close
-                if not candle.filled:
-                    traded_end = ws + MINUTE_NS
+            candle = candle.with_revision(0)
+            self.emitted[ws] = candle
+            out.append(candle)
+            close = candle.close
+            if not candle.filled:
+                traded_end = ws + MINUTE_NS
             ws += MINUTE_NS
         self.closed_through_ns = horizon if self.closed_through_ns is None else max(self.closed_through_ns, horizon)
         return out
 
-    def _expire(self, tick_ns: int) -> int | None:
+    def _expire(self, tick_ns: int) -> None:
         if self.closed_through_ns is None:
-            return None
+            return
         cutoff = min(window_start(tick_ns - self.allowed_lateness_ns, MINUTE_NS), self.closed_through_ns)
         if self.expired_through_ns is not None and cutoff <= self.expired_through_ns:
-            return None
+            return
         for ws in sorted(self.emitted):
             if ws + MINUTE_NS > cutoff:
                 break
@@ -201,8 +197,9 @@ class MinuteBook:
             self.base_close = candle.close
             if not candle.filled:
                 self.base_traded_end_ns = ws + MINUTE_NS
+        for ws in [w for w in self.traded if w + MINUTE_NS <= cutoff]:
+            del self.traded[ws]
         self.expired_through_ns = cutoff
-        return cutoff
 
 
 @dataclass

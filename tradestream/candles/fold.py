@@ -26,27 +26,26 @@ _NUMERIC_ID = re.compile(r"[0-9]{1,38}")
 
 
 def exact_partials(values: Iterable[float]) -> tuple[float, ...]:
-    """Non-overlapping floats whose exact sum is the exact sum of ``values``.
+    """Floats whose exact sum is the exact sum of ``values``, largest first.
 
-    Shewchuk's algorithm as in Python's ``math.fsum`` (the ``msum`` recipe in the Python
-    docs). ``math.fsum`` returns only the rounded total; candles also need sums that can be
-    merged later without error (minute -> day), so the partials themselves are kept and
-    ``math.fsum(partials_a + partials_b)`` gives the correctly rounded total of both.
+    ``math.fsum`` gives the correctly rounded sum s0; appending -s0 leaves the exact
+    remainder, whose rounded sum is s1, and so on until the remainder is exactly zero (a
+    nonzero remainder never rounds to zero: sums of doubles are multiples of the smallest
+    subnormal). Typically two or three terms. ``math.fsum`` returns only the rounded total;
+    candles also need sums that can be merged later without error (minute -> day), so the
+    terms are kept and ``math.fsum(terms_a + terms_b)`` is the correctly rounded total of both.
     """
-    partials: list[float] = []
-    for x in values:
-        i = 0
-        for y in partials:
-            if abs(x) < abs(y):
-                x, y = y, x
-            hi = x + y
-            lo = y - (hi - x)
-            if lo:
-                partials[i] = lo
-                i += 1
-            x = hi
-        partials[i:] = [x]
-    return tuple(partials)
+    rest = list(values)
+    terms: list[float] = []
+    for _ in range(64):
+        total = math.fsum(rest)
+        if not math.isfinite(total):
+            raise ValueError(f"cannot sum exactly: the sum is {total}; every price and size must be finite")
+        if total == 0.0:
+            return tuple(terms)
+        terms.append(total)
+        rest.append(-total)
+    raise AssertionError(f"exact sum did not settle after 64 terms: {terms[:4]}...")
 
 
 def trade_order_key(trade: TradeTick) -> tuple:

@@ -1,4 +1,7 @@
-"""Runs the candle job as the CLI does (`tradestream pipeline candles`), in its own process group."""
+"""Starts the candle job as a process (`tradestream pipeline candles ...`) in its own process
+group, with the topics and pipeline settings of a given Settings object. Used by the
+end-to-end tests and the benchmark; the process (Python, its SDK workers and the job-server
+JVM) can be killed as a whole, like a crash."""
 
 from __future__ import annotations
 
@@ -16,9 +19,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def job_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes a child process load ``settings`` (topics, group, lateness, cap)."""
     k, p = settings.kafka, settings.pipeline
-    return {**os.environ,
+    extra = {"TRADESTREAM_KAFKA_BOOTSTRAP_SERVERS": k.bootstrap_servers} if k.bootstrap_servers else {}
+    return {**os.environ, **extra,
             "TRADESTREAM_HOME": str(settings.paths.home),
+            "TRADESTREAM_KAFKA_PORT": str(k.port), "TRADESTREAM_KAFKA_CONTROLLER_PORT": str(k.controller_port),
             "TRADESTREAM_KAFKA_TRADES_TOPIC": k.trades_topic, "TRADESTREAM_KAFKA_CANDLES_TOPIC": k.candles_topic,
             "TRADESTREAM_KAFKA_DLQ_TOPIC": k.dlq_topic, "TRADESTREAM_KAFKA_SIGNALS_TOPIC": k.signals_topic,
             "TRADESTREAM_PIPELINE_CONSUMER_GROUP": p.consumer_group,
