@@ -67,7 +67,7 @@ class PublishAbandoned(RuntimeError):
 def producer_config(kafka: KafkaSettings, ingestion: IngestionSettings, client_id: str) -> dict[str, object]:
     """librdkafka settings shared by the ingestion producers (without callbacks)."""
     return {
-        "bootstrap.servers": kafka.bootstrap,
+        **kafka.client_config(),  # bootstrap plus SASL/TLS when configured
         "client.id": client_id,
         "enable.idempotence": True,
         "acks": "all",
