@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -58,9 +58,14 @@ def epoch_ms(value: datetime) -> int:
     return int(value.timestamp() * 1000)
 
 
-def _consumer(bootstrap: str, **extra: object) -> Consumer:
+#: Where to read: a bootstrap address, or librdkafka settings (``KafkaSettings.client_config()``, with
+#: security settings when the cluster needs them).
+Client = str | Mapping[str, str]
+
+
+def _consumer(client: Client, **extra: object) -> Consumer:
     config = {
-        "bootstrap.servers": bootstrap,
+        **({"bootstrap.servers": client} if isinstance(client, str) else dict(client)),
         "group.id": f"tradestream-reader-{uuid.uuid4().hex[:12]}",
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
@@ -86,7 +91,7 @@ def _partitions(consumer: Consumer, topic: str, timeout_s: float) -> list[int]:
     return sorted(info.partitions)
 
 
-def read_time_range[T](bootstrap: str, topic: str, start: datetime, end: datetime, decode: Decoder[T], *,
+def read_time_range[T](client: Client, topic: str, start: datetime, end: datetime, decode: Decoder[T], *,
                     timeout_s: float = 120.0) -> RangeRead[T]:
     """Records of ``topic`` whose Kafka timestamp lies in ``[start, end)``, decoded.
 
@@ -98,7 +103,7 @@ def read_time_range[T](bootstrap: str, topic: str, start: datetime, end: datetim
         raise ValueError(f"time range [{start}, {end}) is empty; start must come before end")
     t0 = time.monotonic()
     result: RangeRead[T] = RangeRead(topic, start, end)
-    consumer = _consumer(bootstrap)
+    consumer = _consumer(client)
     try:
         partitions = _partitions(consumer, topic, min(timeout_s, 10.0))
         result.partitions = len(partitions)
@@ -177,21 +182,38 @@ class TopicPosition:
     newest_timestamp: datetime | None        # Kafka timestamp of the newest record, None for an empty topic
 
 
-def newest_record(bootstrap: str, topic: str, timeout_s: float = 5.0) -> TopicPosition:
+#: Answers a broker gives while leaders and coordinators of a new topic or group are being elected.
+_SETTLING = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.NOT_COORDINATOR,
+             KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError.COORDINATOR_LOAD_IN_PROGRESS}
+
+
+def _retriable(exc: KafkaException) -> bool:
+    error = exc.args[0] if exc.args else None
+    return isinstance(error, KafkaError) and (error.retriable() or error.code() in _SETTLING)
+
+
+def _watermarks(consumer: Consumer, tp: TopicPartition, deadline: float) -> tuple[int, int]:
+    """(low, high) offsets, retrying while the partition has no leader yet (a topic created a moment ago)."""
+    while True:
+        try:
+            return consumer.get_watermark_offsets(tp, timeout=max(0.5, deadline - time.monotonic()))
+        except KafkaException as exc:
+            if not _retriable(exc) or time.monotonic() >= deadline:
+                raise KafkaRangeError(f"watermarks of {tp.topic}[{tp.partition}] unavailable: {exc}") from None
+            time.sleep(0.2)
+
+
+def newest_record(client: Client, topic: str, timeout_s: float = 5.0) -> TopicPosition:
     """The newest record's timestamp over all partitions; reads at most one record per partition."""
     deadline = time.monotonic() + timeout_s
-    consumer = _consumer(bootstrap)
+    consumer = _consumer(client)
     try:
         partitions = _partitions(consumer, topic, timeout_s)
         end_offsets: dict[int, int] = {}
         total = 0
         assignment = []
         for p in partitions:
-            try:
-                low, high = consumer.get_watermark_offsets(TopicPartition(topic, p),
-                                                           timeout=max(0.5, deadline - time.monotonic()))
-            except KafkaException as exc:
-                raise KafkaRangeError(f"watermarks of {topic}[{p}] unavailable: {exc}") from None
+            low, high = _watermarks(consumer, TopicPartition(topic, p), deadline)
             end_offsets[p] = high
             total += high - low
             if high > low:
@@ -214,9 +236,9 @@ def newest_record(bootstrap: str, topic: str, timeout_s: float = 5.0) -> TopicPo
         consumer.close()
 
 
-def consumer_lag(bootstrap: str, group_id: str, topic: str, timeout_s: float = 5.0) -> int | None:
+def consumer_lag(client: Client, group_id: str, topic: str, timeout_s: float = 5.0) -> int | None:
     """Records of ``topic`` the group has not committed yet; None when the group committed nothing."""
-    consumer = _consumer(bootstrap, **{"group.id": group_id})
+    consumer = _consumer(client, **{"group.id": group_id})
     try:
         partitions = _partitions(consumer, topic, timeout_s)
         deadline = time.monotonic() + timeout_s
@@ -227,8 +249,7 @@ def consumer_lag(bootstrap: str, group_id: str, topic: str, timeout_s: float = 5
                 break
             except KafkaException as exc:
                 # a group's coordinator is elected on first use; until then the broker says NOT_COORDINATOR
-                retriable = exc.args and getattr(exc.args[0], "retriable", lambda: False)()
-                if not retriable or time.monotonic() >= deadline:
+                if not _retriable(exc) or time.monotonic() >= deadline:
                     raise KafkaRangeError(f"committed offsets of group {group_id!r} unavailable: {exc}") from None
                 time.sleep(0.2)
         lag = 0

@@ -51,8 +51,12 @@ class KafkaResource(dg.ConfigurableResource):
     def bootstrap(self) -> str:
         return self.kafka_settings().bootstrap
 
+    def client_config(self) -> dict[str, str]:
+        """librdkafka settings for this cluster (bootstrap, and security when the cluster needs it)."""
+        return self.kafka_settings().client_config()
+
     def admin(self) -> AdminClient:
-        return AdminClient({"bootstrap.servers": self.bootstrap, "socket.timeout.ms": 3000})
+        return AdminClient({**self.client_config(), "socket.timeout.ms": 3000})
 
 
 class DuckDBStore(dg.ConfigurableResource):

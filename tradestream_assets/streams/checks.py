@@ -19,7 +19,8 @@ def probe_stream(name: str, supervisor: StreamSupervisor, exchange: ExchangeReso
                  kafka: KafkaResource) -> StreamHealth:
     settings = platform_settings(kafka)
     spec = expected_spec(name, settings, exchange.ingestion(), supervisor.paths().home, supervisor.commands)
-    return probe(profiles(settings)[name], supervisor.get_backend(), kafka.bootstrap, spec.config_hash)
+    return probe(profiles(settings)[name], supervisor.get_backend(), kafka.client_config(),
+                 spec.config_hash)
 
 
 def check_evaluation(health: StreamHealth) -> dg.AssetCheckEvaluation:

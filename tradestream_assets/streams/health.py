@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from streaming.kafka_range import KafkaRangeError, consumer_lag, newest_record
+from streaming.kafka_range import Client, KafkaRangeError, consumer_lag, newest_record
 from streaming.supervisor.base import StreamStatus, SupervisorBackend
 from tradestream_assets.streams.specs import StreamProfile
 
@@ -102,7 +102,7 @@ def flink_job_of(status: StreamStatus, timeout_s: float = 2.0) -> dict | None:
     return max(pool, key=lambda j: j.get("start-time", 0)) if pool else None
 
 
-def probe(profile: StreamProfile, backend: SupervisorBackend, bootstrap: str, expected_hash: str,
+def probe(profile: StreamProfile, backend: SupervisorBackend, client: Client, expected_hash: str,
           now: datetime | None = None, timeout_s: float = PROBE_TIMEOUT_S) -> StreamHealth:
     now = now or datetime.now(UTC)
     status = backend.status(profile.name)
@@ -112,7 +112,7 @@ def probe(profile: StreamProfile, backend: SupervisorBackend, bootstrap: str, ex
     elif health.config_drift:
         health.problems.append(f"runs config {status.config_hash}, expected {expected_hash}")
     try:
-        position = newest_record(bootstrap, profile.output_topic, timeout_s=timeout_s)
+        position = newest_record(client, profile.output_topic, timeout_s=timeout_s)
         health.output_records = position.records
         health.newest_record_at = position.newest_timestamp
         if position.newest_timestamp is not None:
@@ -130,7 +130,7 @@ def probe(profile: StreamProfile, backend: SupervisorBackend, bootstrap: str, ex
                                    f"(limit {profile.max_output_age_s:.0f} s)")
     if profile.consumer_group and profile.input_topic:
         try:
-            health.consumer_lag = consumer_lag(bootstrap, profile.consumer_group, profile.input_topic,
+            health.consumer_lag = consumer_lag(client, profile.consumer_group, profile.input_topic,
                                                timeout_s=timeout_s)
         except KafkaRangeError as exc:
             health.probe_errors.append(str(exc))

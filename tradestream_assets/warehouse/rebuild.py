@@ -91,15 +91,15 @@ def batch_candles(settings: Settings, db_path, start: datetime, end: datetime,
     trades = store.read_trades(db_path, from_ns(first_ns), end)
     if trades.empty:
         return store.frame([], store.CANDLE_COLUMNS)
-    bootstrap = settings.kafka.bootstrap
+    client = settings.kafka.client_config()
     scratch = f"rebuild-{uuid.uuid4().hex[:10]}"
     topics = {"trades": f"{scratch}.trades", "candles": f"{scratch}.candles", "dlq": f"{scratch}.dlq"}
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(client)
     for future in admin.create_topics([NewTopic(t, num_partitions=1, replication_factor=1)
                                        for t in topics.values()]).values():
         future.result(30)
     try:
-        producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "enable.idempotence": True})
+        producer = Producer({**client, "linger.ms": 20, "enable.idempotence": True})
         for row in trades.sort_values("event_time").itertuples(index=False):
             producer.produce(topics["trades"], _trade_message(row), row.currency_pair.encode(),
                              timestamp=int(pd.Timestamp(row.event_time).value // 1_000_000))
@@ -112,7 +112,7 @@ def batch_candles(settings: Settings, db_path, start: datetime, end: datetime,
             from_ns=first_ns, to_ns=end_ns, timeframes=tuple(timeframes))
         log.info("batch candle job over %d DuckDB trades in [%s, %s)", len(trades), from_ns(first_ns), end)
         run_candle_job(settings, config)
-        finals = read_final_candles(bootstrap, topics["candles"])
+        finals = read_final_candles(settings.kafka.bootstrap, topics["candles"])
     finally:
         for future in admin.delete_topics(list(topics.values())).values():
             try:
@@ -133,7 +133,7 @@ def late_trade_ids(settings: Settings, start: datetime, end: datetime) -> set[tu
         trade = market_pb2.Trade.FromString(letter.payload)
         return (trade.exchange, trade.currency_pair, trade.trade_id)
 
-    read = read_time_range(settings.kafka.bootstrap, settings.kafka.dlq_topic, start, end + timedelta(minutes=15),
+    read = read_time_range(settings.kafka.client_config(), settings.kafka.dlq_topic, start, end + timedelta(minutes=15),
                            decode, timeout_s=60)
     return {r for r in read.records if r is not None}
 
