@@ -39,6 +39,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -319,8 +320,11 @@ def main() -> int:
         if max(latencies) > 0.8 * args.interval:
             print(f"warning: closes took up to {max(latencies):.1f} s, close to the {args.interval:.0f} s interval: "
                   "later closes may have queued behind earlier ones; raise --interval")
-    seeded = re.findall(r"read (\d+) records of", log_path.read_text(errors="replace"))
-    print(f"windows seeded from the topic: {len(seeded)} streams")
+    seeded = re.findall(r"\[worker (\d+)\] \S+: seeded (\S+) from the candles topic",
+                        log_path.read_text(errors="replace"))
+    per_worker = Counter(worker for worker, _ in seeded)
+    print(f"windows seeded from the topic: {len(seeded)} streams; streams per worker (Flink's key hashing): "
+          + ", ".join(str(n) for n in sorted(per_worker.values(), reverse=True)))
     if local is not None:
         local.stop()
     ok = bool(not missing and not extra and not duplicates and latencies)
