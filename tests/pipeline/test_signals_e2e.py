@@ -1,11 +1,12 @@
 """End to end on Flink: `tradestream pipeline signals` turns candles on Kafka into signals on Kafka.
 
-One job run (the command the Dagster asset starts, parallelism 2 with process workers,
-the embedded Flink mini-cluster, the real broker) covers: every signal of the vectorized
-evaluation over the same candles and nothing else, once each although a signal bar is
-revised; bad config entries skipped with their reason while the rest runs; a config
-reload that keeps the running positions and starts an added strategy; undecodable and
-invalid candle records on the dead-letter topic; a clean stop on SIGTERM.
+One test, two job runs (the command the Dagster asset starts, parallelism 2 with process
+workers, the embedded Flink mini-cluster, the real broker) cover: every signal of the
+vectorized evaluation over the same candles and nothing else, once each although a
+signal bar is revised; bad config entries skipped with their reason while the rest runs;
+a config reload that keeps the running positions and starts an added strategy;
+undecodable and invalid candle records on the dead-letter topic; a clean stop on SIGTERM;
+a restart that resumes positions and windows from the retained checkpoint.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from streaming.pipeline.checkpoints import latest_checkpoint
 from tests.pipeline.test_signals_fixtures import (
     CONFIG_A,
     CONFIG_B,
@@ -42,7 +44,8 @@ from tradestream.strategies.live import LiveSignal
 from tradestream.v1 import market_pb2, strategy_pb2
 
 PAIRS = {"BTC-USD": 21, "ETH-USD": 22}
-BARS = 360
+BARS = 360          # phases 1 and 2 (before and after the reload), first run
+RESTART_BARS = 60   # phase 3, after the restart from the checkpoint
 JOB_START_TIMEOUT_S = 300
 
 
@@ -83,9 +86,34 @@ def wait_for_signals(tail: TopicTail, expected: set[SignalKey], job: subprocess.
                                  f"{timeout:.0f} s, e.g. {sorted(expected - set(got))[:3]}; log: {log}")
 
 
+def start_job(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    with log.open("wb") as out:
+        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
+
+
+def stop_job(job: subprocess.Popen) -> int:
+    job.send_signal(signal.SIGTERM)
+    try:
+        return job.wait(90)
+    except subprocess.TimeoutExpired:
+        job.kill()
+        raise AssertionError("the signal job did not stop within 90 s of SIGTERM") from None
+
+
+def wait_for_checkpoint_after(checkpoint_dir: Path, since: float, job: subprocess.Popen, log: Path) -> Path:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        found = latest_checkpoint(checkpoint_dir)
+        if found is not None and (found / "_metadata").stat().st_mtime > since:
+            return found
+        assert job.poll() is None, f"the signal job died; log: {log}"
+        time.sleep(1)
+    raise AssertionError(f"no checkpoint in {checkpoint_dir} after {since}; log: {log}")
+
+
 @pytest.mark.e2e
-def test_candles_on_kafka_become_exactly_the_vectorized_signals_once_each_through_a_revision_and_a_reload(
-        kafka: Settings, tmp_path: Path, artifacts_dir: Path):
+def test_candles_become_exactly_the_vectorized_signals_through_a_revision_a_reload_and_a_restart(
+        kafka: Settings, runtime_home: Path, tmp_path: Path, artifacts_dir: Path):
     suffix = uuid.uuid4().hex[:8]
     topics = {"candles": f"candles-{suffix}", "signals": f"signals-{suffix}", "dlq": f"dlq-{suffix}"}
     bootstrap = kafka.kafka.bootstrap
@@ -94,7 +122,8 @@ def test_candles_on_kafka_become_exactly_the_vectorized_signals_once_each_throug
                                        for t in topics.values()]).values():
         future.result(30)
 
-    frames = {pair: market(BARS, seed) for pair, seed in PAIRS.items()}
+    total = BARS + RESTART_BARS
+    frames = {pair: market(total, seed) for pair, seed in PAIRS.items()}
     decoded = {pair: decoded_frame(updates(frame, pair)) for pair, frame in frames.items()}
     phase_a = {pair: expected_signals(f, pair, CONFIG_A) for pair, f in decoded.items()}
     # Phase 1 ends, per pair, on a bar with a signal: seeing it proves the phase was processed.
@@ -111,13 +140,13 @@ def test_candles_on_kafka_become_exactly_the_vectorized_signals_once_each_throug
     assert expected_signals(revised_frame, "BTC-USD", CONFIG_A) == phase_a["BTC-USD"], "pick a harmless revision"
     decoded["BTC-USD"] = revised_frame
 
-    expected_1 = set()
-    expected_all = set()
+    expected_1, expected_12, expected_all = set(), set(), set()
     for pair, frame in decoded.items():
-        switch = frame.index[boundary[pair] + 1]
+        switch, restart = frame.index[boundary[pair] + 1], frame.index[BARS]
         expected_1 |= expected_signals(frame, pair, CONFIG_A, until=switch)
-        expected_all |= expected_signals(frame, pair, CONFIG_A, until=switch)
-        expected_all |= expected_signals(frame, pair, CONFIG_B, since=switch)
+        expected_12 |= expected_1 | expected_signals(frame, pair, CONFIG_B, since=switch, until=restart)
+        expected_all |= expected_12 | expected_signals(frame, pair, CONFIG_B, since=restart)
+    assert len(expected_all - expected_12) > 3, "phase 3 must have signals"
 
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
     records = {pair: candle_records(frame, pair) for pair, frame in frames.items()}
@@ -143,35 +172,51 @@ def test_candles_on_kafka_become_exactly_the_vectorized_signals_once_each_throug
         {"strategy": "MACD_CROSS", "params": {}},
         {"strategy": "DONCHIAN_BREAKOUT", "params": {"entry_period": 500}},
     ])
-    log = artifacts_dir / f"signals-e2e-{suffix}.log"
+    job_name = f"signals-e2e-{suffix}"
+    logs = [artifacts_dir / f"{job_name}-{run}.log" for run in (1, 2)]
     env = {**os.environ, "TRADESTREAM_KAFKA_CANDLES_TOPIC": topics["candles"],
            "TRADESTREAM_KAFKA_SIGNALS_TOPIC": topics["signals"], "TRADESTREAM_KAFKA_DLQ_TOPIC": topics["dlq"]}
     argv = [sys.executable, "-m", "tradestream_cli.main", "pipeline", "signals", "--config", str(config),
-            "--from-beginning", "--fresh", "--reload-interval", "0", "--job-name", f"signals-e2e-{suffix}"]
+            "--from-beginning", "--reload-interval", "0", "--job-name", job_name]
     signals_tail = TopicTail(bootstrap, topics["signals"])
-    with log.open("wb") as out:
-        job = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
+    job = start_job(argv + ["--fresh"], env, logs[0])
     try:
-        wait_for_signals(signals_tail, expected_1, job, log, JOB_START_TIMEOUT_S)
+        wait_for_signals(signals_tail, expected_1, job, logs[0], JOB_START_TIMEOUT_S)
 
         write_config(config, CONFIG_B)  # reloaded at each worker's next candle
         publish({p: boundary[p] + 1 for p in PAIRS}, {p: BARS for p in PAIRS})
-        wait_for_signals(signals_tail, expected_all, job, log, 180)
+        wait_for_signals(signals_tail, expected_12, job, logs[0], 180)
+        processed_at = time.time()
         time.sleep(5)  # anything extra (a duplicate, a signal of a removed strategy) would show up by now
         signals_tail.poll(timeout=2)
+        before_restart = [key_of_proto(strategy_pb2.Signal.FromString(v)) for _, v in signals_tail.records]
+        wait_for_checkpoint_after(runtime_home / "checkpoints" / job_name, processed_at, job, logs[0])
     finally:
-        job.send_signal(signal.SIGTERM)
-        try:
-            code = job.wait(90)
-        except subprocess.TimeoutExpired:
-            job.kill()
-            raise
+        code = stop_job(job)
+
+    assert set(before_restart) == expected_12
+    assert max(Counter(k.identity for k in before_restart).values()) == 1, "a signal was published twice"
+    assert code in (0, 128 + signal.SIGTERM), f"the job ended with {code} on SIGTERM; log: {logs[0]}"
+
+    # Restart: the same command without --fresh resumes windows, positions and offsets.
+    job = start_job(argv, env, logs[1])
+    try:
+        publish({p: BARS for p in PAIRS}, {p: total for p in PAIRS})
+        wait_for_signals(signals_tail, expected_all, job, logs[1], JOB_START_TIMEOUT_S)
+        time.sleep(3)
+        signals_tail.poll(timeout=2)
+    finally:
+        stop_job(job)
         signals_tail.close()
 
     messages = [(key, strategy_pb2.Signal.FromString(value)) for key, value in signals_tail.records]
     got = [key_of_proto(message) for _, message in messages]
     assert set(got) == expected_all
-    assert max(Counter(k.identity for k in got).values()) == 1, "a signal was published twice"
+    by_identity: dict[tuple, set] = {}
+    for _, message in messages:
+        by_identity.setdefault(key_of_proto(message).identity, set()).add((message.signal_id, message.price))
+    assert all(len(versions) == 1 for versions in by_identity.values()), \
+        "a signal re-published after the restart must be identical (same signal_id)"
     assert {k.strategy for k in got if k.candle_time_ms > decoded["BTC-USD"].index[boundary["BTC-USD"]].value
             // 1_000_000 and k.pair == "BTC-USD"} <= {name for name, _ in CONFIG_B}
     assert any(k.strategy == "AROON_MFI" for k in got), "the strategy added by the reload must run"
@@ -197,10 +242,11 @@ def test_candles_on_kafka_become_exactly_the_vectorized_signals_once_each_throug
     assert letters["undecodable_candle"].original_topic == topics["candles"]
     assert "differs" in letters["invalid_candle"].detail
 
-    text = log.read_text()
-    assert "MACD_CROSS" in text and "unknown strategy" in text
-    assert "entry_period=500" in text
-    assert code in (0, 128 + signal.SIGTERM), f"the job ended with {code} on SIGTERM; log: {log}"
+    first, second = (log.read_text(errors="replace") for log in logs)
+    assert "MACD_CROSS" in first and "unknown strategy" in first
+    assert "entry_period=500" in first
+    assert "resumes from checkpoint" in second
+    assert "restored BTC-USD|1m from its state" in second
 
 
 def _params(message: strategy_pb2.Signal) -> dict:
