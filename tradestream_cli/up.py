@@ -30,6 +30,11 @@ def dagster_home() -> Path:
     home = Path(os.environ.get("DAGSTER_HOME") or REPO / ".dagster").resolve()
     home.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    # create the storage tables once, here: webserver and daemon racing on an empty SQLite store can
+    # both try to create them ("table alembic_version already exists")
+    from dagster import DagsterInstance
+
+    DagsterInstance.from_config(str(home)).dispose()
     return home
 
 
@@ -59,6 +64,9 @@ def run_platform(settings: Settings, host: str = "127.0.0.1", port: int = 3000, 
         if stopping:
             return code
         stopping = True
+        # a second Ctrl-C or SIGTERM must not cut the shutdown short and leave processes behind
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         console.print("[bold]stopping[/] ...")
         for _name, proc in reversed(children):
             if proc.poll() is None:
@@ -68,6 +76,10 @@ def run_platform(settings: Settings, host: str = "127.0.0.1", port: int = 3000, 
                 proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+            try:  # its code servers and run workers share its session: stop them now, not at heartbeat timeout
+                os.killpg(proc.pid, signal.SIGTERM)
+            except OSError:
+                pass
             console.print(f"  stopped {name}")
         try:
             from streaming.supervisor.local import LocalProcessBackend
@@ -100,7 +112,9 @@ def run_platform(settings: Settings, host: str = "127.0.0.1", port: int = 3000, 
                       + ", ".join(f"{t} ({r})" for t, r in created.items()))
         # 2. Dagster
         env = {**os.environ, "DAGSTER_HOME": str(dagster_home()),
-               "TRADESTREAM_HOME": str(settings.paths.home.resolve())}
+               "TRADESTREAM_HOME": str(settings.paths.home.resolve()),
+               # run launches on a loaded 2-core machine can exceed Dagster's default 60 s gRPC timeout
+               "DAGSTER_GRPC_TIMEOUT_SECONDS": os.environ.get("DAGSTER_GRPC_TIMEOUT_SECONDS", "180")}
         if mode:
             env["TRADESTREAM_INGEST_MODE"] = mode
         logs = settings.paths.home / "logs"
