@@ -13,7 +13,7 @@
 Targets on a 2-core machine: >= 20,000 trades/s sustained; p99 delay <= allowed lateness + 2 s.
 
     .venv/bin/python benchmarks/pipeline_throughput.py [--trades 400000] [--pairs 10]
-        [--rate 2000] [--latency-seconds 240] [--skip-latency] [--parallelism 1]
+        [--rate 2000] [--latency-seconds 240] [--skip-latency] [--parallelism 1] [--sdk-workers 1]
 
 Starts its own Kafka broker (TRADESTREAM_KAFKA_PORT, default 39092) in a temporary home.
 """
@@ -119,7 +119,7 @@ def throughput(base: Settings, args, log_dir: Path) -> dict:
     topic = settings.kafka.trades_topic
     publish(prod, topic, encoded[:args.warmup])
     job = CandleJobProcess(settings, "bench-throughput", log_dir, "--mode", "stream", "--fresh",
-                           "--parallelism", str(args.parallelism)).start()
+                           "--parallelism", str(args.parallelism), "--sdk-workers", str(args.sdk_workers)).start()
     try:
         with CandleReader(settings.kafka.bootstrap, settings.kafka.candles_topic) as reader:
             started = time.monotonic()
@@ -156,7 +156,7 @@ def delay(base: Settings, args, log_dir: Path) -> dict:
     rng = random.Random(5)
     prices = {p: rng.uniform(10, 1000) for p in pairs}
     job = CandleJobProcess(settings, "bench-latency", log_dir, "--mode", "stream", "--fresh", "--start", "latest",
-                           "--parallelism", str(args.parallelism)).start()
+                           "--parallelism", str(args.parallelism), "--sdk-workers", str(args.sdk_workers)).start()
     first_seen: dict[tuple, int] = {}
     measure_from_ns = None
     ids = 0
@@ -217,6 +217,7 @@ def main() -> int:
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--parallelism", type=int, default=1)
+    parser.add_argument("--sdk-workers", type=int, default=1, help="Python SDK worker processes of the job")
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="tradestream-bench-"))

@@ -55,6 +55,8 @@ def candles(
                                      help="'\\[local]' (embedded mini-cluster, default) or HOST:PORT of a session "
                                           "cluster."),
     parallelism: int = typer.Option(None, "--parallelism", min=1, help="Flink parallelism (default: settings)."),
+    sdk_workers: int = typer.Option(1, "--sdk-workers", min=1,
+                                    help="Python SDK worker processes (1: threads of this process)."),
     checkpoint_interval_ms: int = typer.Option(None, "--checkpoint-interval-ms", min=100,
                                                help="Stream: Flink checkpoint interval (default: settings)."),
     start: str = typer.Option("earliest", "--start", help="Stream without a checkpoint: earliest | latest | "
@@ -81,7 +83,7 @@ def candles(
     # Beam reports every string type hint it cannot resolve at INFO; keep the console for the job's own news
     logging.getLogger("apache_beam.typehints").setLevel(logging.WARNING)
     overrides = {"from_ns": parse_minute(from_, "--from"), "to_ns": parse_minute(to, "--to"),
-                 "flink_master": flink_master, "parallelism": parallelism,
+                 "flink_master": flink_master, "parallelism": parallelism, "sdk_workers": sdk_workers,
                  "checkpointing_interval_ms": checkpoint_interval_ms, "start": start, "fresh": fresh,
                  "job_name": job_name, "watermark_lag_s": watermark_lag_s, "idle_timeout_s": idle_timeout_s}
     if lateness_s is not None:

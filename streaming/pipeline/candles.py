@@ -10,7 +10,9 @@ exits when done. docs/candles.md explains the semantics.
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -60,6 +62,7 @@ class CandleJobConfig:
     parallelism: int | None = None
     checkpointing_interval_ms: int | None = None
     max_bundle_time_ms: int = 250
+    sdk_workers: int = 1                  # >1: that many Python worker processes (one GIL each) instead of threads
     checkpoint_dir: Path | None = None    # stream mode; default <home>/checkpoints/<job_name>
     fresh: bool = False                   # stream mode: ignore retained checkpoints
     extra_args: tuple[str, ...] = field(default_factory=tuple)
@@ -82,6 +85,8 @@ class CandleJobConfig:
         if "1m" not in self.timeframes:
             raise CandleJobError(f"timeframes {list(self.timeframes)} must include the base timeframe '1m'")
         higher_timeframes(self.timeframes)  # raises on unknown names
+        if self.sdk_workers < 1:
+            raise CandleJobError(f"sdk_workers={self.sdk_workers} must be at least 1")
         if self.watermark_lag_s < 0 or self.idle_timeout_s <= 0:
             raise CandleJobError(f"watermark lag {self.watermark_lag_s} s must be >= 0 and idle timeout "
                                  f"{self.idle_timeout_s} s > 0")
@@ -136,6 +141,10 @@ def pipeline_args(settings: Settings, config: CandleJobConfig) -> tuple[list[str
     # The SDK's cross-bundle state cache stays off: it re-measures a cached bag's deep size on every
     # append (objsize), which made the trade bags cost O(n) per trade.
     args.append(f"--max_bundle_time_mills={config.max_bundle_time_ms}")
+    if config.sdk_workers > 1 and settings.flink.worker_pool is None:
+        # The stages are Python: in one process they share one GIL. Beam's loopback pool can start
+        # the SDK workers as `python` subprocesses instead; Flink binds each stage to one of them.
+        args += ["--experiments=use_loopback_process_worker", f"--sdk_worker_parallelism={config.sdk_workers}"]
     restore = None
     if streaming:
         checkpoint_dir = config.checkpoint_dir or settings.paths.home / "checkpoints" / config.job_name
@@ -154,6 +163,9 @@ def run_candle_job(settings: Settings, config: CandleJobConfig, *, wait: bool = 
     """Builds and runs the job. Stream mode blocks until stopped (SIGTERM/SIGINT cancel the
     Flink job, keeping its checkpoints); batch mode returns when the range is processed."""
     args, restore = pipeline_args(settings, config)
+    if config.sdk_workers > 1:
+        # Beam starts process workers as plain `python`: make that this interpreter (the venv's).
+        os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     if restore is not None:
         log.info("candle job %s resumes from checkpoint %s", config.job_name, restore)
     else:

@@ -408,6 +408,7 @@ class _ReadKafkaFn(beam.DoFn):
         deadline = time.monotonic() + settings.max_poll_s
         lag_us = int(settings.watermark_lag_s * 1_000_000)
         got_data = False
+        newest: dict[int, int] = {}
         while True:
             messages = consumer.consume(num_messages=settings.max_batch_records, timeout=0.1)
             records = []
@@ -436,9 +437,12 @@ class _ReadKafkaFn(beam.DoFn):
                 key, value = message.key(), message.value()
                 _, timestamp_ms = message.timestamp()
                 parsed, event_us = settings.parse(key, value, timestamp_ms)
-                if event_us is not None:
-                    estimator.observe_event(partition, event_us)
+                if event_us is not None and event_us > newest.get(partition, event_us - 1):
+                    newest[partition] = event_us
                 records.append(KafkaRecord(topic, partition, offset, timestamp_ms, key, value, event_us, parsed))
+            for partition, event_us in newest.items():  # once per poll: the estimator call takes a lock
+                estimator.observe_event(partition, event_us)
+            newest.clear()
             if records:
                 got_data = True
                 self._records_read.inc(len(records))

@@ -161,8 +161,6 @@ def _fire_ns(timestamp: Timestamp) -> int:
 # ---------------------------------------------------------------- stage 1: fold each (pair, minute)
 
 
-_TRADE_CODER = coders.TupleCoder([coders.StrUtf8Coder(), coders.StrUtf8Coder(), coders.VarIntCoder(),
-                                  coders.FloatCoder(), coders.FloatCoder()])
 
 
 class FoldMinutesFn(beam.DoFn):
@@ -171,7 +169,7 @@ class FoldMinutesFn(beam.DoFn):
     the minute once the allowed lateness has passed. State per minute keeps the cost of a
     minute's close independent of how many other minutes are open."""
 
-    TRADES = userstate.BagStateSpec("trades", _TRADE_CODER)
+    TRADES = userstate.BagStateSpec("trades", coders.FastPrimitivesCoder())  # one entry per arriving group
     SENT = userstate.ReadModifyWriteStateSpec("sent", coders.PickleCoder())  # values of the last fold sent
     CLOSE = userstate.TimerSpec("close", userstate.TimeDomain.WATERMARK)
     EXPIRE = userstate.TimerSpec("expire", userstate.TimeDomain.WATERMARK)
@@ -181,17 +179,16 @@ class FoldMinutesFn(beam.DoFn):
         self._folds = Metrics.counter("candles", "minute_folds_sent")
 
     @staticmethod
-    def _fold(pair: str, ws: int, bag: Iterable[TradeTuple]) -> CandleRecord:
+    def _fold(pair: str, ws: int, bag: Iterable[tuple[TradeTuple, ...]]) -> CandleRecord:
         trades = [TradeTick(exchange, pair, trade_id, event_ns, price, size)
-                  for exchange, trade_id, event_ns, price, size in bag]
+                  for group in bag for exchange, trade_id, event_ns, price, size in group]
         return fold_minute(pair, ws, trades)
 
     def process(self, element: tuple[tuple[str, int], tuple[int | None, tuple[TradeTuple, ...]]],
                 trades_state=beam.DoFn.StateParam(TRADES), sent_state=beam.DoFn.StateParam(SENT),
                 close=beam.DoFn.TimerParam(CLOSE)) -> Iterator[tuple[str, CandleRecord]]:
         (pair, ws), (_watermark_us, trades) = element
-        for trade in trades:
-            trades_state.add(trade)
+        trades_state.add(trades)
         sent = sent_state.read()
         if sent is None:
             close.set(Timestamp(micros=(ws + MINUTE_NS) // 1000))

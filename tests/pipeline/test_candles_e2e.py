@@ -105,8 +105,12 @@ def run_phased_scenario(settings: Settings, job: CandleJobProcess, scenario: Sce
 
         publisher.publish(scenario.phase2)
         revised = reader.wait_for(lambda s: all(s.final[(p, "1m", boundary_minute)].revision >= 1
-                                                for p in revising_pairs), 120)
-        assert revised, f"late trades within the lateness did not revise {boundary_minute}; log {job.log_path}"
+                                                for p in revising_pairs), CATCH_UP_S)
+        if not revised:
+            letters = [(d.reason, d.detail) for d in dead_letters(settings, 10, timeout=5)]
+            seen = {p: reader.snapshot.final[(p, "1m", boundary_minute)] for p in revising_pairs}
+            raise AssertionError(f"late trades within the lateness did not revise {boundary_minute}: candles {seen}; "
+                                 f"dead letters {letters}; log {job.log_path}:\n{job.tail()}")
         late = [d for d in dead_letters(settings, 2 + len(scenario.beyond_lateness)) if d.reason == "late"]
         assert len(late) == len(scenario.beyond_lateness), "phase 3 must not start before the late ones are judged"
 

@@ -29,6 +29,7 @@ from tests.pipeline.test_signals_fixtures import (
     held_position,
     key_of,
     market,
+    sharded,
     updates,
     write_config,
 )
@@ -61,9 +62,12 @@ def engine_for(tmp_path: Path, entries, **kwargs) -> SignalEngine:
     return SignalEngine(LiveSetSpec.from_file(config, history_hours=168, reload_interval_s=0), **kwargs)
 
 
-def test_engine_emits_exactly_the_vectorized_signals_candle_by_candle(tmp_path, streams):
+@pytest.mark.parametrize("shards", [False, True], ids=["one key per stream", "one key per frame bucket"])
+def test_engine_emits_exactly_the_vectorized_signals_candle_by_candle(tmp_path, streams, shards):
     engine = engine_for(tmp_path, CONFIG_A, snapshot_every=4)
-    signals = run(engine, interleaved(streams), {})
+    candles = interleaved(streams)
+    states: dict[str, MemoryKeyState] = {}
+    signals = run(engine, sharded(candles) if shards else candles, states)
 
     got = [key_of(s) for s in signals]
     expected = set()
@@ -73,6 +77,8 @@ def test_engine_emits_exactly_the_vectorized_signals_candle_by_candle(tmp_path, 
     assert set(got) == expected
     assert len(got) == len(set(got))
     assert len({s.signal_id for s in signals}) == len(signals)
+    if shards:  # only shards with strategies keep state: DONCHIAN and TICK_VOLUME on 64 candles, MACD on 1,024
+        assert sorted({key.rsplit("|", 1)[1] for key, state in states.items() if state.meta}) == ["b1024", "b64"]
 
 
 def test_a_revised_candle_never_produces_a_second_signal_for_its_bar(tmp_path, streams):

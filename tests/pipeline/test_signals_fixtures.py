@@ -14,7 +14,7 @@ from typing import NamedTuple
 import pandas as pd
 import yaml
 
-from streaming.pipeline.signals_engine import CandleUpdate, candles_frame, decode_candle
+from streaming.pipeline.signals_engine import CandleUpdate, candles_frame, decode_candle, shard_buckets
 from tradestream.candles.codec import candle_key
 from tradestream.candles.timeframes import NS_PER_MS, TIMEFRAME_NS
 from tradestream.strategies import evaluate, get_strategy
@@ -78,6 +78,12 @@ def updates(frame: pd.DataFrame, pair: str, timeframe: str = "1m", first_offset:
     """The engine's input for ``frame``, through the real record decoding."""
     return [decode_candle(value, key, 0, first_offset + i)
             for i, (key, value) in enumerate(candle_records(frame, pair, timeframe))]
+
+
+def sharded(stream: Iterable[CandleUpdate], history_hours: float = 168) -> list[CandleUpdate]:
+    """Each candle once per shard key, as the job's DecodeCandles routes it."""
+    return [update._replace(bucket=bucket) for update in stream
+            for bucket in shard_buckets(update.timeframe, history_hours)]
 
 
 def decoded_frame(stream: Sequence[CandleUpdate]) -> pd.DataFrame:

@@ -26,6 +26,7 @@ from tests.pipeline.test_signals_fixtures import (
     expected_signals,
     key_of,
     market,
+    sharded,
     updates,
     write_config,
 )
@@ -96,12 +97,12 @@ def test_a_stream_met_mid_history_is_seeded_from_the_topic_and_continues_like_a_
     engine = SignalEngine(LiveSetSpec.from_file(config, history_hours=168),
                           history=KafkaCandleHistory(kafka.kafka.bootstrap, topic))
 
-    state = MemoryKeyState()
+    states: dict[str, MemoryKeyState] = {}
     signals = []
-    for update in stream[240:]:  # the engine starts at "latest" = bar 240
-        signals += engine.on_update(update, state)
+    for update in sharded(stream[240:]):  # the engine starts at "latest" = bar 240; the job's shard keys
+        signals += engine.on_update(update, states.setdefault(update.key, MemoryKeyState()))
 
-    assert engine.counts["streams_seeded"] == 1
+    assert engine.counts["streams_seeded"] == 2  # the shards with strategies (64 and 1,024 candles)
     expected = expected_signals(decoded_frame(stream), "BTC-USD", CONFIG_A, since=frame.index[240])
     assert len(expected) > 5
     assert {key_of(s) for s in signals} == expected

@@ -46,7 +46,7 @@ def test_candle_batches_become_the_expected_signals_and_unusable_records_dead_le
                             warm_up=False)
 
     with TestPipeline(runner=FN_API) as p:
-        decoded = p | beam.Create(batches) | DecodeCandles()
+        decoded = p | beam.Create(batches) | DecodeCandles(history_hours=168)  # shard keys, as in the job
         signals = decoded["candles"] | EvaluateStrategies(options)
         assert_that(signals | beam.MapTuple(lambda key, value: (key, key_of_proto(strategy_pb2.Signal.FromString(
             value)))), equal_to([(k.pair.encode(), k) for k in expected]), label="signals")

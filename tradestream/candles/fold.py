@@ -17,12 +17,9 @@ Rules (docs/candles.md states them for users):
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Sequence
 
 from tradestream.candles.model import CandleRecord, TradeTick
-
-_NUMERIC_ID = re.compile(r"[0-9]{1,38}")
 
 
 def exact_partials(values: Iterable[float]) -> tuple[float, ...]:
@@ -51,9 +48,18 @@ def exact_partials(values: Iterable[float]) -> tuple[float, ...]:
 def trade_order_key(trade: TradeTick) -> tuple:
     """Sort key deciding which trade is first (open) and last (close) in a window."""
     trade_id = trade.trade_id
-    if _NUMERIC_ID.fullmatch(trade_id):
+    if trade_id.isascii() and trade_id.isdigit() and len(trade_id) <= 38:  # as [0-9]{1,38}
         return (trade.event_ns, 0, int(trade_id), trade_id, trade.exchange)
     return (trade.event_ns, 1, 0, trade_id, trade.exchange)
+
+
+def _first_and_last(trades: Sequence[TradeTick]) -> tuple[TradeTick, TradeTick]:
+    """min and max by ``trade_order_key``, computing the full key only for event-time ties."""
+    first_ns = min(t.event_ns for t in trades)
+    last_ns = max(t.event_ns for t in trades)
+    first = min((t for t in trades if t.event_ns == first_ns), key=trade_order_key)
+    last = max((t for t in trades if t.event_ns == last_ns), key=trade_order_key)
+    return first, last
 
 
 def dedupe_trades(trades: Iterable[TradeTick]) -> list[TradeTick]:
@@ -74,8 +80,7 @@ def fold_trades(currency_pair: str, timeframe: str, window_start_ns: int, window
     if not trades:
         raise ValueError(f"cannot fold an empty window of {currency_pair} {timeframe} at {window_start_ns}; "
                          "use filled_candle for windows without trades")
-    first = min(trades, key=trade_order_key)
-    last = max(trades, key=trade_order_key)
+    first, last = _first_and_last(trades)
     prices = [t.price for t in trades]
     volume_partials = exact_partials(t.size for t in trades)
     pv_partials = exact_partials(t.price * t.size for t in trades)
