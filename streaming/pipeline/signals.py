@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 DEFAULT_JOB_NAME = "tradestream-signals"
 DEFAULT_CONSUMER_GROUP = "tradestream-signals"  # the stream supervisor reads this group's lag
 START_POLICIES: tuple[str, ...] = ("latest", "earliest", "committed")
+# Executable stages Beam fuses this pipeline into: impulse+split, read+decode(+dead letters),
+# evaluate+write. Flink opens one operator per stage and parallel slot.
+FUSED_STAGES = 3
 
 
 class SignalJobError(ValueError):
@@ -106,7 +109,7 @@ def build_signal_pipeline(p: beam.Pipeline, config: SignalJobConfig) -> None:
     reader = ReaderSettings(bootstrap=config.bootstrap, group_id=config.consumer_group, max_poll_s=0.2,
                             empty_poll_delay_s=0.05)
     batches = p | "ReadCandles" >> ReadFromKafka(config.candles_topic, reader, start=config.start)
-    decoded = batches | "DecodeCandles" >> DecodeCandles()
+    decoded = batches | "DecodeCandles" >> DecodeCandles(config.live_set.history_hours)
     (decoded["candles"]
      | "EvaluateStrategies" >> EvaluateStrategies(config.engine_options())
      | "WriteSignals" >> WriteToKafka(config.signals_topic, config.bootstrap))
@@ -123,7 +126,11 @@ def pipeline_args(settings: Settings, config: SignalJobConfig) -> tuple[list[str
     if config.worker_pool is None and config.process_workers:
         # Evaluation is CPU-bound Python: SDK workers in threads of one process would share
         # one GIL. Beam's loopback pool starts each worker as a `python` subprocess instead.
-        args += ["--experiments=use_loopback_process_worker", f"--sdk_worker_parallelism={config.parallelism}"]
+        # Flink hands its operators (FUSED_STAGES per parallel slot) to SDK workers round-robin
+        # in the order they open, which varies; with fewer workers than operators both
+        # evaluators can land in one process. One worker per operator rules that out.
+        args += ["--experiments=use_loopback_process_worker",
+                 f"--sdk_worker_parallelism={FUSED_STAGES * config.parallelism}"]
     checkpoint_dir = config.checkpoint_dir or settings.paths.home / "checkpoints" / config.job_name
     restore = None if config.fresh else latest_checkpoint(checkpoint_dir)
     prune_other_jobs(checkpoint_dir, restore)

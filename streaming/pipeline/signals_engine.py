@@ -20,13 +20,22 @@ last bar goes to the evaluator, which re-decides the bar from the position held 
 it and never emits a second signal for it. Signals carry a deterministic ``signal_id``,
 so the rare re-emission after a restart from a checkpoint is recognisable downstream.
 
+Shards: the strategies of one (pair, timeframe) are split by the frame they are
+evaluated on, ``frame_bucket(window)`` (64, 128, ... candles). The library shares an
+indicator cache only between strategies on the same frame, so nothing is computed twice,
+and the keys ``pair|timeframe|bucket`` spread one stream's work over the parallel
+workers (10 pairs give ~70 keys instead of 10, which Flink's key hashing balances far
+better). Each shard keeps the window its own strategies need. ``bucket = 0`` means all
+strategies in one key (tests, the benchmark's reference).
+
 Windows: a stream the engine meets for the first time, or one with a gap (the stream
 was inactive, or candles were skipped), or one whose window is shorter than the active
-set now needs, is *seeded* from the ``candles`` topic (``HistorySource``) with the
-library's ``seed(..., positions="replay")``: each strategy's position is where a
-backtest over that history ends. Positions the engine already held are put back after
-seeding, so a reload or a gap never loses them. An entry added by a config reload is
-seeded the same way from the window the engine holds.
+set now needs, or one that got an entry by a config reload, is *seeded* from the
+``candles`` topic (``HistorySource``, as many candles as the whole active set's window)
+with the library's ``seed(..., positions="replay")``: each strategy's position is where
+a backtest over that history ends. Positions the engine already held are put back after
+seeding, so a reload or a gap never loses them. Without a history source an added
+entry is replayed over the window the shard holds.
 """
 
 from __future__ import annotations
@@ -44,12 +53,20 @@ import numpy as np
 import pandas as pd
 from google.protobuf.message import DecodeError
 
-from streaming.pipeline.signals_config import LiveSetSpec, LiveSetWatcher
+from streaming.pipeline.signals_config import LiveSetSpec, LiveSetWatcher, history_candles
 from tradestream.candles.codec import candle_key
 from tradestream.candles.timeframes import NS_PER_MS, TIMEFRAME_NS
 from tradestream.strategies.candles import CANDLE_COLUMNS, OPTIONAL_COLUMNS
 from tradestream.strategies.config import ActiveStrategySet
-from tradestream.strategies.live import STATE_FORMAT, LiveEvaluator, LiveSignal, evaluate_last_bar, to_live_candle
+from tradestream.strategies.live import (
+    MIN_BUCKET,
+    STATE_FORMAT,
+    LiveEvaluator,
+    LiveSignal,
+    evaluate_last_bar,
+    frame_bucket,
+    to_live_candle,
+)
 from tradestream.strategies.synthetic import synthetic_candles
 from tradestream.v1 import market_pb2
 
@@ -81,10 +98,13 @@ class CandleUpdate(NamedTuple):
     values: tuple[float, ...]  # CANDLE_COLUMNS order; NaN where an optional column is missing
     partition: int
     offset: int
+    bucket: int = 0           # the shard: strategies evaluated on this frame size; 0 = all strategies
 
     @property
     def key(self) -> str:
-        return f"{self.pair}|{self.timeframe}"
+        """The state key: ``pair|timeframe`` plus ``|b<bucket>`` for a shard."""
+        stream = f"{self.pair}|{self.timeframe}"
+        return f"{stream}|b{self.bucket}" if self.bucket else stream
 
     def as_candle(self) -> dict[str, Any]:
         """The mapping ``LiveEvaluator.on_candle`` reads."""
@@ -123,6 +143,20 @@ def decode_candle(value: bytes | None, key: bytes | None, partition: int = 0, of
                                                "candles are keyed pair|timeframe")
     return CandleUpdate(live.pair, live.timeframe, live.window_start.value // NS_PER_MS, int(message.revision),
                         live.values, partition, offset)
+
+
+def shard_buckets(timeframe: str, history_hours: float) -> tuple[int, ...]:
+    """Every frame bucket a strategy on ``timeframe`` can have, given the history limit
+    (``limit_to_history`` refuses longer windows): 64, 128, ... up to the history's bucket."""
+    largest = frame_bucket(history_candles(timeframe, history_hours))
+    return tuple(1 << n for n in range(MIN_BUCKET.bit_length() - 1, largest.bit_length()))
+
+
+def shard_entries(active: ActiveStrategySet, bucket: int) -> ActiveStrategySet:
+    """The entries of ``active`` evaluated on frames of ``bucket`` candles (0: all of them)."""
+    if not bucket:
+        return active
+    return ActiveStrategySet.of(e for e in active if frame_bucket(e.window) == bucket)
 
 
 def candles_frame(times_ms: Sequence[int], rows: Sequence[Sequence[float | None]]) -> pd.DataFrame:
@@ -226,6 +260,18 @@ class SignalEngine:
         self.counts: Counter[str] = Counter()
         self._count_hook = count
         self._held: dict[str, _HeldStream] = {}
+        self._shards: dict[tuple[int, int], ActiveStrategySet] = {}  # (version, bucket) -> entries
+        self._histories: dict[tuple, StreamHistory] = {}  # shards of one stream seed from one read
+
+    def _shard(self, bucket: int) -> tuple[ActiveStrategySet, int]:
+        """The current entries of shard ``bucket`` and the active-set version."""
+        version = self.watcher.version
+        shard = self._shards.get((version, bucket))
+        if shard is None:
+            if any(v != version for v, _ in self._shards):
+                self._shards.clear()
+            shard = self._shards[(version, bucket)] = shard_entries(self.watcher.active, bucket)
+        return shard, version
 
     @property
     def active(self) -> ActiveStrategySet:
@@ -253,7 +299,7 @@ class SignalEngine:
     def on_update(self, update: CandleUpdate, state: KeyState) -> list[LiveSignal]:
         """Signals for one candle of ``update.key``, updating that key's ``state``."""
         self.watcher.poll()
-        active, version = self.watcher.active, self.watcher.version
+        active, version = self._shard(update.bucket)
         if not active.for_stream(update.pair, update.timeframe):
             self._count("candles_inactive")
             return []
@@ -326,17 +372,11 @@ class SignalEngine:
         need = active.window_for(pair, timeframe)
 
         history, history_complete, origin = None, complete, ""
-        if self.history is not None and (first or gap or (not complete and held_bars < need)):
-            try:
-                found = self.history.read(pair, timeframe, partition=update.partition, before_offset=update.offset,
-                                          before_ms=update.window_start_ms, bars=need)
-            except HistoryReadError as exc:
-                # evaluating without history beats stopping: the window fills from live candles
-                log.error("%s|%s: no history for seeding (%s); its window fills from live candles", pair,
-                          timeframe, exc)
-                self._count("seeding_failures")
-                found = StreamHistory(None, False)
-            if found.frame is not None and (gap or len(found.frame) > held_bars):
+        # An added entry's position is replayed over history; a shard's own window can be a few
+        # dozen candles, too short for that, so the topic's longer history comes first.
+        if self.history is not None and (first or gap or added or (not complete and held_bars < need)):
+            found = self._read_history(update)
+            if found.frame is not None and (gap or len(found.frame) > held_bars or (added and not first)):
                 history, history_complete, origin = found.frame, found.complete, "the candles topic"
         if history is None and added and held_bars > 0 and not first:
             history, origin = candles_frame(window["times"], window["rows"]), "its own window"
@@ -350,3 +390,27 @@ class SignalEngine:
                  "replay", pair, timeframe, origin, len(history), history.index[-1].isoformat(),
                  "whole history" if history_complete else "partial history", len(positions), len(added))
         return True
+
+    def _read_history(self, update: CandleUpdate) -> StreamHistory:
+        """The stream's history before ``update``, as long as the whole active set's window, so
+        every shard replays its positions over the same candles an unsharded engine would.
+        The shards of a stream a worker holds share one read."""
+        pair, timeframe = update.pair, update.timeframe
+        cache_key = (pair, timeframe, update.partition, update.offset, self.watcher.version)
+        found = self._histories.get(cache_key)
+        if found is not None:
+            return found
+        bars = self.watcher.active.window_for(pair, timeframe)
+        try:
+            found = self.history.read(pair, timeframe, partition=update.partition, before_offset=update.offset,
+                                      before_ms=update.window_start_ms, bars=bars)
+        except HistoryReadError as exc:
+            # evaluating without history beats stopping: the window fills from live candles
+            log.error("%s|%s: no history for seeding (%s); its window fills from live candles", pair, timeframe,
+                      exc)
+            self._count("seeding_failures")
+            found = StreamHistory(None, False)
+        if len(self._histories) >= 16:
+            self._histories.clear()
+        self._histories[cache_key] = found
+        return found

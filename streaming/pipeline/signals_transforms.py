@@ -3,9 +3,9 @@
     batches | DecodeCandles() | EvaluateStrategies(options) -> (pair, Signal bytes)
 
 ``DecodeCandles`` turns each ``KafkaBatch`` of the ``candles`` topic into
-``(pair|timeframe, CandleUpdate)`` and routes records it cannot use to the dead-letter
-output. ``EvaluateStrategies`` is a stateful DoFn keyed by ``pair|timeframe``; its
-logic is ``signals_engine.SignalEngine``, here only wired to Beam state.
+``(pair|timeframe|b<bucket>, CandleUpdate)``, one per shard, and routes records it cannot
+use to the dead-letter output. ``EvaluateStrategies`` is a stateful DoFn keyed that way;
+its logic is ``signals_engine.SignalEngine``, here only wired to Beam state.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from streaming.pipeline.signals_engine import (
     RejectedCandle,
     SignalEngine,
     decode_candle,
+    shard_buckets,
 )
 from streaming.pipeline.signals_history import KafkaCandleHistory
 from tradestream.candles.codec import dead_letter
@@ -50,7 +51,12 @@ def _worker_logging() -> None:
 
 
 class DecodeCandlesFn(beam.DoFn):
-    def __init__(self):
+    """Decodes candle records; each candle goes to every shard key of its stream
+    (``pair|timeframe|b<bucket>``, see signals_engine), or to ``pair|timeframe`` when
+    ``history_hours`` is None (no sharding)."""
+
+    def __init__(self, history_hours: float | None = None):
+        self._history_hours = history_hours
         self._rejected = {reason: Metrics.counter(METRICS_NAMESPACE, f"dead_letters_{reason}")
                           for reason in ("undecodable_candle", "invalid_candle")}
         self._decoded = Metrics.counter(METRICS_NAMESPACE, "candles_decoded")
@@ -73,14 +79,26 @@ class DecodeCandlesFn(beam.DoFn):
                 yield beam.pvalue.TaggedOutput(DLQ_TAG, (record.key or SOURCE.encode(), message.SerializeToString()))
                 continue
             self._decoded.inc()
-            yield update.key, update
+            if self._history_hours is None:
+                yield update.key, update
+                continue
+            # Shards without strategies drop the candle at once; routing to all of them keeps this
+            # stage free of the config (the evaluators reload it on their own schedule).
+            for bucket in shard_buckets(update.timeframe, self._history_hours):
+                sharded = update._replace(bucket=bucket)
+                yield sharded.key, sharded
 
 
 class DecodeCandles(beam.PTransform):
-    """KafkaBatch -> ``candles``: (pair|timeframe, CandleUpdate); ``dead_letters``: (key, DeadLetter bytes)."""
+    """KafkaBatch -> ``candles``: (state key, CandleUpdate); ``dead_letters``: (key, DeadLetter bytes)."""
+
+    def __init__(self, history_hours: float | None = None):
+        super().__init__()
+        self._history_hours = history_hours
 
     def expand(self, batches):
-        decoded = batches | "Decode" >> beam.ParDo(DecodeCandlesFn()).with_outputs(DLQ_TAG, main="candles")
+        decoded = batches | "Decode" >> beam.ParDo(DecodeCandlesFn(self._history_hours)).with_outputs(
+            DLQ_TAG, main="candles")
         # a str key coder: deterministic keys for the stateful stage
         candles = decoded.candles | "Typed" >> beam.Map(lambda kv: kv).with_output_types(tuple[str, typing.Any])
         return {"candles": candles, DLQ_TAG: decoded[DLQ_TAG]}

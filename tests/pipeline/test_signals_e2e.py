@@ -246,7 +246,7 @@ def test_candles_become_exactly_the_vectorized_signals_through_a_revision_a_relo
     assert "MACD_CROSS" in first and "unknown strategy" in first
     assert "entry_period=500" in first
     assert "resumes from checkpoint" in second
-    assert "restored BTC-USD|1m from its state" in second
+    assert "restored BTC-USD|1m|b64 from its state" in second
 
 
 def _params(message: strategy_pb2.Signal) -> dict:

@@ -20,10 +20,12 @@ from streaming.pipeline.signals_engine import MemoryKeyState, SignalEngine, deco
 from streaming.pipeline.signals_history import KafkaCandleHistory
 from tests.pipeline.test_signals_fixtures import (
     CONFIG_A,
+    CONFIG_B,
     candle_message,
     candle_records,
     decoded_frame,
     expected_signals,
+    held_position,
     key_of,
     market,
     sharded,
@@ -32,6 +34,8 @@ from tests.pipeline.test_signals_fixtures import (
 )
 from tradestream.candles.timeframes import MINUTE_NS, NS_PER_MS
 from tradestream.settings import Settings
+from tradestream.strategies import evaluate
+from tradestream.strategies.positions import positions_after
 
 
 @pytest.fixture
@@ -107,3 +111,37 @@ def test_a_stream_met_mid_history_is_seeded_from_the_topic_and_continues_like_a_
     assert len(expected) > 5
     assert {key_of(s) for s in signals} == expected
     assert len(signals) == len(expected)
+
+
+def test_a_reload_starts_an_added_strategy_where_a_backtest_is_and_keeps_running_positions(kafka, topic, tmp_path):
+    """The job's shard keys hold only the window their own strategies need (20 candles for the
+    64-candle shard here): an added strategy's position is replayed over the topic's history."""
+    frame = market(300, seed=13)
+    produce(kafka.kafka.bootstrap, topic, [(key, value, 0) for key, value in candle_records(frame, "BTC-USD")])
+    stream = updates(frame, "BTC-USD")
+    config = write_config(tmp_path / "live.yaml", CONFIG_A)
+    engine = SignalEngine(LiveSetSpec.from_file(config, history_hours=168, reload_interval_s=0),
+                          history=KafkaCandleHistory(kafka.kafka.bootstrap, topic))
+    decoded = decoded_frame(stream)
+    added, shard_window = CONFIG_B[2], 20  # AROON_MFI joins the shard of TICK_VOLUME_ANALYSIS (window 20)
+
+    def replayed_over_shard_window(bar: int) -> int:
+        return int(positions_after(*evaluate(added[0], decoded.iloc[bar - shard_window:bar], added[1])).iat[-1])
+
+    # reload where AROON_MFI is long, but a replay over the shard's 20 candles would say flat
+    reload_bar = next(b for b in range(150, 280) if held_position(decoded, *added, decoded.index[b - 1]) == 1
+                      and replayed_over_shard_window(b) == 0)
+    states: dict[str, MemoryKeyState] = {}
+    signals = []
+    for update in sharded(stream):
+        if update.window_start_ms == stream[reload_bar].window_start_ms and update.bucket == 64:  # its first shard
+            write_config(config, CONFIG_B)
+        signals += engine.on_update(update, states.setdefault(update.key, MemoryKeyState()))
+
+    expected = (expected_signals(decoded, "BTC-USD", CONFIG_A, until=frame.index[reload_bar])
+                | expected_signals(decoded, "BTC-USD", CONFIG_B, since=frame.index[reload_bar]))
+    got = [key_of(s) for s in signals]
+    assert engine.watcher.version == 2
+    assert set(got) == expected
+    assert len(got) == len(expected)
+    assert any(k.strategy == "AROON_MFI" and k.type == "SELL" for k in expected), "the replayed long must matter"
