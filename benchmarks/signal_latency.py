@@ -60,7 +60,7 @@ from tradestream.runtime.kafka import LocalKafka  # noqa: E402
 from tradestream.settings import PathSettings, Settings  # noqa: E402
 from tradestream.strategies import validate_candles  # noqa: E402
 from tradestream.strategies.config import ActiveStrategySet  # noqa: E402
-from tradestream.strategies.live import evaluate_last_bar  # noqa: E402
+from tradestream.strategies.live import evaluate_last_bar, frame_bucket  # noqa: E402
 from tradestream.strategies.synthetic import synthetic_candles  # noqa: E402
 from tradestream.v1 import strategy_pb2  # noqa: E402
 
@@ -174,9 +174,24 @@ def main() -> int:
     load_before = os.getloadavg()
     home = Path(tempfile.mkdtemp(prefix="signal-latency-"))
     settings, local = broker(Settings(), home)
+    try:
+        ok = measure(args, settings, home, load_before)
+    finally:
+        if local is not None:
+            local.stop()
+    if ok:
+        shutil.rmtree(home, ignore_errors=True)
+    else:
+        print(f"kept {home} (job log, broker data) for inspection")
+    return 0 if ok else 1
+
+
+def measure(args: argparse.Namespace, settings: Settings, home: Path, load_before: tuple[float, ...]) -> bool:
+    """Runs the job and the closes; prints the figures; True when every signal came once."""
     bootstrap = settings.kafka.bootstrap
     active = ActiveStrategySet.default()
     window = active.window_for("BTC-USD", "1m")
+    shards = {frame_bucket(entry.window) for entry in active}  # keys with strategies per stream
     total_closes = WARM_UP_CLOSES + args.closes
     history_bars = window + 64
     start = (pd.Timestamp.now(tz="UTC") - pd.Timedelta(minutes=history_bars)).floor("min")
@@ -226,8 +241,8 @@ def main() -> int:
             time.sleep(1)
         for close in range(total_closes):
             if close == WARM_UP_CLOSES:  # the first close starts the workers and seeds every window: let it settle
-                deadline = time.monotonic() + 600
-                while log_path.read_text(errors="replace").count("seeded ") < len(PAIRS):
+                deadline = time.monotonic() + 900
+                while log_path.read_text(errors="replace").count("seeded ") < len(PAIRS) * len(shards):
                     if job.poll() is not None or time.monotonic() > deadline:
                         raise SystemExit(f"the job did not seed its windows; see {log_path}")
                     time.sleep(1)
@@ -323,16 +338,10 @@ def main() -> int:
     seeded = re.findall(r"\[worker (\d+)\] \S+: seeded (\S+) from the candles topic",
                         log_path.read_text(errors="replace"))
     per_worker = Counter(worker for worker, _ in seeded)
-    print(f"windows seeded from the topic: {len(seeded)} streams; streams per worker (Flink's key hashing): "
+    print(f"windows seeded from the topic: {len(seeded)} keys ({len(PAIRS)} pairs x {len(shards)} frame buckets); "
+          "keys per worker process (Flink's key hashing): "
           + ", ".join(str(n) for n in sorted(per_worker.values(), reverse=True)))
-    if local is not None:
-        local.stop()
-    ok = bool(not missing and not extra and not duplicates and latencies)
-    if ok:
-        shutil.rmtree(home, ignore_errors=True)
-    else:
-        print(f"kept {home} (job log, broker data) for inspection")
-    return 0 if ok else 1
+    return bool(not missing and not extra and not duplicates and latencies)
 
 
 if __name__ == "__main__":

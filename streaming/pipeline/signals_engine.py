@@ -386,8 +386,8 @@ class SignalEngine:
         if positions:  # positions already held win over the replayed ones
             evaluator.import_state({"format": STATE_FORMAT, "streams": [], "positions": positions})
         self._count("streams_seeded")
-        log.info("seeded %s|%s from %s: %d candles up to %s (%s); %d positions kept, %d entries start from a "
-                 "replay", pair, timeframe, origin, len(history), history.index[-1].isoformat(),
+        log.info("seeded %s from %s: %d candles up to %s (%s); %d positions kept, %d entries start from a "
+                 "replay", update.key, origin, len(history), history.index[-1].isoformat(),
                  "whole history" if history_complete else "partial history", len(positions), len(added))
         return True
 
