@@ -41,12 +41,14 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
 from tradestream.strategies import custom
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # pandas-ta warns about optional extras at import
     import pandas_ta as ta
+    from pandas_ta.utils import non_zero_range
 
 CONVERGENCE_E_FOLDS = 50.0  # the seed's weight falls to e**-50 ~ 2**-72 (see above)
 # Bars for path-dependent state (SAR, trailing stops) to forget its start; on the
@@ -154,12 +156,62 @@ def _cci(high: pd.Series, low: pd.Series, close: pd.Series, length: int = 20, c:
 
     pandas-ta 0.4.71b0's ``cci`` computes ``tp - mean / (c * mad)`` (an operator
     precedence slip) instead of Lambert's ``(tp - mean) / (c * mad)``; this composes the
-    same pandas-ta building blocks (hlc3, sma, mad) with the right formula.
+    same pandas-ta building blocks (hlc3, sma, mad) with the right formula, the mean
+    absolute deviation through ``rolling_mad``.
     """
     tp = ta.hlc3(high, low, close)
     mean = ta.sma(tp, length=length)
-    mad = ta.mad(tp, length=length)
+    mad = rolling_mad(tp, length)
     return (tp - mean) / (c * mad)
+
+
+def rolling_mad(series: pd.Series, length: int) -> pd.Series:
+    """pandas-ta's ``mad`` (rolling mean absolute deviation), bit for bit, without its per-window Python call.
+
+    pandas-ta runs ``fabs(w - w.mean()).mean()`` through ``rolling.apply`` once per bar
+    (~7 ms per 1,000 bars); the same NumPy reductions over a sliding-window view give
+    identical floats (tests/strategies/test_fast_indicators.py) in a fraction of that.
+    """
+    values = series.to_numpy(dtype="float64")
+    out = np.full(values.size, np.nan)
+    if values.size >= length:
+        windows = np.lib.stride_tricks.sliding_window_view(values, length)
+        means = windows.mean(axis=1)
+        out[length - 1:] = np.fabs(windows - means[:, None]).mean(axis=1)
+    return pd.Series(out, index=series.index, name=f"MAD_{length}")
+
+
+@njit(cache=True)
+def _kama_recursion(sc: np.ndarray, close: np.ndarray, length: int, seed: float) -> np.ndarray:
+    out = np.full(close.size, np.nan)
+    out[length - 1] = seed
+    previous = seed
+    for i in range(length, close.size):
+        previous = sc[i] * close[i] + (1.0 - sc[i]) * previous
+        out[i] = previous
+    return out
+
+
+def _kama(close: pd.Series, length: int = 10, fast: int = 2, slow: int = 30) -> pd.Series | None:
+    """pandas-ta's ``kama`` (0.4.71b0) with its recursion compiled.
+
+    pandas-ta computes the smoothing constants vectorized, then runs the recursion
+    ``kama[i] = sc[i] * close[i] + (1 - sc[i]) * kama[i-1]`` as a Python loop with three
+    ``Series.iat`` reads per bar: 21 ms per candle on VARIABLE_PERIOD_EMA's 5,510-bar live
+    window, a fifth of what evaluating all 60 strategies costs. The same steps in the same
+    order, the loop in numba, give bit-identical values (tested against ``ta.kama``).
+    """
+    if close is None or close.size < max(fast, slow, length):
+        return None
+    fr, sr = 2 / (fast + 1), 2 / (slow + 1)
+    abs_diff = non_zero_range(close, close.shift(length)).abs()
+    peer_diff = non_zero_range(close, close.shift(1)).abs()
+    er = abs_diff / peer_diff.rolling(length).sum()
+    x = er * (fr - sr) + sr
+    sc = (x * x).to_numpy(dtype="float64")
+    seed = float(ta.sma(close.iloc[:length], length=length).iloc[-1])
+    values = _kama_recursion(sc, close.to_numpy(dtype="float64"), length, seed)
+    return pd.Series(values, index=close.index, name=f"KAMA_{length}_{fast}_{slow}")
 
 
 def _psar_direction(high: pd.Series, low: pd.Series, close: pd.Series, af0: float = 0.02, af: float = 0.02,
@@ -188,7 +240,7 @@ register(IndicatorDef("dema", ta.dema, ("close",), lambda k: 2 * (k["length"] - 
 register(IndicatorDef("tema", ta.tema, ("close",), lambda k: 3 * (k["length"] - 1),
                       lambda k: 3 * ema_memory(k["length"]), _i("length")))
 register(IndicatorDef("vwma", ta.vwma, ("close", "volume"), lambda k: k["length"] - 1, int_params=_i("length")))
-register(IndicatorDef("kama", ta.kama, ("close",), lambda k: max(k["length"], k["slow"]),
+register(IndicatorDef("kama", _kama, ("close",), lambda k: max(k["length"], k["slow"]),
                       lambda k: convergence_bars((2.0 / (k["slow"] + 1.0)) ** 2), _i("length", "fast", "slow")))
 register(IndicatorDef("linreg", ta.linreg, ("close",), lambda k: k["length"] - 1, int_params=_i("length")))
 register(IndicatorDef("hlc3", ta.hlc3, ("high", "low", "close"), _zero))
