@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
@@ -33,11 +34,13 @@ class CandleSnapshot:
 class CandleReader:
     """Follows ``candles`` from the beginning; ``poll`` folds new records into a snapshot."""
 
-    def __init__(self, bootstrap: str, topic: str, *, keep_history: bool = False):
+    def __init__(self, bootstrap: str, topic: str, *, keep_history: bool = False,
+                 client_config: Mapping[str, Any] | None = None):
         self.topic = topic
         self.snapshot = CandleSnapshot()
         self._keep_history = keep_history
-        self._consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"candle-reader-{uuid.uuid4()}",
+        self._consumer = Consumer({**dict(client_config or {}), "bootstrap.servers": bootstrap,
+                                   "group.id": f"candle-reader-{uuid.uuid4()}",
                                    "enable.auto.commit": False, "auto.offset.reset": "earliest",
                                    "enable.partition.eof": False})
         metadata = self._consumer.list_topics(topic, timeout=10)
@@ -94,9 +97,10 @@ class CandleReader:
         self.close()
 
 
-def read_final_candles(bootstrap: str, topic: str, idle_s: float = 2.0) -> dict[CandleKey, CandleRecord]:
+def read_final_candles(bootstrap: str, topic: str, idle_s: float = 2.0,
+                       client_config: Mapping[str, Any] | None = None) -> dict[CandleKey, CandleRecord]:
     """The final version of every candle currently on ``topic`` (reads until idle for ``idle_s``)."""
-    with CandleReader(bootstrap, topic) as reader:
+    with CandleReader(bootstrap, topic, client_config=client_config) as reader:
         quiet_since = time.monotonic()
         while time.monotonic() - quiet_since < idle_s:
             if reader.poll(timeout=0.5):

@@ -68,6 +68,7 @@ class SignalJobConfig:
     fresh: bool = False                   # ignore retained checkpoints
     warm_up: bool = True
     extra_args: tuple[str, ...] = field(default_factory=tuple)
+    kafka_client: tuple[tuple[str, str], ...] = ()   # librdkafka security settings for every client
 
     @classmethod
     def from_settings(cls, settings: Settings, config_path: str | Path | None = None, *,
@@ -80,7 +81,8 @@ class SignalJobConfig:
         job_name = overrides.get("job_name", cls.job_name)
         config = cls(bootstrap=k.bootstrap, candles_topic=k.candles_topic, signals_topic=k.signals_topic,
                      dlq_topic=k.dlq_topic, live_set=live_set,
-                     checkpoint_dir=settings.paths.home / "checkpoints" / job_name)
+                     checkpoint_dir=settings.paths.home / "checkpoints" / job_name,
+                     kafka_client=tuple(sorted(k.client_config().items())))
         return replace(config, **overrides).validated()
 
     def validated(self) -> SignalJobConfig:
@@ -99,21 +101,22 @@ class SignalJobConfig:
         return self
 
     def engine_options(self) -> EngineOptions:
-        history = KafkaCandleHistory(self.bootstrap, self.candles_topic) if self.seed_from_topic else None
+        history = (KafkaCandleHistory(self.bootstrap, self.candles_topic, client_config=self.kafka_client)
+                   if self.seed_from_topic else None)
         return EngineOptions(self.live_set, history, self.snapshot_every, self.warm_up)
 
 
 def build_signal_pipeline(p: beam.Pipeline, config: SignalJobConfig) -> None:
     """Adds read -> decode -> evaluate -> write to ``p``."""
     # Latency matters more than batching here: poll often, hand over small batches.
-    reader = ReaderSettings(bootstrap=config.bootstrap, group_id=config.consumer_group, max_poll_s=0.2,
-                            empty_poll_delay_s=0.05)
+    reader = ReaderSettings(bootstrap=config.bootstrap, group_id=config.consumer_group,
+                            client_config=config.kafka_client, max_poll_s=0.2, empty_poll_delay_s=0.05)
     batches = p | "ReadCandles" >> ReadFromKafka(config.candles_topic, reader, start=config.start)
     decoded = batches | "DecodeCandles" >> DecodeCandles(config.live_set.history_hours)
     (decoded["candles"]
      | "EvaluateStrategies" >> EvaluateStrategies(config.engine_options())
-     | "WriteSignals" >> WriteToKafka(config.signals_topic, config.bootstrap))
-    decoded[DLQ_TAG] | "WriteDeadLetters" >> WriteToKafka(config.dlq_topic, config.bootstrap)
+     | "WriteSignals" >> WriteToKafka(config.signals_topic, config.bootstrap, config.kafka_client))
+    decoded[DLQ_TAG] | "WriteDeadLetters" >> WriteToKafka(config.dlq_topic, config.bootstrap, config.kafka_client)
 
 
 def pipeline_args(settings: Settings, config: SignalJobConfig) -> tuple[list[str], Path | None]:

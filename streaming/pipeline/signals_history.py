@@ -42,12 +42,13 @@ class KafkaCandleHistory:
     topic: str
     margin_bars: int = 16         # read a little further back than needed (clock skew, revisions)
     timeout_s: float = 60.0
+    client_config: tuple[tuple[str, str], ...] = ()  # librdkafka security settings (SASL/TLS in Kubernetes)
 
     def read(self, pair: str, timeframe: str, *, partition: int, before_offset: int, before_ms: int,
              bars: int) -> StreamHistory:
         started = time.monotonic()
         since_ms = before_ms - (bars + self.margin_bars) * (TIMEFRAME_NS[timeframe] // NS_PER_MS)
-        consumer = Consumer({"bootstrap.servers": self.bootstrap,
+        consumer = Consumer({**dict(self.client_config), "bootstrap.servers": self.bootstrap,
                              "group.id": f"tradestream-signals-seed-{uuid.uuid4()}",
                              "enable.auto.commit": False, "enable.partition.eof": True,
                              "isolation.level": "read_committed", "logger": log})

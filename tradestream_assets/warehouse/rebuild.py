@@ -112,7 +112,8 @@ def batch_candles(settings: Settings, db_path, start: datetime, end: datetime,
             from_ns=first_ns, to_ns=end_ns, timeframes=tuple(timeframes))
         log.info("batch candle job over %d DuckDB trades in [%s, %s)", len(trades), from_ns(first_ns), end)
         run_candle_job(settings, config)
-        finals = read_final_candles(settings.kafka.bootstrap, topics["candles"])
+        finals = read_final_candles(settings.kafka.bootstrap, topics["candles"],
+                                    client_config=settings.kafka.client_config())
     finally:
         for future in admin.delete_topics(list(topics.values())).values():
             try:

@@ -1,0 +1,90 @@
+"""Every Kafka client of the two Flink jobs starts from the cluster's client settings (SASL/TLS).
+
+In Kubernetes the brokers require SCRAM credentials; a job whose reader, writer or
+history consumer left them out could not connect. The jobs are built, not run, and no
+broker here speaks SASL: the Kafka transforms are swapped for recorders of the client
+settings they were given (expanding the real reader would contact the broker).
+"""
+
+from __future__ import annotations
+
+import apache_beam as beam
+import pytest
+from pydantic import SecretStr
+
+from streaming.pipeline import candles, signals
+from streaming.pipeline.candles import CandleJobConfig, build_candle_pipeline
+from streaming.pipeline.signals import SignalJobConfig, build_signal_pipeline
+from tradestream.settings import KafkaSettings, Settings
+
+SECURE = {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "SCRAM-SHA-512",
+          "sasl.username": "tradestream", "sasl.password": "s3cret"}
+
+
+def _secure_settings(settings: Settings) -> Settings:
+    kafka = KafkaSettings(**{**settings.kafka.model_dump(), "security_protocol": "SASL_PLAINTEXT",
+                             "sasl_mechanism": "SCRAM-SHA-512", "sasl_username": "tradestream",
+                             "sasl_password": SecretStr("s3cret")})
+    return settings.model_copy(update={"kafka": kafka})
+
+
+class Recorded:
+    def __init__(self):
+        self.readers: list[dict] = []
+        self.writers: list[dict] = []
+
+
+@pytest.fixture
+def recorded(monkeypatch: pytest.MonkeyPatch) -> Recorded:
+    """ReadFromKafka/WriteToKafka in both job modules replaced by recorders of their client settings."""
+    seen = Recorded()
+
+    class RecordRead(beam.PTransform):
+        def __init__(self, topic, settings, **_):
+            super().__init__()
+            seen.readers.append(settings.consumer_conf())
+
+        def expand(self, pbegin):
+            return pbegin | beam.Create([])
+
+    class RecordWrite(beam.PTransform):
+        def __init__(self, topic, bootstrap, producer_config=()):
+            super().__init__()
+            seen.writers.append(dict(producer_config))
+
+        def expand(self, pcoll):
+            return pcoll
+
+    for module in (candles, signals):
+        monkeypatch.setattr(module, "ReadFromKafka", RecordRead)
+        monkeypatch.setattr(module, "WriteToKafka", RecordWrite)
+    return seen
+
+
+def _has_credentials(conf: dict) -> bool:
+    return all(conf.get(k) == v for k, v in SECURE.items())
+
+
+def test_the_signal_job_reads_writes_and_seeds_with_the_cluster_credentials(settings: Settings,
+                                                                            recorded: Recorded) -> None:
+    config = SignalJobConfig.from_settings(_secure_settings(settings))
+    build_signal_pipeline(beam.Pipeline(), config)
+    readers, writers = recorded.readers, recorded.writers
+    assert readers and all(_has_credentials(c) for c in readers)
+    assert len(writers) == 2 and all(_has_credentials(c) for c in writers)  # signals and dead letters
+    history = config.engine_options().history
+    assert history is not None and _has_credentials(dict(history.client_config))
+
+
+def test_the_candle_job_reads_and_writes_with_the_cluster_credentials(settings: Settings,
+                                                                      recorded: Recorded) -> None:
+    config = CandleJobConfig.from_settings(_secure_settings(settings), "stream")
+    build_candle_pipeline(beam.Pipeline(), config)
+    readers, writers = recorded.readers, recorded.writers
+    assert readers and all(_has_credentials(c) for c in readers)
+    assert len(writers) == 2 and all(_has_credentials(c) for c in writers)  # candles and dead letters
+
+
+def test_plaintext_clusters_add_no_security_settings(settings: Settings) -> None:
+    config = SignalJobConfig.from_settings(settings)
+    assert not any(k.startswith(("sasl.", "security.")) for k, _ in config.kafka_client)
