@@ -8,9 +8,9 @@ from datetime import UTC
 import pandas as pd
 import pytest
 
-from tradestream.strategies import get_strategy
+from tradestream.strategies import IndicatorCache, get_strategy, list_strategies
 from tradestream.strategies.config import ActiveEntry, ActiveStrategySet
-from tradestream.strategies.live import LiveEvaluator, LiveSignal, to_live_candle
+from tradestream.strategies.live import LiveEvaluator, LiveSignal, evaluate_last_bar, to_live_candle
 from tradestream.strategies.positions import positions_after, trade_signals
 from tradestream.v1 import market_pb2, strategy_pb2
 
@@ -233,3 +233,40 @@ def test_candle_times_may_be_epoch_milliseconds_or_iso_text(frame):
     ms = int(frame.index[3].value // 1_000_000)
     assert to_live_candle(_row(frame, 3, window_start=ms)).window_start == frame.index[3]
     assert to_live_candle(_row(frame, 3, window_start=frame.index[3].isoformat())).window_start == frame.index[3]
+
+
+# --------------------------------------------------------------------------- one side per bar
+
+def test_each_side_on_its_own_equals_the_full_evaluation_for_every_strategy(month):
+    frame = month.iloc[:6_000]
+    for spec in list_strategies():
+        params = spec.space.defaults()
+        cache = IndicatorCache(frame)
+        entries, exits = spec.signals(frame, params, cache=cache)
+        for side, expected in (("entry", entries), ("exit", exits)):
+            assert spec.holds_on_last_bar(cache.frame, params, cache, side) == bool(expected.iat[-1]), (spec.name, side)
+
+
+def test_the_live_evaluator_evaluates_only_the_rule_that_can_decide_the_bar(frame, macd_signals):
+    entry = _entry("MACD_CROSSOVER")
+    buy = int(macd_signals[macd_signals == 1].index.map(frame.index.get_loc)[0])
+    live = LiveEvaluator(ActiveStrategySet.of([entry]))
+    _feed(live, frame, range(buy))
+    candle = to_live_candle(_row(frame, buy))
+    assert live._deciding_sides([entry], candle) == {entry.key: "entry"}  # flat: only the entry rule
+    assert [s.type for s in live.on_candle(_row(frame, buy))] == ["BUY"]
+    assert live._deciding_sides([entry], candle) == {entry.key: None}  # a revision of a bar that signalled
+    following = to_live_candle(_row(frame, buy + 1))
+    assert live._deciding_sides([entry], following) == {entry.key: "exit"}  # long: only the exit rule
+
+
+def test_evaluate_last_bar_reports_only_the_side_asked_for(frame):
+    entry = _entry("MACD_CROSSOVER")
+    window = frame.iloc[-entry.window:]
+    both, _ = evaluate_last_bar(window, [entry], complete=False)
+    only_exit, _ = evaluate_last_bar(window, [entry], complete=False, sides={entry.key: "exit"})
+    skipped, _ = evaluate_last_bar(window, [entry], complete=False, sides={entry.key: None})
+    assert only_exit[entry.key] == (False, both[entry.key][1])
+    assert skipped == {}
+    with pytest.raises(ValueError, match="side 'sideways'"):
+        get_strategy("MACD_CROSSOVER").holds_on_last_bar(window, entry.params, IndicatorCache(window), "sideways")

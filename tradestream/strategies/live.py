@@ -197,7 +197,8 @@ def frame_bucket(window: int) -> int:
 
 
 def evaluate_last_bar(frame: pd.DataFrame, entries: Iterable[ActiveEntry], *, complete: bool,
-                      share_cache: bool = True) -> tuple[dict[str, tuple[bool, bool]], dict[str, str]]:
+                      share_cache: bool = True, sides: Mapping[str, str | None] | None = None,
+                      ) -> tuple[dict[str, tuple[bool, bool]], dict[str, str]]:
     """(entry, exit) on the last bar of ``frame`` per ready entry key, and errors per failed key.
 
     ``frame`` is a stream's window (validated, newest candle last); ``complete`` says it
@@ -207,23 +208,32 @@ def evaluate_last_bar(frame: pd.DataFrame, entries: Iterable[ActiveEntry], *, co
     ``frame``, and run longest frame first, so each indicator call is computed once per
     candle and shorter frames read the last rows of it (``IndicatorCache.tail``);
     ``share_cache=False`` gives each entry its own cache instead, for benchmarks.
+
+    ``sides`` (entry key -> "entry", "exit" or None) evaluates only the condition that can
+    decide the bar: the other one is reported False, and an entry mapped to None is not
+    evaluated at all. Entries it does not name get both.
     """
     results: dict[str, tuple[bool, bool]] = {}
     failures: dict[str, str] = {}
     shared = IndicatorCache.for_validated(frame)
-    ready = [e for e in entries if len(frame) > e.lookback and (len(frame) >= e.window or complete)]
+    ready = [e for e in entries if len(frame) > e.lookback and (len(frame) >= e.window or complete)
+             and (sides is None or sides.get(e.key, "both") is not None)]
     sized = sorted(((min(frame_bucket(e.window), len(frame)), e) for e in ready), key=lambda pair: -pair[0])
     for size, entry in sized:
         if share_cache:
             cache = shared.tail(size)
         else:
             cache = IndicatorCache.for_validated(frame.iloc[-size:])
+        side = "both" if sides is None else sides.get(entry.key, "both")
         try:
-            entries_s, exits_s = entry.spec.evaluate_frame(cache.frame, entry.params, cache)
+            if side == "both":
+                entries_s, exits_s = entry.spec.evaluate_frame(cache.frame, entry.params, cache)
+                results[entry.key] = (bool(entries_s.iat[-1]), bool(exits_s.iat[-1]))
+            else:
+                holds = entry.spec.holds_on_last_bar(cache.frame, entry.params, cache, side)
+                results[entry.key] = (holds, False) if side == "entry" else (False, holds)
         except Exception as exc:  # noqa: BLE001 - one broken strategy must not stop the others
             failures[entry.key] = str(exc)
-            continue
-        results[entry.key] = (bool(entries_s.iat[-1]), bool(exits_s.iat[-1]))
     return results, failures
 
 
@@ -315,7 +325,8 @@ class LiveEvaluator:
         entries = self._active.for_stream(live.pair, live.timeframe)
         if not entries:
             return []
-        results, failures = evaluate_last_bar(stream.frame(), entries, complete=stream.complete)
+        results, failures = evaluate_last_bar(stream.frame(), entries, complete=stream.complete,
+                                              sides=self._deciding_sides(entries, live))
         signals: list[LiveSignal] = []
         for entry in entries:
             error_key = (entry.key, live.pair, live.timeframe)
@@ -330,6 +341,26 @@ class LiveEvaluator:
                 if signal is not None:
                     signals.append(signal)
         return signals
+
+    def _deciding_sides(self, entries: Iterable[ActiveEntry], candle: LiveCandle) -> dict[str, str | None]:
+        """Per entry, the one condition that can decide this bar (``positions.step``): the entry
+        rule when the position before the bar is flat, the exit rule when long; None for a
+        revision of a bar that already emitted its signal (nothing more is emitted for it)."""
+        t = candle.window_start.value
+        sides: dict[str, str | None] = {}
+        for entry in entries:
+            state = self._positions.get((entry.key, candle.pair, candle.timeframe))
+            if state is None:
+                before = FLAT
+            elif state.bar_time == t:
+                if state.emitted is not None:
+                    sides[entry.key] = None
+                    continue
+                before = state.position_before
+            else:
+                before = state.position
+            sides[entry.key] = "entry" if before == FLAT else "exit"
+        return sides
 
     def _decide(self, entry: ActiveEntry, candle: LiveCandle, entry_holds: bool,
                 exit_holds: bool) -> LiveSignal | None:

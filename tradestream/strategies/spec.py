@@ -104,6 +104,29 @@ class StrategySpec:
         The live evaluator calls this once per strategy and candle, skipping the
         validation it did when the config was loaded.
         """
+        lookback = self._check_frame(frame, values)
+        ctx = EvalContext(frame, values, cache, self.name)
+        entries = self.entry.evaluate(ctx)
+        exits = self.exit.evaluate(ctx)
+        entries[:lookback] = False
+        exits[:lookback] = False
+        return (pd.Series(entries, index=frame.index, name="entry", dtype=np.bool_),
+                pd.Series(exits, index=frame.index, name="exit", dtype=np.bool_))
+
+    def holds_on_last_bar(self, frame: pd.DataFrame, values: Mapping[str, ParamValue], cache: IndicatorCache,
+                          side: str) -> bool:
+        """Whether the ``side`` ("entry" or "exit") condition holds on the last bar of ``frame``:
+        the last element of ``evaluate_frame``'s series for that side, without evaluating the
+        other side. The live evaluator needs only one: flat, only the entry decides; long, only
+        the exit (``positions.step``)."""
+        self._check_frame(frame, values)
+        cond = self.entry if side == "entry" else self.exit if side == "exit" else None
+        if cond is None:
+            raise ValueError(f"side {side!r} must be 'entry' or 'exit'")
+        return bool(cond.evaluate(EvalContext(frame, values, cache, self.name))[-1])
+
+    def _check_frame(self, frame: pd.DataFrame, values: Mapping[str, ParamValue]) -> int:
+        """The look-back for ``values``; raises when ``frame`` is too short or lacks a column."""
         lookback = self.lookback(values)
         if len(frame) <= lookback:
             raise InsufficientCandlesError(
@@ -113,13 +136,7 @@ class StrategySpec:
         if missing:
             raise ValueError(f"{self.name} needs candle column(s) {missing}, which this frame lacks "
                              f"(it has {list(frame.columns)})")
-        ctx = EvalContext(frame, values, cache, self.name)
-        entries = self.entry.evaluate(ctx)
-        exits = self.exit.evaluate(ctx)
-        entries[:lookback] = False
-        exits[:lookback] = False
-        return (pd.Series(entries, index=frame.index, name="entry", dtype=np.bool_),
-                pd.Series(exits, index=frame.index, name="exit", dtype=np.bool_))
+        return lookback
 
     # ------------------------------------------------------------------ description
     @property
