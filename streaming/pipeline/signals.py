@@ -112,7 +112,7 @@ def build_signal_pipeline(p: beam.Pipeline, config: SignalJobConfig) -> None:
     reader = ReaderSettings(bootstrap=config.bootstrap, group_id=config.consumer_group,
                             client_config=config.kafka_client, max_poll_s=0.2, empty_poll_delay_s=0.05)
     batches = p | "ReadCandles" >> ReadFromKafka(config.candles_topic, reader, start=config.start)
-    decoded = batches | "DecodeCandles" >> DecodeCandles(config.live_set.history_hours)
+    decoded = batches | "DecodeCandles" >> DecodeCandles(config.live_set.history_hours, config.parallelism)
     (decoded["candles"]
      | "EvaluateStrategies" >> EvaluateStrategies(config.engine_options())
      | "WriteSignals" >> WriteToKafka(config.signals_topic, config.bootstrap, config.kafka_client))

@@ -30,9 +30,9 @@ from streaming.pipeline.signals_engine import (
     SOURCE,
     CandleUpdate,
     RejectedCandle,
+    ShardRouter,
     SignalEngine,
     decode_candle,
-    shard_buckets,
 )
 from streaming.pipeline.signals_history import KafkaCandleHistory
 from tradestream.candles.codec import dead_letter
@@ -55,14 +55,18 @@ class DecodeCandlesFn(beam.DoFn):
     (``pair|timeframe|b<bucket>``, see signals_engine), or to ``pair|timeframe`` when
     ``history_hours`` is None (no sharding)."""
 
-    def __init__(self, history_hours: float | None = None):
+    def __init__(self, history_hours: float | None = None, parallelism: int = 1):
         self._history_hours = history_hours
+        self._parallelism = parallelism
+        self._router: ShardRouter | None = None
         self._rejected = {reason: Metrics.counter(METRICS_NAMESPACE, f"dead_letters_{reason}")
                           for reason in ("undecodable_candle", "invalid_candle")}
         self._decoded = Metrics.counter(METRICS_NAMESPACE, "candles_decoded")
 
     def setup(self) -> None:
         _worker_logging()
+        if self._history_hours is not None:
+            self._router = ShardRouter(self._parallelism, self._history_hours)
 
     def process(self, batch: KafkaBatch) -> Iterator:
         for record in batch.records:
@@ -79,25 +83,27 @@ class DecodeCandlesFn(beam.DoFn):
                 yield beam.pvalue.TaggedOutput(DLQ_TAG, (record.key or SOURCE.encode(), message.SerializeToString()))
                 continue
             self._decoded.inc()
-            if self._history_hours is None:
+            if self._router is None:
                 yield update.key, update
                 continue
             # Shards without strategies drop the candle at once; routing to all of them keeps this
-            # stage free of the config (the evaluators reload it on their own schedule).
-            for bucket in shard_buckets(update.timeframe, self._history_hours):
-                sharded = update._replace(bucket=bucket)
-                yield sharded.key, sharded
+            # stage free of the config (the evaluators reload it on their own schedule). The state
+            # key places the shard on a worker (ShardRouter); the engine knows it by update.key.
+            for bucket, key in self._router.shards(update.pair, update.timeframe):
+                yield key, update._replace(bucket=bucket)
 
 
 class DecodeCandles(beam.PTransform):
     """KafkaBatch -> ``candles``: (state key, CandleUpdate); ``dead_letters``: (key, DeadLetter bytes)."""
 
-    def __init__(self, history_hours: float | None = None):
+    def __init__(self, history_hours: float | None = None, parallelism: int = 1):
         super().__init__()
         self._history_hours = history_hours
+        self._parallelism = parallelism
 
     def expand(self, batches):
-        decoded = batches | "Decode" >> beam.ParDo(DecodeCandlesFn(self._history_hours)).with_outputs(
+        fn = DecodeCandlesFn(self._history_hours, self._parallelism)
+        decoded = batches | "Decode" >> beam.ParDo(fn).with_outputs(
             DLQ_TAG, main="candles")
         # a str key coder: deterministic keys for the stateful stage
         candles = decoded.candles | "Typed" >> beam.Map(lambda kv: kv).with_output_types(tuple[str, typing.Any])
