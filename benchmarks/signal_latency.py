@@ -169,6 +169,7 @@ def main() -> int:
                              "time measures queueing, not latency)")
     parser.add_argument("--eval-candles", type=int, default=4, help="candles per round of the cache comparison")
     parser.add_argument("--eval-rounds", type=int, default=3)
+    parser.add_argument("--parallelism", type=int, default=None, help="the job's parallelism (default: the job's)")
     args = parser.parse_args()
 
     load_before = os.getloadavg()
@@ -226,12 +227,15 @@ def measure(args: argparse.Namespace, settings: Settings, home: Path, load_befor
            "TRADESTREAM_KAFKA_DLQ_TOPIC": topics["dlq"]}
     argv = [sys.executable, "-m", "tradestream_cli.main", "pipeline", "signals", "--start", "latest", "--fresh",
             "--job-name", f"signal-latency-{suffix}"]
+    if args.parallelism is not None:
+        argv += ["--parallelism", str(args.parallelism)]
     collector = SignalCollector(bootstrap, topics["signals"])
     collector.start()
     with log_path.open("wb") as out:
         job = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
     offsets: dict[tuple[str, int], tuple[int, int]] = {}
     published: list[float] = []
+    published_wall: list[float] = []
     try:
         print(f"started the job (log {log_path}) ...", flush=True)
         deadline = time.monotonic() + 600
@@ -252,7 +256,7 @@ def measure(args: argparse.Namespace, settings: Settings, home: Path, load_befor
                 cpu_before, measured_from = worker_cpu_seconds(job), time.monotonic()
                 idle_rate = (cpu_before - idle_cpu) / (measured_from - idle_from)
             bar = history_bars + close
-            t0 = time.monotonic()
+            t0, wall0 = time.monotonic(), time.time()
             for pair, market in markets.items():
                 at = market.index[bar]
                 row = next(market.iloc[bar:bar + 1].itertuples())
@@ -265,6 +269,7 @@ def measure(args: argparse.Namespace, settings: Settings, home: Path, load_befor
                                  on_delivery=delivered)
             producer.flush(10)
             published.append(t0)
+            published_wall.append(wall0)
             print(f"  close {close + 1}/{total_closes} published", end="\r", flush=True)
             time.sleep(max(0.0, t0 + args.interval - time.monotonic()))
         time.sleep(max(10.0, args.interval * 2))
@@ -296,14 +301,17 @@ def measure(args: argparse.Namespace, settings: Settings, home: Path, load_befor
                 expected[live.signal_id] = close
 
     arrivals: dict[str, float] = {}
+    emitted: dict[str, float] = {}  # wall time the engine evaluated the signal (Signal.emitted_at)
     duplicates = 0
     for arrived, message in collector.arrivals:
         if message.signal_id in arrivals:
             duplicates += 1
         arrivals.setdefault(message.signal_id, arrived)
+        emitted.setdefault(message.signal_id, message.emitted_at.ToNanoseconds() / 1e9)
     missing = set(expected) - set(arrivals)
     extra = set(arrivals) - set(expected)
     latencies, silent = [], 0
+    first_evaluated, last_evaluated = [], []  # per close: first and last signal evaluated, after publishing
     for close in range(WARM_UP_CLOSES, total_closes):
         ids = [sid for sid, c in expected.items() if c == close]
         if not ids:
@@ -312,6 +320,8 @@ def measure(args: argparse.Namespace, settings: Settings, home: Path, load_befor
         if any(sid not in arrivals for sid in ids):
             continue
         latencies.append(max(arrivals[sid] for sid in ids) - published[close])
+        first_evaluated.append(min(emitted[sid] for sid in ids) - published_wall[close])
+        last_evaluated.append(max(emitted[sid] for sid in ids) - published_wall[close])
 
     print(f"\nmachine: {os.cpu_count()} cores, load average {load_before[0]:.1f} before, "
           f"{os.getloadavg()[0]:.1f} after")
@@ -332,6 +342,9 @@ def measure(args: argparse.Namespace, settings: Settings, home: Path, load_befor
               f"closes excluded): p50 {p50:.2f} s, p99 {p99:.2f} s, max {max(latencies):.2f} s")
         print(f"p99 / target ({TARGET_P99_S:.0f} s): {p99 / TARGET_P99_S:.2f}; p99 / compute bound: {p99 / bound:.2f}")
         print("per close (s): " + " ".join(f"{latency:.2f}" for latency in latencies))
+        print(f"where the time goes (p50 over closes): first signal evaluated "
+              f"{statistics.median(first_evaluated):.2f} s after publishing, last evaluated "
+              f"{statistics.median(last_evaluated):.2f} s, on `signals` {statistics.median(latencies):.2f} s")
         if max(latencies) > 0.8 * args.interval:
             print(f"warning: closes took up to {max(latencies):.1f} s, close to the {args.interval:.0f} s interval: "
                   "later closes may have queued behind earlier ones; raise --interval")
@@ -339,7 +352,7 @@ def measure(args: argparse.Namespace, settings: Settings, home: Path, load_befor
                         log_path.read_text(errors="replace"))
     per_worker = Counter(worker for worker, _ in seeded)
     print(f"windows seeded from the topic: {len(seeded)} keys ({len(PAIRS)} pairs x {len(shards)} frame buckets); "
-          "keys per worker process (Flink's key hashing): "
+          "keys per worker process (ShardRouter placement): "
           + ", ".join(str(n) for n in sorted(per_worker.values(), reverse=True)))
     return bool(not missing and not extra and not duplicates and latencies)
 
