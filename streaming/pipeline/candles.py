@@ -10,9 +10,6 @@ exits when done. docs/candles.md explains the semantics.
 from __future__ import annotations
 
 import logging
-import os
-import signal
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,6 +20,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.runner import PipelineResult, PipelineState
 
 from streaming.pipeline.checkpoints import checkpoint_args, latest_checkpoint, prune_other_jobs
+from streaming.pipeline.job_control import cancel_on_signals, python_first_on_path, stop_worker_processes
 from streaming.pipeline.kafkaio import ReaderSettings, ReadFromKafka, StartPolicy, WriteToKafka
 from streaming.pipeline.transforms import DLQ_TAG, BuildCandles, DecodeTrades, EncodeCandles, parse_trade
 from tradestream.candles.timeframes import MINUTE_NS, NS_PER_MS, NS_PER_SECOND, higher_timeframes
@@ -164,8 +162,7 @@ def run_candle_job(settings: Settings, config: CandleJobConfig, *, wait: bool = 
     Flink job, keeping its checkpoints); batch mode returns when the range is processed."""
     args, restore = pipeline_args(settings, config)
     if config.sdk_workers > 1:
-        # Beam starts process workers as plain `python`: make that this interpreter (the venv's).
-        os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+        python_first_on_path()
     if restore is not None:
         log.info("candle job %s resumes from checkpoint %s", config.job_name, restore)
     else:
@@ -181,21 +178,12 @@ def run_candle_job(settings: Settings, config: CandleJobConfig, *, wait: bool = 
         if state != PipelineState.DONE:
             raise RuntimeError(f"candle batch job ended in state {state}; see the log above for the failing step")
         return result
-    _cancel_on_signals(result)
-    result.wait_until_finish()
+    cancel_on_signals(result, "candle")
+    try:
+        result.wait_until_finish()
+    finally:
+        stop_worker_processes()
     return result
-
-
-def _cancel_on_signals(result: PipelineResult) -> None:
-    def stop(signum, _frame):
-        log.info("signal %s: cancelling the candle job (checkpoints are kept)", signum)
-        try:
-            result.cancel()
-        finally:
-            raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
 
 
 def minutes_ns(value_s: float) -> int:

@@ -12,18 +12,15 @@ history. docs/signals.md explains the semantics and the performance.
 from __future__ import annotations
 
 import logging
-import os
-import signal
-import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import apache_beam as beam
-import psutil
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.runner import PipelineResult
 
 from streaming.pipeline.checkpoints import checkpoint_args, latest_checkpoint, prune_other_jobs
+from streaming.pipeline.job_control import cancel_on_signals, python_first_on_path, stop_worker_processes
 from streaming.pipeline.kafkaio import ReaderSettings, ReadFromKafka, StartPolicy, WriteToKafka
 from streaming.pipeline.signals_config import DEFAULT_RELOAD_INTERVAL_S, LiveSetSpec
 from streaming.pipeline.signals_engine import DEFAULT_SNAPSHOT_EVERY
@@ -143,20 +140,12 @@ def pipeline_args(settings: Settings, config: SignalJobConfig) -> tuple[list[str
     return args + list(config.extra_args), restore
 
 
-def _python_first_on_path() -> None:
-    """Beam's loopback pool starts workers as plain `python`: make that this interpreter."""
-    bin_dir = str(Path(sys.executable).parent)
-    path = os.environ.get("PATH", "")
-    if path.split(os.pathsep)[0] != bin_dir:
-        os.environ["PATH"] = bin_dir + os.pathsep + path
-
-
 def run_signal_job(settings: Settings, config: SignalJobConfig, *, wait: bool = True) -> PipelineResult:
     """Builds and runs the job; blocks until stopped (SIGTERM/SIGINT cancel the Flink job,
     keeping its checkpoints) unless ``wait`` is False."""
     args, restore = pipeline_args(settings, config)
     if config.worker_pool is None and config.process_workers:
-        _python_first_on_path()
+        python_first_on_path()
     if restore is not None:
         log.info("signal job %s resumes from checkpoint %s", config.job_name, restore)
     else:
@@ -167,40 +156,9 @@ def run_signal_job(settings: Settings, config: SignalJobConfig, *, wait: bool = 
     result = p.run()
     if not wait:
         return result
-    _cancel_on_signals(result)
+    cancel_on_signals(result, "signal")
     try:
         result.wait_until_finish()
     finally:
-        _stop_worker_processes()
+        stop_worker_processes()
     return result
-
-
-def _stop_worker_processes(timeout_s: float = 10.0) -> None:
-    """Stop the SDK worker processes the loopback pool started for this job. Beam's own atexit
-    hook cannot do it on Python 3.12 (no new threads during interpreter shutdown)."""
-    workers = [child for child in psutil.Process().children()
-               if "SdkHarness" in " ".join(_cmdline(child))]
-    for worker in workers:
-        worker.terminate()
-    _, alive = psutil.wait_procs(workers, timeout=timeout_s)
-    for worker in alive:
-        worker.kill()
-
-
-def _cmdline(process: psutil.Process) -> list[str]:
-    try:
-        return process.cmdline()
-    except psutil.Error:
-        return []
-
-
-def _cancel_on_signals(result: PipelineResult) -> None:
-    def stop(signum, _frame):
-        log.info("signal %s: cancelling the signal job (checkpoints are kept)", signum)
-        try:
-            result.cancel()
-        finally:
-            raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
