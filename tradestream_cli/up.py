@@ -96,7 +96,10 @@ def run_platform(settings: Settings, host: str = "127.0.0.1", port: int = 3000, 
     def on_signal(signum, _frame):
         raise KeyboardInterrupt
 
+    # Both set explicitly: Python installs its Ctrl-C handler only when SIGINT was not ignored
+    # at start, and a process started in the background of a script inherits SIGINT ignored.
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     try:
         procs.require_free(port, "the Dagster UI", "--port", host)
         # 1. Kafka
