@@ -90,8 +90,16 @@ def _publish_history(bootstrap: str, topic: str, hours: list[datetime], per_minu
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # stopping the platform (Ctrl-C) is what the last e2e test checks: run it after every other one
-    items.sort(key=lambda item: "test_shutdown" in item.nodeid)
+    """Stopping the platform (Ctrl-C) is what the last test on it checks: run it right after the
+    other tests that use the platform, not at the end of the session (this hook sees every item
+    of the session), so its streams do not load the machine while the rest of the suite runs."""
+    shutdown = [i for i in items if "test_shutdown" in i.nodeid and "platform" in getattr(i, "fixturenames", ())]
+    if not shutdown:
+        return
+    rest = [i for i in items if i not in shutdown]
+    users = [n for n, i in enumerate(rest) if "platform" in getattr(i, "fixturenames", ())]
+    at = users[-1] + 1 if users else len(rest)
+    items[:] = rest[:at] + shutdown + rest[at:]
 
 
 @pytest.fixture(scope="session")
