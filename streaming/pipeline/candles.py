@@ -64,7 +64,8 @@ class CandleJobConfig:
     checkpoint_dir: Path | None = None    # stream mode; default <home>/checkpoints/<job_name>
     fresh: bool = False                   # stream mode: ignore retained checkpoints
     extra_args: tuple[str, ...] = field(default_factory=tuple)
-    kafka_client: tuple[tuple[str, str], ...] = ()   # librdkafka security settings for every client
+    # librdkafka security settings for every client; kept out of repr: it may hold a password
+    kafka_client: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings, mode: Mode, **overrides) -> CandleJobConfig:

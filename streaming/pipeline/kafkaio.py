@@ -276,7 +276,8 @@ class ReaderSettings:
 
     bootstrap: str
     group_id: str
-    client_config: tuple[tuple[str, Any], ...] = ()   # librdkafka security settings etc. (all clients)
+    # librdkafka security settings etc. (all clients); kept out of repr: it may hold a password
+    client_config: tuple[tuple[str, Any], ...] = field(default=(), repr=False)
     parse: ParseFn = kafka_timestamp
     watermark_lag_s: float = 2.0
     idle_timeout_s: float = 5.0

@@ -65,7 +65,8 @@ class SignalJobConfig:
     fresh: bool = False                   # ignore retained checkpoints
     warm_up: bool = True
     extra_args: tuple[str, ...] = field(default_factory=tuple)
-    kafka_client: tuple[tuple[str, str], ...] = ()   # librdkafka security settings for every client
+    # librdkafka security settings for every client; kept out of repr: it may hold a password
+    kafka_client: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings, config_path: str | Path | None = None, *,

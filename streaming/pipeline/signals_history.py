@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
@@ -42,7 +42,8 @@ class KafkaCandleHistory:
     topic: str
     margin_bars: int = 16         # read a little further back than needed (clock skew, revisions)
     timeout_s: float = 60.0
-    client_config: tuple[tuple[str, str], ...] = ()  # librdkafka security settings (SASL/TLS in Kubernetes)
+    # librdkafka security settings (SASL/TLS in Kubernetes); kept out of repr: it may hold a password
+    client_config: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     def read(self, pair: str, timeframe: str, *, partition: int, before_offset: int, before_ms: int,
              bars: int) -> StreamHistory:

@@ -88,3 +88,11 @@ def test_the_candle_job_reads_and_writes_with_the_cluster_credentials(settings: 
 def test_plaintext_clusters_add_no_security_settings(settings: Settings) -> None:
     config = SignalJobConfig.from_settings(settings)
     assert not any(k.startswith(("sasl.", "security.")) for k, _ in config.kafka_client)
+
+
+def test_job_configs_never_show_the_kafka_password(settings: Settings) -> None:
+    secure = _secure_settings(settings)
+    signal_config = SignalJobConfig.from_settings(secure)
+    candle_config = CandleJobConfig.from_settings(secure, "stream")
+    texts = [repr(signal_config), repr(signal_config.engine_options()), repr(candle_config)]
+    assert not any("s3cret" in text for text in texts)
