@@ -140,7 +140,7 @@ def pipeline_args(settings: Settings, config: CandleJobConfig) -> tuple[list[str
     # The SDK's cross-bundle state cache stays off: it re-measures a cached bag's deep size on every
     # append (objsize), which made the trade bags cost O(n) per trade.
     args.append(f"--max_bundle_time_mills={config.max_bundle_time_ms}")
-    if config.sdk_workers > 1 and settings.flink.worker_pool is None:
+    if _process_workers(settings, config):
         # The stages are Python: in one process they share one GIL. Beam's loopback pool can start
         # the SDK workers as `python` subprocesses instead; Flink binds each stage to one of them.
         args += ["--experiments=use_loopback_process_worker", f"--sdk_worker_parallelism={config.sdk_workers}"]
@@ -162,7 +162,7 @@ def run_candle_job(settings: Settings, config: CandleJobConfig, *, wait: bool = 
     """Builds and runs the job. Stream mode blocks until stopped (SIGTERM/SIGINT cancel the
     Flink job, keeping its checkpoints); batch mode returns when the range is processed."""
     args, restore = pipeline_args(settings, config)
-    if config.sdk_workers > 1:
+    if _process_workers(settings, config):
         python_first_on_path()
     if restore is not None:
         log.info("candle job %s resumes from checkpoint %s", config.job_name, restore)
@@ -185,6 +185,11 @@ def run_candle_job(settings: Settings, config: CandleJobConfig, *, wait: bool = 
     finally:
         stop_worker_processes()
     return result
+
+
+def _process_workers(settings: Settings, config: CandleJobConfig) -> bool:
+    """Whether the job runs its SDK workers as `python` subprocesses of the loopback pool."""
+    return config.sdk_workers > 1 and settings.flink.worker_pool is None
 
 
 def minutes_ns(value_s: float) -> int:

@@ -103,9 +103,8 @@ class CandleUpdate(NamedTuple):
 
     @property
     def key(self) -> str:
-        """The state key: ``pair|timeframe`` plus ``|b<bucket>`` for a shard."""
-        stream = f"{self.pair}|{self.timeframe}"
-        return f"{stream}|b{self.bucket}" if self.bucket else stream
+        """The engine's name for the shard: ``pair|timeframe`` plus ``|b<bucket>`` for a shard."""
+        return shard_key(self.pair, self.timeframe, self.bucket)
 
     def as_candle(self) -> dict[str, Any]:
         """The mapping ``LiveEvaluator.on_candle`` reads."""
@@ -144,6 +143,11 @@ def decode_candle(value: bytes | None, key: bytes | None, partition: int = 0, of
                                                "candles are keyed pair|timeframe")
     return CandleUpdate(live.pair, live.timeframe, live.window_start.value // NS_PER_MS, int(message.revision),
                         live.values, partition, offset)
+
+
+def shard_key(pair: str, timeframe: str, bucket: int) -> str:
+    """``pair|timeframe|b<bucket>`` (``pair|timeframe`` for bucket 0, all strategies in one key)."""
+    return f"{pair}|{timeframe}|b{bucket}" if bucket else f"{pair}|{timeframe}"
 
 
 def shard_buckets(timeframe: str, history_hours: float) -> tuple[int, ...]:
@@ -194,7 +198,7 @@ def flink_subtask(key: str, parallelism: int, max_parallelism: int = FLINK_DEFAU
     ``ByteBuffer``; Flink hashes ``ByteBuffer.hashCode()`` with murmur into one of
     ``max_parallelism`` key groups, and key groups are split into contiguous ranges per
     subtask (``KeyGroupRangeAssignment``). Checked against a real run in
-    tests/pipeline/test_signals_engine.py.
+    tests/pipeline/test_signals_routing.py.
     """
     data = key.encode()
     length, prefix = len(data), bytearray()
@@ -243,18 +247,17 @@ class ShardRouter:
         return plan
 
     def _plan(self, pair: str, timeframe: str) -> tuple[tuple[int, str], ...]:
-        stream = f"{pair}|{timeframe}"
         buckets = shard_buckets(timeframe, self.history_hours)
         if self.parallelism == 1:
-            return tuple((b, f"{stream}|b{b}") for b in buckets)
-        rotation = zlib.crc32(stream.encode()) % self.parallelism
+            return tuple((b, shard_key(pair, timeframe, b)) for b in buckets)
+        rotation = zlib.crc32(f"{pair}|{timeframe}".encode()) % self.parallelism
         loads = [0.0] * self.parallelism
         plan = []
         for bucket in sorted(buckets, key=lambda b: (-SHARD_WEIGHTS.get(b, 1.0), b)):
             target = min(range(self.parallelism),
                          key=lambda i: (loads[i], (i - rotation) % self.parallelism))
             loads[target] += SHARD_WEIGHTS.get(bucket, 1.0)
-            plan.append((bucket, self._key_on(f"{stream}|b{bucket}", target)))
+            plan.append((bucket, self._key_on(shard_key(pair, timeframe, bucket), target)))
         return tuple(sorted(plan))
 
     def _key_on(self, base: str, target: int) -> str:
