@@ -42,7 +42,8 @@ from tradestream.candles.codec import encode_trade  # noqa: E402
 from tradestream.candles.model import TradeTick  # noqa: E402
 from tradestream.candles.reference import diff_candles, reference_candles_for_ticks  # noqa: E402
 from tradestream.runtime.kafka import LocalKafka, ensure_topics  # noqa: E402
-from tradestream.settings import TIMEFRAMES, KafkaSettings, PathSettings, PipelineSettings, Settings  # noqa: E402
+from tradestream.settings import KafkaSettings, PathSettings, PipelineSettings, Settings  # noqa: E402
+from tradestream.timeframes import TIMEFRAMES  # noqa: E402
 
 S = 1_000_000_000
 M = 60 * S

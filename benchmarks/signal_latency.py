@@ -55,13 +55,13 @@ from streaming.pipeline.signals_engine import MemoryKeyState, SignalEngine, deco
 from streaming.pipeline.signals_history import KafkaCandleHistory  # noqa: E402
 from tradestream.candles.codec import candle_key, candle_to_proto  # noqa: E402
 from tradestream.candles.model import CandleRecord  # noqa: E402
-from tradestream.candles.timeframes import MINUTE_NS, NS_PER_MS  # noqa: E402
 from tradestream.runtime.kafka import LocalKafka  # noqa: E402
 from tradestream.settings import PathSettings, Settings  # noqa: E402
 from tradestream.strategies import validate_candles  # noqa: E402
 from tradestream.strategies.config import ActiveStrategySet  # noqa: E402
 from tradestream.strategies.live import evaluate_last_bar, frame_bucket  # noqa: E402
 from tradestream.strategies.synthetic import synthetic_candles  # noqa: E402
+from tradestream.timeframes import MINUTE_NS, NS_PER_MS  # noqa: E402
 from tradestream.v1 import strategy_pb2  # noqa: E402
 
 PAIRS = ("BTC-USD", "ETH-USD", "SOL-USD", "XRP-USD", "DOGE-USD", "ADA-USD", "AVAX-USD", "LINK-USD", "DOT-USD",

@@ -19,8 +19,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from tradestream.timeframes import BASE_TIMEFRAME, TIMEFRAMES, check_timeframes
+
 DEFAULT_CONFIG_FILE = "tradestream.toml"
-TIMEFRAMES: tuple[str, ...] = ("1m", "5m", "15m", "1h", "4h", "1d")
 
 
 class ConfigFileError(ValueError):
@@ -257,11 +258,9 @@ class PipelineSettings(_Section):
     @field_validator("timeframes")
     @classmethod
     def _tfs(cls, value: list[str]) -> list[str]:
-        unknown = [tf for tf in value if tf not in TIMEFRAMES]
-        if unknown:
-            raise ValueError(f"unknown timeframe(s) {unknown}; choose from {list(TIMEFRAMES)}")
-        if "1m" not in value:
-            raise ValueError("timeframes must include the base timeframe '1m'")
+        check_timeframes(value)
+        if BASE_TIMEFRAME not in value:
+            raise ValueError(f"timeframes must include the base timeframe {BASE_TIMEFRAME!r}")
         return value
 
 

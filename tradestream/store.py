@@ -36,7 +36,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from tradestream.candles.timeframes import timeframe_ns
+from tradestream.timeframes import parse_timeframe
 from tradestream.v1 import market_pb2, strategy_pb2
 
 LOCK_TIMEOUT_S = 60.0
@@ -229,7 +229,7 @@ def candle_row(candle: market_pb2.Candle, source: str = "stream") -> tuple:
     if not candle.currency_pair or not candle.timeframe or start is None:
         raise ValueError(f"candle lacks currency_pair, timeframe or window_start: {candle}")
     if end is None:
-        end = start + pd.Timedelta(timeframe_ns(candle.timeframe), unit="ns").to_pytimedelta()
+        end = start + parse_timeframe(candle.timeframe).timedelta
     return (candle.currency_pair, candle.timeframe, start, end, candle.open, candle.high, candle.low, candle.close,
             candle.volume, candle.vwap, candle.trade_count, candle.filled, candle.revision, _ts(candle.emitted_at),
             source)
@@ -253,7 +253,7 @@ def signal_row(signal: strategy_pb2.Signal) -> tuple:
     candle_time = _ts(signal.candle_time)
     if not signal.strategy.strategy or not signal.currency_pair or not signal.timeframe or candle_time is None:
         raise ValueError(f"signal lacks strategy, currency_pair, timeframe or candle_time: {signal}")
-    close = candle_time + pd.Timedelta(timeframe_ns(signal.timeframe), unit="ns").to_pytimedelta()
+    close = candle_time + parse_timeframe(signal.timeframe).timedelta
     return (signal.strategy.strategy, params_json(strategy_params(signal.strategy)), signal.currency_pair,
             signal.timeframe, candle_time, close, _SIGNAL_TYPES.get(signal.type, str(signal.type)), signal.price,
             signal.reason, _ts(signal.emitted_at), signal.signal_id)

@@ -10,9 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from tradestream.runtime.jars import RuntimeSetupError
+from tradestream.timeframes import MINUTE_NS, NS_PER_SECOND
 from tradestream_cli._console import clean_errors, console, settings_or_exit
-
-MINUTE_NS = 60_000_000_000
 
 
 def parse_minute(value: str | None, option: str) -> int | None:
@@ -22,12 +21,12 @@ def parse_minute(value: str | None, option: str) -> int | None:
     text = value.strip()
     try:
         if text.lstrip("-").isdigit():
-            ns = int(text) * 1_000_000_000
+            ns = int(text) * NS_PER_SECOND
         else:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=UTC)
-            ns = int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
+            ns = int(moment.timestamp()) * NS_PER_SECOND + moment.microsecond * 1000
     except ValueError:
         raise typer.BadParameter(f"{option} {value!r} is not a time; use ISO-8601 UTC like 2024-05-01T13:00 or "
                                  "epoch seconds") from None

@@ -23,9 +23,10 @@ from streaming.pipeline.checkpoints import checkpoint_args, latest_checkpoint, p
 from streaming.pipeline.job_control import cancel_on_signals, python_first_on_path, stop_worker_processes
 from streaming.pipeline.kafkaio import ReaderSettings, ReadFromKafka, StartPolicy, WriteToKafka
 from streaming.pipeline.transforms import DLQ_TAG, BuildCandles, DecodeTrades, EncodeCandles, parse_trade
-from tradestream.candles.timeframes import MINUTE_NS, NS_PER_MS, NS_PER_SECOND, higher_timeframes
+from tradestream.candles.windows import higher_timeframes
 from tradestream.runtime.beam import flink_pipeline_args
 from tradestream.settings import Settings
+from tradestream.timeframes import MINUTE_NS, NS_PER_MS, NS_PER_SECOND
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import yaml
 
-from tradestream.candles.timeframes import MINUTE_NS, TIMEFRAME_NS
 from tradestream.strategies.config import ActiveStrategySet, load_active_set
+from tradestream.timeframes import MINUTE_NS, TIMEFRAME_NS
 
 log = logging.getLogger(__name__)
 

@@ -56,7 +56,6 @@ from google.protobuf.message import DecodeError
 
 from streaming.pipeline.signals_config import LiveSetSpec, LiveSetWatcher, history_candles
 from tradestream.candles.codec import candle_key
-from tradestream.candles.timeframes import NS_PER_MS, TIMEFRAME_NS
 from tradestream.strategies.candles import CANDLE_COLUMNS, OPTIONAL_COLUMNS
 from tradestream.strategies.config import ActiveStrategySet
 from tradestream.strategies.live import (
@@ -69,6 +68,7 @@ from tradestream.strategies.live import (
     to_live_candle,
 )
 from tradestream.strategies.synthetic import synthetic_candles
+from tradestream.timeframes import NS_PER_MS, TIMEFRAME_NS
 from tradestream.v1 import market_pb2
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from streaming.pipeline.signals_engine import (
     decode_candle,
 )
 from tradestream.candles.codec import candle_key
-from tradestream.candles.timeframes import NS_PER_MS, TIMEFRAME_NS
+from tradestream.timeframes import NS_PER_MS, TIMEFRAME_NS
 
 log = logging.getLogger(__name__)
 

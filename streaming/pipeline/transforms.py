@@ -33,7 +33,8 @@ from streaming.pipeline.kafkaio import KafkaBatch
 from tradestream.candles.book import MinuteBook, RollupBook, fold_minute
 from tradestream.candles.codec import RejectedTrade, candle_key, candle_to_proto, dead_letter, decode_trade
 from tradestream.candles.model import CandleRecord, TradeTick
-from tradestream.candles.timeframes import MINUTE_NS, NS_PER_SECOND, higher_timeframes
+from tradestream.candles.windows import higher_timeframes
+from tradestream.timeframes import MINUTE_NS, NS_PER_SECOND
 
 log = logging.getLogger(__name__)
 

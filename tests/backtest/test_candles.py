@@ -72,7 +72,7 @@ def test_malformed_frames_are_refused_with_a_hint(change, message: str) -> None:
 def test_timeframe_is_inferred_from_the_spacing() -> None:
     assert validate_candles(make_candles([1, 2, 3], timeframe="1h"))[1] == "1h"
     assert validate_candles(make_candles([1, 2, 3], timeframe="1d"))[1] == "1d"
-    with pytest.raises(BacktestInputError, match="timeframe '7x' is not understood"):
+    with pytest.raises(BacktestInputError, match="timeframe '7x' is unknown"):
         validate_candles(make_candles([1, 2, 3]), "7x")
 
 

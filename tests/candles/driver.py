@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 from tradestream.candles.book import MinuteBook, RollupBook, fold_minute
 from tradestream.candles.model import CandleRecord, TradeTick
-from tradestream.candles.timeframes import MINUTE_NS, higher_timeframes, minute_start
+from tradestream.candles.windows import higher_timeframes, minute_start
+from tradestream.timeframes import MINUTE_NS
 
 
 @dataclass

@@ -8,7 +8,7 @@ from tests.candles.driver import drive
 from tradestream.candles.model import TradeTick
 from tradestream.candles.reference import diff_candles, reference_candles_for_ticks
 from tradestream.candles.scenario import generate_scenario
-from tradestream.settings import TIMEFRAMES
+from tradestream.timeframes import TIMEFRAMES
 
 S = 1_000_000_000
 M = 60 * S

@@ -21,7 +21,8 @@ from tradestream.candles.codec import decode_trade
 from tradestream.candles.model import CandleRecord
 from tradestream.candles.reference import diff_candles, reference_candles_for_ticks
 from tradestream.candles.scenario import Scenario, generate_scenario
-from tradestream.settings import TIMEFRAMES, Settings
+from tradestream.settings import Settings
+from tradestream.timeframes import TIMEFRAMES
 from tradestream.v1 import market_pb2
 
 pytestmark = pytest.mark.e2e

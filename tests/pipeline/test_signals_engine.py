@@ -33,7 +33,7 @@ from tests.pipeline.test_signals_fixtures import (
     updates,
     write_config,
 )
-from tradestream.candles.timeframes import NS_PER_MS
+from tradestream.timeframes import NS_PER_MS
 
 PAIRS = {"BTC-USD": 11, "ETH-USD": 12}  # pair -> market seed
 BARS = 320

@@ -16,12 +16,12 @@ import yaml
 
 from streaming.pipeline.signals_engine import CandleUpdate, candles_frame, decode_candle, shard_buckets
 from tradestream.candles.codec import candle_key
-from tradestream.candles.timeframes import NS_PER_MS, TIMEFRAME_NS
 from tradestream.strategies import evaluate, get_strategy
 from tradestream.strategies.config import params_key
 from tradestream.strategies.live import LiveSignal
 from tradestream.strategies.positions import BUY, positions_after, trade_signals
 from tradestream.strategies.synthetic import synthetic_candles
+from tradestream.timeframes import NS_PER_MS, TIMEFRAME_NS
 from tradestream.v1 import market_pb2, strategy_pb2
 
 # Cheap strategies with frequent signals, one with a long window (MACD) and one needing

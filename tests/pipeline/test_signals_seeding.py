@@ -32,10 +32,10 @@ from tests.pipeline.test_signals_fixtures import (
     updates,
     write_config,
 )
-from tradestream.candles.timeframes import MINUTE_NS, NS_PER_MS
 from tradestream.settings import Settings
 from tradestream.strategies import evaluate
 from tradestream.strategies.positions import positions_after
+from tradestream.timeframes import MINUTE_NS, NS_PER_MS
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from tradestream.candles.codec import encode_trade
 from tradestream.candles.model import TradeTick
 from tradestream.candles.reference import diff_candles, reference_candles_for_ticks
 from tradestream.candles.scenario import generate_scenario
-from tradestream.settings import TIMEFRAMES
+from tradestream.timeframes import TIMEFRAMES
 from tradestream.v1 import market_pb2
 
 FN_API = "apache_beam.runners.portability.fn_api_runner.FnApiRunner"

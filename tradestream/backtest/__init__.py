@@ -8,10 +8,9 @@ from tradestream.backtest.config import BacktestConfig
 from tradestream.backtest.engine import BacktestRun, run_backtest, run_grid, run_strategy, run_strategy_grid
 from tradestream.backtest.errors import BacktestInputError
 from tradestream.backtest.metrics import METRIC_NAMES, DeflatedSharpe, Metrics, deflated_sharpe
-from tradestream.backtest.timeframes import periods_per_year, timeframe_minutes
 
 __all__ = [
     "METRIC_NAMES", "BacktestConfig", "BacktestInputError", "BacktestRun", "DeflatedSharpe", "Metrics",
-    "TimeRange", "deflated_sharpe", "load_candles", "parse_range", "periods_per_year", "run_backtest",
-    "run_grid", "run_strategy", "run_strategy_grid", "timeframe_minutes", "validate_candles",
+    "TimeRange", "deflated_sharpe", "load_candles", "parse_range", "run_backtest",
+    "run_grid", "run_strategy", "run_strategy_grid", "validate_candles",
 ]

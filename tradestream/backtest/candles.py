@@ -16,7 +16,14 @@ import numpy as np
 import pandas as pd
 
 from tradestream.backtest.errors import BacktestInputError
-from tradestream.backtest.timeframes import infer_timeframe, timeframe_delta
+from tradestream.timeframes import (
+    MINUTES_PER_DAY,
+    TIMEFRAMES,
+    Timeframe,
+    UnknownTimeframeError,
+    parse_timeframe,
+    timeframe_of_duration,
+)
 
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 CANDLE_COLUMNS: tuple[str, ...] = (*PRICE_COLUMNS, "volume")
@@ -125,21 +132,45 @@ def validate_candles(candles: pd.DataFrame, timeframe: str | None = None, *,
             f"close={c[first]}): high must be the largest price and low the smallest")
     if timeframe is None:
         timeframe = infer_timeframe(candles.index)
-    step = timeframe_delta(timeframe)
+    step_ns = bar_timeframe(timeframe).ns
     if len(candles) > 1 and not allow_gaps:
         spacing = np.diff(candles.index.asi8)
-        wrong = spacing != step.value
+        wrong = spacing != step_ns
         if wrong.any():
             first = int(np.flatnonzero(wrong)[0])
             before, after = candles.index[first], candles.index[first + 1]
-            missing_bars = int(spacing[first] // step.value) - 1
-            what = f"a gap of {missing_bars} missing {timeframe} bar(s)" if spacing[first] > step.value else (
+            missing_bars = int(spacing[first] // step_ns) - 1
+            what = f"a gap of {missing_bars} missing {timeframe} bar(s)" if spacing[first] > step_ns else (
                 f"bars closer than {timeframe}")
             raise BacktestInputError(
                 f"candles have {what} between {before} and {after} ({int(wrong.sum())} irregular step(s) in all); "
                 "backfill the gap, pick the right timeframe, or allow gaps (allow_gaps=True, --allow-gaps) "
                 "to trade across it")
     return candles, timeframe
+
+
+def bar_timeframe(timeframe: str) -> Timeframe:
+    """The platform timeframe named ``timeframe``; a BacktestInputError naming the valid ones otherwise."""
+    try:
+        return parse_timeframe(timeframe)
+    except UnknownTimeframeError as exc:
+        raise BacktestInputError(str(exc)) from None
+
+
+def infer_timeframe(index: pd.DatetimeIndex) -> str:
+    """The timeframe of a candle index: the one whose bar length is the index's most common spacing."""
+    if len(index) < 2:
+        raise BacktestInputError(
+            f"cannot infer the timeframe from {len(index)} candle(s); pass the timeframe explicitly")
+    spacing = pd.Series(index[1:] - index[:-1]).mode().iloc[0]
+    bar = timeframe_of_duration(spacing.value)
+    if bar is None:
+        longer = " (bars longer than a day are not supported, see tradestream.timeframes)" if (
+            spacing > pd.Timedelta(minutes=MINUTES_PER_DAY)) else ""
+        raise BacktestInputError(
+            f"candles are {spacing} apart, which is not a platform timeframe{longer}; "
+            f"backtest candles of one of {list(TIMEFRAMES)}")
+    return bar.name
 
 
 def load_candles(source: str | Path, pair: str, timeframe: str, start: str | pd.Timestamp,

@@ -23,8 +23,8 @@ from tradestream.backtest.config import BacktestConfig
 from tradestream.backtest.errors import BacktestInputError
 from tradestream.backtest.metrics import METRIC_NAMES, Metrics
 from tradestream.backtest.strategy import StrategyLike, resolve_strategy
-from tradestream.backtest.timeframes import periods_per_year
 from tradestream.params import ParameterError, ParamValue
+from tradestream.timeframes import parse_timeframe
 
 EXIT_REASONS: dict[int, str] = {
     k.EXIT_SIGNAL: "signal", k.EXIT_STOP_LOSS: "stop_loss", k.EXIT_TAKE_PROFIT: "take_profit",
@@ -149,7 +149,7 @@ def run_backtest(candles: pd.DataFrame, entries: object, exits: object, config: 
     rows = k.simulate_long_only(open_, high, low, close, entry_array, exit_array, *config.kernel_args(),
                                 equity, position, trades, stats)
     vector = np.empty(k.M_FIELDS)
-    k.compute_metrics(equity, k.asset_returns(close), config.cash, periods_per_year(timeframe), stats,
+    k.compute_metrics(equity, k.asset_returns(close), config.cash, parse_timeframe(timeframe).periods_per_year, stats,
                       np.empty(n), vector)
     return BacktestRun(
         equity=pd.Series(equity, index=index, name="equity"),
@@ -234,7 +234,8 @@ def simulate_matrix(candles: pd.DataFrame, entries: np.ndarray, exits: np.ndarra
                     timeframe: str) -> np.ndarray:
     """Kernel call on validated input: (combos x bars) signals -> (combos x metrics) array."""
     open_, high, low, close = _ohlc(candles)
-    return k.simulate_grid(open_, high, low, close, entries, exits, *config.kernel_args(), periods_per_year(timeframe),
+    annual = parse_timeframe(timeframe).periods_per_year
+    return k.simulate_grid(open_, high, low, close, entries, exits, *config.kernel_args(), annual,
                            numba.get_num_threads())
 
 

@@ -23,8 +23,8 @@ from tradestream.backtest.config import BacktestConfig
 from tradestream.backtest.engine import BacktestRun
 from tradestream.backtest.errors import BacktestInputError
 from tradestream.backtest.metrics import METRIC_NAMES, Metrics
-from tradestream.backtest.timeframes import timeframe_delta
 from tradestream.params import ParamValue
+from tradestream.timeframes import parse_timeframe
 from tradestream.v1 import strategy_pb2
 
 TABLE = "backtest_results"
@@ -91,7 +91,7 @@ class BacktestRecord:
         if not name:
             raise BacktestInputError("this run has no strategy name; pass strategy='NAME'")
         start = run.start
-        end = run.end + timeframe_delta(run.timeframe)
+        end = run.end + parse_timeframe(run.timeframe).timedelta
         return cls(
             run_id=run_id or run_id_for(name, run.params, pair, run.timeframe, start, end, run.config, kind),
             kind=kind, strategy=name, params=dict(run.params), pair=pair, timeframe=run.timeframe, start=start,

@@ -37,9 +37,9 @@ from tradestream.backtest.optimize import (
     study_directory,
 )
 from tradestream.backtest.strategy import StrategyLike, resolve_strategy
-from tradestream.backtest.timeframes import periods_per_year, timeframe_delta
 from tradestream.params import ParamValue
 from tradestream.settings import Settings
+from tradestream.timeframes import parse_timeframe
 
 MIN_FOLD_BARS = 10
 
@@ -136,7 +136,7 @@ class WalkForwardReport:
 def make_folds(bars: int, timeframe: str, config: WalkForwardConfig) -> list[Fold]:
     """Fold windows (bar positions) over ``bars`` candles; out-of-sample windows never overlap."""
     if config.in_sample is not None and config.out_of_sample is not None:
-        step = timeframe_delta(timeframe)
+        step = pd.Timedelta(parse_timeframe(timeframe).ns, unit="ns")
         is_bars = _bars(config.in_sample, step, "in_sample")
         oos_bars = _bars(config.out_of_sample, step, "out_of_sample")
         count = (bars - is_bars) // oos_bars if bars > is_bars else 0
@@ -189,7 +189,7 @@ def walk_forward(candles: pd.DataFrame, strategy: str | StrategyLike, *, pair: s
     walk = walk or WalkForwardConfig()
     candles, timeframe = validate_candles(candles, timeframe, allow_gaps=allow_gaps)
     storage_dir = study_directory(storage_dir, settings)
-    annual = periods_per_year(timeframe)
+    annual = parse_timeframe(timeframe).periods_per_year
     folds = make_folds(len(candles), timeframe, walk)
     results: list[FoldResult] = []
     all_trial_sharpes: list[np.ndarray] = []
@@ -287,6 +287,6 @@ def _chain(results: list[FoldResult], candles: pd.DataFrame, config: BacktestCon
     stats[k.STAT_BARS_IN_MARKET] = float(sum((f.out_of_sample_run.position > 0).sum() for f in results))
     vector = np.empty(k.M_FIELDS)
     values = equity.to_numpy()
-    k.compute_metrics(values, k.asset_returns(close), config.cash, periods_per_year(timeframe), stats,
+    k.compute_metrics(values, k.asset_returns(close), config.cash, parse_timeframe(timeframe).periods_per_year, stats,
                       np.empty(values.shape[0]), vector)
     return equity.rename("equity"), Metrics.from_vector(vector), trades

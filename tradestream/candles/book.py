@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 
 from tradestream.candles.fold import combine_candles, dedupe_trades, fill_allowed, filled_candle, fold_trades
 from tradestream.candles.model import CandleRecord, TradeTick
-from tradestream.candles.timeframes import BASE_TIMEFRAME, MINUTE_NS, timeframe_ns, window_start
+from tradestream.candles.windows import window_start
+from tradestream.timeframes import BASE_TIMEFRAME, MINUTE_NS, parse_timeframe
 
 
 def fold_minute(currency_pair: str, window_start_ns: int, trades: Sequence[TradeTick]) -> CandleRecord:
@@ -225,7 +226,7 @@ class RollupBook:
     def __post_init__(self) -> None:
         if not self.timeframes or BASE_TIMEFRAME in self.timeframes:
             raise ValueError(f"roll-up timeframes must be higher than {BASE_TIMEFRAME}, got {self.timeframes}")
-        self._durations = {tf: timeframe_ns(tf) for tf in self.timeframes}
+        self._durations = {tf: parse_timeframe(tf).ns for tf in self.timeframes}
 
     def __getstate__(self) -> dict:
         state = {k: v for k, v in self.__dict__.items() if k != "_durations"}
@@ -233,7 +234,7 @@ class RollupBook:
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        self._durations = {tf: timeframe_ns(tf) for tf in self.timeframes}
+        self._durations = {tf: parse_timeframe(tf).ns for tf in self.timeframes}
 
     def add_minute(self, candle: CandleRecord) -> RollupResult:
         if candle.timeframe != BASE_TIMEFRAME:

@@ -7,7 +7,7 @@ import math
 from google.protobuf.message import DecodeError
 
 from tradestream.candles.model import CandleRecord, TradeTick
-from tradestream.candles.timeframes import TIMEFRAME_NS
+from tradestream.timeframes import TIMEFRAME_NS
 from tradestream.v1 import market_pb2
 
 CANDLE_KEY_SEPARATOR = "|"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
-from tradestream.candles.timeframes import NS_PER_SECOND
+from tradestream.timeframes import NS_PER_SECOND
 
 
 class TradeTick(NamedTuple):

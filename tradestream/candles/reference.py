@@ -23,7 +23,7 @@ import duckdb
 import pyarrow as pa
 
 from tradestream.candles.model import CandleRecord, TradeTick
-from tradestream.candles.timeframes import MINUTE_NS, timeframe_ns
+from tradestream.timeframes import MINUTE_NS, parse_timeframe
 
 SUM_RELATIVE_TOLERANCE = 1e-12
 
@@ -106,7 +106,7 @@ def reference_candles(con: duckdb.DuckDBPyConnection, trades_relation: str, *, t
     sql = candles_sql(trades_relation, event_ns_expr)
     out: list[CandleRecord] = []
     for tf in timeframes:
-        rows = con.execute(sql, {"duration": timeframe_ns(tf), "until": until_ns, "from_ns": from_ns,
+        rows = con.execute(sql, {"duration": parse_timeframe(tf).ns, "until": until_ns, "from_ns": from_ns,
                                  "fill_cap": fill_cap_s * 1_000_000_000}).fetchall()
         out.extend(CandleRecord(currency_pair=pair, timeframe=tf, window_start_ns=ws, window_end_ns=we,
                                 open=o, high=h, low=lo, close=c, volume=v, vwap=vw, trade_count=n, filled=f)

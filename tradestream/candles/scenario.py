@@ -19,7 +19,7 @@ import random
 from dataclasses import dataclass, field
 
 from tradestream.candles.model import TradeTick
-from tradestream.candles.timeframes import MINUTE_NS, NS_PER_SECOND
+from tradestream.timeframes import MINUTE_NS, NS_PER_SECOND
 
 EXCHANGE = "simulator"
 

@@ -31,9 +31,9 @@ from pathlib import Path
 import yaml
 
 from tradestream.params import ParamValue
-from tradestream.settings import TIMEFRAMES
 from tradestream.strategies.registry import UnknownStrategyError, get_strategy, list_strategies
 from tradestream.strategies.spec import StrategySpec
+from tradestream.timeframes import check_timeframes
 
 DEFAULT_TIMEFRAMES: tuple[str, ...] = ("1m",)
 _ENTRY_KEYS = {"strategy", "params", "pairs", "timeframes"}
@@ -243,7 +243,4 @@ def _timeframes(value: object) -> tuple[str, ...]:
         value = [value]
     if not isinstance(value, list) or not value:
         raise ValueError(f"'timeframes' must be a non-empty list like [1m, 5m], got {value!r}")
-    bad = [tf for tf in value if tf not in TIMEFRAMES]
-    if bad:
-        raise ValueError(f"unknown timeframe(s) {bad}; choose from {list(TIMEFRAMES)}")
-    return tuple(value)
+    return tuple(check_timeframes(value))

@@ -49,17 +49,16 @@ import numpy as np
 import pandas as pd
 
 from tradestream.params import ParamValue
-from tradestream.settings import TIMEFRAMES
 from tradestream.strategies.cache import IndicatorCache
 from tradestream.strategies.candles import CANDLE_COLUMNS, OPTIONAL_COLUMNS, check_candle_values, validate_candles
 from tradestream.strategies.config import ActiveEntry, ActiveStrategySet, params_key
 from tradestream.strategies.positions import BUY, FLAT, LONG, SELL, positions_after, step, trade_signals
+from tradestream.timeframes import NS_PER_MS, TIMEFRAMES
 
 log = logging.getLogger(__name__)
 
 STATE_FORMAT = "tradestream.live/1"
 SignalType = Literal["BUY", "SELL"]
-_NS_PER_MS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -81,7 +80,7 @@ class LiveSignal:
     def signal_id(self) -> str:
         """Deterministic id: the same signal computed twice (replay, revision) has the same id."""
         text = "|".join([self.strategy, self.params_key, self.pair, self.timeframe,
-                         str(self.candle_time.value // _NS_PER_MS), self.type])
+                         str(self.candle_time.value // NS_PER_MS), self.type])
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
     def as_dict(self) -> dict[str, object]:
@@ -468,14 +467,14 @@ class LiveEvaluator:
                 streams.append({
                     "pair": p, "timeframe": tf, "bars_seen": stream.bars_seen, "complete": stream.complete,
                     "columns": list(CANDLE_COLUMNS),
-                    "times": [t // _NS_PER_MS for t in stream.times],
+                    "times": [t // NS_PER_MS for t in stream.times],
                     "rows": [[None if math.isnan(v) else v for v in row] for row in stream.rows]})
         positions = []
         for (key, p, tf), state in self._positions.items():
             if wanted(p, tf):
                 positions.append({
                     "key": key, "pair": p, "timeframe": tf, "position": state.position,
-                    "bar_time": None if state.bar_time is None else state.bar_time // _NS_PER_MS,
+                    "bar_time": None if state.bar_time is None else state.bar_time // NS_PER_MS,
                     "position_before": state.position_before, "emitted": state.emitted})
         return {"format": STATE_FORMAT, "streams": streams, "positions": positions}
 
@@ -492,7 +491,7 @@ class LiveEvaluator:
                 maxlen = max(self._active.window_for(pair, tf), len(item["times"]))
                 stream = _Stream(pair, tf, maxlen)
                 for t, row in zip(item["times"], item["rows"], strict=True):
-                    stream.times.append(int(t) * _NS_PER_MS)
+                    stream.times.append(int(t) * NS_PER_MS)
                     stream.rows.append(tuple(math.nan if v is None else float(v) for v in row))
                 stream.bars_seen = int(item["bars_seen"])
                 stream.complete = bool(item["complete"])
@@ -503,7 +502,7 @@ class LiveEvaluator:
         for item in _list(state, "positions"):
             try:
                 position = _Position(position=int(item["position"]),
-                                     bar_time=None if item["bar_time"] is None else int(item["bar_time"]) * _NS_PER_MS,
+                                     bar_time=None if item["bar_time"] is None else int(item["bar_time"]) * NS_PER_MS,
                                      position_before=int(item["position_before"]), emitted=item["emitted"])
                 if position.position not in (FLAT, LONG) or position.emitted not in (None, "BUY", "SELL"):
                     raise ValueError("position must be 0/1 and emitted BUY/SELL/None")

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-MINUTES_PER_DAY = 1440
-_TIMEFRAME_MINUTES = {"1m": 1, "5m": 5, "15m": 15, "1h": 60, "4h": 240, "1d": 1440}
+from tradestream.timeframes import MINUTE_NS, MINUTES_PER_DAY, TIMEFRAMES, parse_timeframe, timeframe_of_duration
 
 
 @dataclass(frozen=True)
@@ -48,13 +47,12 @@ def synthetic_candles(days: float = 30, *, seed: int = 7, timeframe: str = "1m",
     """
     if freq is not None:
         timeframe = _timeframe_of_freq(freq, timeframe)
-    if timeframe not in _TIMEFRAME_MINUTES:
-        raise ValueError(f"timeframe {timeframe!r} is unknown; choose from {list(_TIMEFRAME_MINUTES)}")
+    bar = parse_timeframe(timeframe)
     if days <= 0:
         raise ValueError(f"days={days} must be > 0")
     if start_price <= 0 or base_volatility <= 0 or base_volume <= 0 or mean_regime_bars < 1:
         raise ValueError("start_price, base_volatility and base_volume must be > 0 and mean_regime_bars >= 1")
-    minutes = _TIMEFRAME_MINUTES[timeframe]
+    minutes = bar.minutes
     n = round(days * MINUTES_PER_DAY / minutes)
     if n < 2:
         raise ValueError(f"{days} day(s) of {timeframe} candles is fewer than 2 bars; ask for more days")
@@ -103,7 +101,7 @@ def synthetic_candles(days: float = 30, *, seed: int = 7, timeframe: str = "1m",
     weights = rng.dirichlet(np.ones(4), n)
     vwap = weights[:, 0] * open_ + weights[:, 1] * high + weights[:, 2] * low + weights[:, 3] * close
 
-    index = pd.date_range(pd.Timestamp(start, tz="UTC"), periods=n, freq=f"{minutes}min", name="window_start")
+    index = pd.date_range(pd.Timestamp(start, tz="UTC"), periods=n, freq=bar.pandas_freq, name="window_start")
     return pd.DataFrame({"open": open_, "high": high, "low": low, "close": close, "volume": volume,
                          "vwap": vwap, "trade_count": trade_count.astype("float64")}, index=index)
 
@@ -113,13 +111,13 @@ def _timeframe_of_freq(freq: str, timeframe: str) -> str:
         minutes = pd.Timedelta(pd.tseries.frequencies.to_offset(freq)) / pd.Timedelta(minutes=1)
     except (ValueError, TypeError):
         raise ValueError(f"freq={freq!r} is not a pandas frequency such as '1min', '5min' or '1h'") from None
-    by_minutes = {m: tf for tf, m in _TIMEFRAME_MINUTES.items()}
-    if minutes not in by_minutes:
+    bar = timeframe_of_duration(round(minutes * MINUTE_NS))
+    if bar is None:
         raise ValueError(f"freq={freq!r} ({minutes:g} minutes) is not a platform timeframe; "
-                         f"use one of {[f'{m}min' for m in by_minutes]}")
-    if timeframe != "1m" and by_minutes[minutes] != timeframe:
+                         f"use one of {[parse_timeframe(tf).pandas_freq for tf in TIMEFRAMES]}")
+    if timeframe != "1m" and bar.name != timeframe:
         raise ValueError(f"freq={freq!r} and timeframe={timeframe!r} disagree; give only one of them")
-    return by_minutes[minutes]
+    return bar.name
 
 
 def _regime_path(n: int, rng: np.random.Generator, mean_bars: float) -> np.ndarray:

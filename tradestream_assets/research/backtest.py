@@ -17,7 +17,8 @@ import pandas as pd
 from pydantic import Field, ValidationError
 
 from tradestream.params import ParamValue
-from tradestream.settings import TIMEFRAMES, IngestionSettings
+from tradestream.settings import IngestionSettings
+from tradestream.timeframes import TIMEFRAMES
 from tradestream_assets.research.charts import chart_metadata, metrics_markdown
 from tradestream_assets.resources import DuckDBStore, StreamSupervisor
 

@@ -30,8 +30,9 @@ from streaming.kafka_range import read_time_range
 from tradestream import store
 from tradestream.candles.model import CandleRecord
 from tradestream.candles.reference import reference_candles
-from tradestream.candles.timeframes import MINUTE_NS, timeframe_ns, window_start
+from tradestream.candles.windows import window_start
 from tradestream.settings import Settings
+from tradestream.timeframes import MINUTE_NS, parse_timeframe
 from tradestream.v1 import market_pb2
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ def stored_candle_record(row: pd.Series) -> CandleRecord:
 def rebuild_range(start: datetime, end: datetime, timeframes: Iterable[str]) -> tuple[int, int]:
     """[from_ns, to_ns) of trades whose windows can close in (start, end]: back to the longest bar's start."""
     end_ns = to_ns(end)
-    longest = max(timeframe_ns(tf) for tf in timeframes)
+    longest = max(parse_timeframe(tf).ns for tf in timeframes)
     return window_start(end_ns - 1, longest), end_ns
 
 
