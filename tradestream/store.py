@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 import pandas as pd
@@ -45,13 +46,60 @@ TRADES_KEY: tuple[str, ...] = ("exchange", "currency_pair", "trade_id")
 CANDLES_KEY: tuple[str, ...] = ("currency_pair", "timeframe", "window_start")
 SIGNALS_KEY: tuple[str, ...] = ("strategy", "params", "currency_pair", "timeframe", "candle_time")
 
-TRADE_COLUMNS: tuple[str, ...] = ("exchange", "currency_pair", "trade_id", "price", "size", "taker_side",
-                                  "event_time", "ingest_time")
-CANDLE_COLUMNS: tuple[str, ...] = ("currency_pair", "timeframe", "window_start", "window_end", "open", "high",
-                                   "low", "close", "volume", "vwap", "trade_count", "filled", "revision",
-                                   "emitted_at", "source")
-SIGNAL_COLUMNS: tuple[str, ...] = ("strategy", "params", "currency_pair", "timeframe", "candle_time",
-                                   "candle_close", "signal_type", "price", "reason", "emitted_at", "signal_id")
+
+
+class TradeRow(NamedTuple):
+    """A row of ``trades``."""
+
+    exchange: str
+    currency_pair: str
+    trade_id: str
+    price: float
+    size: float
+    taker_side: str | None           # "buy", "sell" or None when the exchange did not say
+    event_time: pd.Timestamp         # naive UTC, to the nanosecond
+    ingest_time: pd.Timestamp | None
+
+
+class CandleRow(NamedTuple):
+    """A row of ``candles``."""
+
+    currency_pair: str
+    timeframe: str
+    window_start: datetime           # naive UTC
+    window_end: datetime             # naive UTC: the close of the bar
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    vwap: float
+    trade_count: int
+    filled: bool
+    revision: int
+    emitted_at: datetime | None
+    source: str
+
+
+class SignalRow(NamedTuple):
+    """A row of ``signals``."""
+
+    strategy: str
+    params: str                      # params_json of the parameter values
+    currency_pair: str
+    timeframe: str
+    candle_time: datetime            # naive UTC window start of the candle that triggered it
+    candle_close: datetime
+    signal_type: str
+    price: float
+    reason: str
+    emitted_at: datetime | None
+    signal_id: str
+
+
+TRADE_TABLE_COLUMNS: tuple[str, ...] = TradeRow._fields
+CANDLE_TABLE_COLUMNS: tuple[str, ...] = CandleRow._fields
+SIGNAL_TABLE_COLUMNS: tuple[str, ...] = SignalRow._fields
 
 SCHEMA: dict[str, str] = {
     "trades": """
@@ -214,25 +262,25 @@ _SIDES = {market_pb2.TAKER_SIDE_BUY: "buy", market_pb2.TAKER_SIDE_SELL: "sell"}
 _SIGNAL_TYPES = {value: name.removeprefix("SIGNAL_TYPE_") for name, value in strategy_pb2.SignalType.items()}
 
 
-def trade_row(trade: market_pb2.Trade) -> tuple:
+def trade_row(trade: market_pb2.Trade) -> TradeRow:
     """A ``trades`` row from a Trade; raises ValueError when a required field is missing."""
     event_time = _ts_ns(trade.event_time)
     if not trade.currency_pair or not trade.trade_id or event_time is None:
         raise ValueError(f"trade lacks currency_pair, trade_id or event_time: {trade}")
-    return (trade.exchange, trade.currency_pair, trade.trade_id, trade.price, trade.size,
-            _SIDES.get(trade.taker_side), event_time, _ts_ns(trade.ingest_time))
+    return TradeRow(trade.exchange, trade.currency_pair, trade.trade_id, trade.price, trade.size,
+                    _SIDES.get(trade.taker_side), event_time, _ts_ns(trade.ingest_time))
 
 
-def candle_row(candle: market_pb2.Candle, source: str = "stream") -> tuple:
+def candle_row(candle: market_pb2.Candle, source: str = "stream") -> CandleRow:
     """A ``candles`` row from a Candle; raises ValueError when a required field is missing."""
     start, end = _ts(candle.window_start), _ts(candle.window_end)
     if not candle.currency_pair or not candle.timeframe or start is None:
         raise ValueError(f"candle lacks currency_pair, timeframe or window_start: {candle}")
     if end is None:
         end = start + parse_timeframe(candle.timeframe).timedelta
-    return (candle.currency_pair, candle.timeframe, start, end, candle.open, candle.high, candle.low, candle.close,
-            candle.volume, candle.vwap, candle.trade_count, candle.filled, candle.revision, _ts(candle.emitted_at),
-            source)
+    return CandleRow(candle.currency_pair, candle.timeframe, start, end, candle.open, candle.high, candle.low,
+                     candle.close, candle.volume, candle.vwap, candle.trade_count, candle.filled, candle.revision,
+                     _ts(candle.emitted_at), source)
 
 
 def params_json(values: Mapping[str, object]) -> str:
@@ -248,15 +296,15 @@ def strategy_params(message: strategy_pb2.StrategyParameters) -> dict[str, objec
     return out
 
 
-def signal_row(signal: strategy_pb2.Signal) -> tuple:
+def signal_row(signal: strategy_pb2.Signal) -> SignalRow:
     """A ``signals`` row from a Signal; raises ValueError when a required field is missing."""
     candle_time = _ts(signal.candle_time)
     if not signal.strategy.strategy or not signal.currency_pair or not signal.timeframe or candle_time is None:
         raise ValueError(f"signal lacks strategy, currency_pair, timeframe or candle_time: {signal}")
     close = candle_time + parse_timeframe(signal.timeframe).timedelta
-    return (signal.strategy.strategy, params_json(strategy_params(signal.strategy)), signal.currency_pair,
-            signal.timeframe, candle_time, close, _SIGNAL_TYPES.get(signal.type, str(signal.type)), signal.price,
-            signal.reason, _ts(signal.emitted_at), signal.signal_id)
+    return SignalRow(signal.strategy.strategy, params_json(strategy_params(signal.strategy)), signal.currency_pair,
+                     signal.timeframe, candle_time, close, _SIGNAL_TYPES.get(signal.type, str(signal.type)),
+                     signal.price, signal.reason, _ts(signal.emitted_at), signal.signal_id)
 
 
 def frame(rows: Iterable[tuple], columns: Sequence[str]) -> pd.DataFrame:
@@ -315,19 +363,19 @@ def _upsert(con: duckdb.DuckDBPyConnection, table: str, rows: pd.DataFrame, colu
 
 def upsert_trades(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> UpsertResult:
     """Insert trades not seen before; a trade already stored stays as it is (trades never change)."""
-    return _upsert(con, "trades", rows, TRADE_COLUMNS, TRADES_KEY, prefer_order="ingest_time NULLS LAST")
+    return _upsert(con, "trades", rows, TRADE_TABLE_COLUMNS, TRADES_KEY, prefer_order="ingest_time NULLS LAST")
 
 
 def upsert_candles(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> UpsertResult:
     """Upsert candles keeping the highest revision per (pair, timeframe, window_start)."""
-    return _upsert(con, "candles", rows, CANDLE_COLUMNS, CANDLES_KEY,
+    return _upsert(con, "candles", rows, CANDLE_TABLE_COLUMNS, CANDLES_KEY,
                    prefer_order="revision DESC, emitted_at DESC NULLS LAST",
                    replace_when="{new}.revision > {old}.revision")
 
 
 def upsert_signals(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> UpsertResult:
     """Upsert signals on (strategy, params, pair, timeframe, candle_time); a signal is emitted once."""
-    return _upsert(con, "signals", rows, SIGNAL_COLUMNS, SIGNALS_KEY, prefer_order="emitted_at NULLS LAST")
+    return _upsert(con, "signals", rows, SIGNAL_TABLE_COLUMNS, SIGNALS_KEY, prefer_order="emitted_at NULLS LAST")
 
 
 # --------------------------------------------------------------------------- readers

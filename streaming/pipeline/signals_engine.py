@@ -55,8 +55,9 @@ import pandas as pd
 from google.protobuf.message import DecodeError
 
 from streaming.pipeline.signals_config import LiveSetSpec, LiveSetWatcher, history_candles
+from tradestream.candle_columns import OPTIONAL_STRATEGY_COLUMNS as OPTIONAL_COLUMNS
+from tradestream.candle_columns import STRATEGY_INPUT_COLUMNS as CANDLE_COLUMNS
 from tradestream.candles.codec import candle_key
-from tradestream.strategies.candles import CANDLE_COLUMNS, OPTIONAL_COLUMNS
 from tradestream.strategies.config import ActiveStrategySet
 from tradestream.strategies.live import (
     MIN_BUCKET,

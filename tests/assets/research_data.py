@@ -22,5 +22,5 @@ def seed_candles(path: Path, pairs: tuple[str, ...], start: pd.Timestamp, days: 
             rows.append((pair, timeframe, begin, (at + step).tz_convert(None).to_pydatetime(), bar.open, bar.high,
                          bar.low, bar.close, bar.volume, bar.vwap, int(bar.trade_count), False, 0, None, "stream"))
     with store.writer(path) as con:
-        store.upsert_candles(con, store.frame(rows, store.CANDLE_COLUMNS))
+        store.upsert_candles(con, store.frame(rows, store.CANDLE_TABLE_COLUMNS))
     return frame

@@ -95,8 +95,8 @@ def test_candles_partition_keeps_the_highest_revision_and_bars_closing_in_the_ho
     dg.materialize([candles], partition_key=key, resources=resources)
     assert _table(duckdb_path, "candles") == rows
     assert meta["rows_by_timeframe"] == {"1m": 60, "4h": 1} and not meta["rebuilt_from_trades"]
-    bar = next(r for r in rows if r[2] == store.utc_naive(revised))
-    assert (bar[store.CANDLE_COLUMNS.index("revision")], bar[store.CANDLE_COLUMNS.index("close")]) == (2, 11.5)
+    bar = next(store.CandleRow(*r) for r in rows if r[2] == store.utc_naive(revised))
+    assert (bar.revision, bar.close) == (2, 11.5)
 
 
 def test_signals_partition_upserts_on_strategy_params_pair_timeframe_candle(resources, bootstrap, topics, hour,
@@ -113,7 +113,7 @@ def test_signals_partition_upserts_on_strategy_params_pair_timeframe_candle(reso
     rows = _table(duckdb_path, "signals")
     assert meta["dagster/row_count"] == len(rows) == 6
     assert meta["signals_by_strategy"] == {"MACD_CROSSOVER": 6}
-    assert {r[store.SIGNAL_COLUMNS.index("signal_type")] for r in rows} == {"BUY", "SELL"}
+    assert {r[store.SIGNAL_TABLE_COLUMNS.index("signal_type")] for r in rows} == {"BUY", "SELL"}
 
 
 def test_candles_are_rebuilt_from_duckdb_trades_when_the_topic_no_longer_holds_the_hour(

@@ -19,7 +19,7 @@ from tradestream_assets.warehouse.rebuild import candle_record_row, to_ns
 
 def _store_candles(path, bars: list[tuple]) -> None:
     with store.writer(path) as con:
-        store.upsert_candles(con, store.frame(bars, store.CANDLE_COLUMNS))
+        store.upsert_candles(con, store.frame(bars, store.CANDLE_TABLE_COLUMNS))
 
 
 def _bar(pair: str, start, o, h, lo, c, v=1.0, tf="1m", minutes=1) -> tuple:
@@ -75,8 +75,8 @@ def test_stream_batch_parity_passes_on_equal_bars_and_reports_a_differing_one(
     assert passed.passed, passed.metadata["examples"].value
     assert passed.metadata["reference_candles"].value == 120
     wrong = list(rows[5])
-    wrong[store.CANDLE_COLUMNS.index("close")] += 0.01
-    wrong[store.CANDLE_COLUMNS.index("revision")] = 1
+    wrong[store.CANDLE_TABLE_COLUMNS.index("close")] += 0.01
+    wrong[store.CANDLE_TABLE_COLUMNS.index("revision")] = 1
     _store_candles(duckdb_path, [tuple(wrong)])
     failed = _run_check(stream_batch_parity, resources, hour)
     assert not failed.passed and failed.metadata["mismatches"].value == 1

@@ -116,7 +116,7 @@ def _store_with_candles(path: Path, candles: pd.DataFrame, pair: str = "BTC-USD"
         "emitted_at": candles.index.tz_localize(None), "source": "batch",
     }).reset_index(drop=True)
     with store.writer(path) as con:
-        store.upsert_candles(con, rows[list(store.CANDLE_COLUMNS)])
+        store.upsert_candles(con, rows[list(store.CANDLE_TABLE_COLUMNS)])
 
 
 def test_load_candles_selects_pair_timeframe_and_range_from_the_duckdb_store(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from tradestream.backtest.errors import BacktestInputError
+from tradestream.candle_columns import OHLCV_COLUMNS, OPTIONAL_STRATEGY_COLUMNS, PRICE_COLUMNS
 from tradestream.timeframes import (
     MINUTES_PER_DAY,
     TIMEFRAMES,
@@ -25,9 +26,6 @@ from tradestream.timeframes import (
     timeframe_of_duration,
 )
 
-PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
-CANDLE_COLUMNS: tuple[str, ...] = (*PRICE_COLUMNS, "volume")
-EXTRA_COLUMNS: tuple[str, ...] = ("vwap", "trade_count")  # loaded when present: some strategies read them
 TIME_COLUMNS: tuple[str, ...] = ("window_start", "timestamp", "time", "datetime", "date")
 DUCKDB_SUFFIXES = (".duckdb", ".db", ".ddb")
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -81,7 +79,7 @@ def validate_candles(candles: pd.DataFrame, timeframe: str | None = None, *,
     missing = [c for c in PRICE_COLUMNS if c not in candles.columns]
     if missing:
         raise BacktestInputError(
-            f"candles lack column(s) {missing}; they need {list(CANDLE_COLUMNS)} (got {list(candles.columns)})")
+            f"candles lack column(s) {missing}; they need {list(OHLCV_COLUMNS)} (got {list(candles.columns)})")
     if candles.empty:
         raise BacktestInputError("candles are empty: no rows to backtest; check the pair, timeframe and date range")
     index = candles.index
@@ -103,7 +101,7 @@ def validate_candles(candles: pd.DataFrame, timeframe: str | None = None, *,
         candles = candles.tz_convert("UTC")
     if candles.index.unit != "ns":  # DuckDB and Parquet hand back microseconds; spacing checks count nanoseconds
         candles = candles.set_axis(candles.index.as_unit("ns"), axis=0)
-    columns = [c for c in CANDLE_COLUMNS if c in candles.columns]
+    columns = [c for c in OHLCV_COLUMNS if c in candles.columns]
     if any(candles[c].dtype != np.float64 for c in columns):
         try:
             candles = candles.astype({c: np.float64 for c in columns})
@@ -238,7 +236,7 @@ def _query_candles(con: duckdb.DuckDBPyConnection, table: str, pair: str, timefr
         params.append(timeframe)
     key_filter = " AND ".join(filters) or "TRUE"
     volume = "volume" if "volume" in columns else "NULL::DOUBLE AS volume"
-    extras = "".join(f", {c}" for c in EXTRA_COLUMNS if c in columns)
+    extras = "".join(f", {c}" for c in OPTIONAL_STRATEGY_COLUMNS if c in columns)
     newest = (f"QUALIFY row_number() OVER (PARTITION BY {time_column} ORDER BY revision DESC) = 1"
               if "revision" in columns else "")
     # Timestamps compare as UTC instants; a file with naive times is read as UTC.

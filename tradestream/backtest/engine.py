@@ -30,7 +30,7 @@ EXIT_REASONS: dict[int, str] = {
     k.EXIT_SIGNAL: "signal", k.EXIT_STOP_LOSS: "stop_loss", k.EXIT_TAKE_PROFIT: "take_profit",
     k.EXIT_TRAILING_STOP: "trailing_stop", k.EXIT_STILL_OPEN: "open",
 }
-TRADE_COLUMNS: tuple[str, ...] = (
+TRADE_LIST_COLUMNS: tuple[str, ...] = (
     "entry_time", "exit_time", "entry_price", "exit_price", "size", "entry_fees", "exit_fees", "pnl", "return",
     "duration_bars", "exit_reason",
 )
@@ -184,7 +184,7 @@ def _trade_frame(records: np.ndarray, index: pd.DatetimeIndex) -> pd.DataFrame:
         "return": records[:, k.TRADE_RETURN],
         "duration_bars": np.where(is_open, last, exit_bar) - entry_bar,
         "exit_reason": [EXIT_REASONS[int(r)] for r in records[:, k.TRADE_EXIT_REASON]],
-    }, columns=list(TRADE_COLUMNS))
+    }, columns=list(TRADE_LIST_COLUMNS))
     frame.insert(0, "entry_bar", entry_bar)
     frame.insert(1, "exit_bar", exit_bar)
     return frame

@@ -11,9 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-REQUIRED_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
-OPTIONAL_COLUMNS: tuple[str, ...] = ("vwap", "trade_count")
-CANDLE_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+from tradestream.candle_columns import OHLCV_COLUMNS, STRATEGY_INPUT_COLUMNS
 
 
 def validate_candles(candles: object, *, owner: str = "") -> pd.DataFrame:
@@ -30,10 +28,10 @@ def validate_candles(candles: object, *, owner: str = "") -> pd.DataFrame:
         raise TypeError(f"{where}candles must be a pandas DataFrame, got {type(candles).__name__}")
     if candles.empty:
         raise ValueError(f"{where}candle frame is empty; pass at least one candle")
-    missing = [c for c in REQUIRED_COLUMNS if c not in candles.columns]
+    missing = [c for c in OHLCV_COLUMNS if c not in candles.columns]
     if missing:
         raise ValueError(f"{where}candle frame is missing column(s) {missing}; "
-                         f"it needs {list(REQUIRED_COLUMNS)} (got {list(candles.columns)})")
+                         f"it needs {list(OHLCV_COLUMNS)} (got {list(candles.columns)})")
     index = candles.index
     if not isinstance(index, pd.DatetimeIndex):
         raise TypeError(f"{where}candle frame index must be a DatetimeIndex of window starts, "
@@ -52,7 +50,7 @@ def validate_candles(candles: object, *, owner: str = "") -> pd.DataFrame:
         raise ValueError(f"{where}candle frame is not sorted by time: {index[pos + 1].isoformat()} "
                          f"comes after {index[pos].isoformat()}; sort it with frame.sort_index()")
 
-    columns = [c for c in CANDLE_COLUMNS if c in candles.columns]
+    columns = [c for c in STRATEGY_INPUT_COLUMNS if c in candles.columns]
     data: dict[str, np.ndarray] = {}
     for name in columns:
         column = candles[name]

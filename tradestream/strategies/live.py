@@ -48,9 +48,10 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from tradestream.candle_columns import OPTIONAL_STRATEGY_COLUMNS, STRATEGY_INPUT_COLUMNS
 from tradestream.params import ParamValue
 from tradestream.strategies.cache import IndicatorCache
-from tradestream.strategies.candles import CANDLE_COLUMNS, OPTIONAL_COLUMNS, check_candle_values, validate_candles
+from tradestream.strategies.candles import check_candle_values, validate_candles
 from tradestream.strategies.config import ActiveEntry, ActiveStrategySet, params_key
 from tradestream.strategies.positions import BUY, FLAT, LONG, SELL, positions_after, step, trade_signals
 from tradestream.timeframes import NS_PER_MS, TIMEFRAMES
@@ -113,11 +114,11 @@ class LiveCandle:
     pair: str
     timeframe: str
     window_start: pd.Timestamp
-    values: tuple[float, ...]  # in CANDLE_COLUMNS order; NaN for a missing optional column
+    values: tuple[float, ...]  # in STRATEGY_INPUT_COLUMNS order; NaN for a missing optional column
 
     @property
     def close(self) -> float:
-        return self.values[CANDLE_COLUMNS.index("close")]
+        return self.values[STRATEGY_INPUT_COLUMNS.index("close")]
 
 
 def to_live_candle(candle: object) -> LiveCandle:
@@ -151,9 +152,9 @@ def to_live_candle(candle: object) -> LiveCandle:
         raise ValueError(f"candle {pair} has timeframe {timeframe!r}; expected one of {list(TIMEFRAMES)}")
     start = _timestamp(fields.get("window_start"), pair)
     row: dict[str, np.ndarray] = {}
-    for name in CANDLE_COLUMNS:
+    for name in STRATEGY_INPUT_COLUMNS:
         value = fields.get(name)
-        if value is None and name in OPTIONAL_COLUMNS:
+        if value is None and name in OPTIONAL_STRATEGY_COLUMNS:
             continue
         if value is None:
             raise ValueError(f"candle {pair}|{timeframe} at {start.isoformat()} has no {name!r}")
@@ -163,7 +164,7 @@ def to_live_candle(candle: object) -> LiveCandle:
             raise ValueError(f"candle {pair}|{timeframe} at {start.isoformat()}: {name}={value!r} "
                              "is not a number") from None
     check_candle_values(row, pd.DatetimeIndex([start]), owner=f"candle {pair}|{timeframe}")
-    values = tuple(float(row[c][0]) if c in row else math.nan for c in CANDLE_COLUMNS)
+    values = tuple(float(row[c][0]) if c in row else math.nan for c in STRATEGY_INPUT_COLUMNS)
     return LiveCandle(pair, timeframe, start, values)
 
 
@@ -274,10 +275,10 @@ class _Stream:
         return "new"
 
     def frame(self) -> pd.DataFrame:
-        data = np.array(self.rows, dtype="float64").reshape(len(self.rows), len(CANDLE_COLUMNS))
-        frame = pd.DataFrame(data, columns=list(CANDLE_COLUMNS),
+        data = np.array(self.rows, dtype="float64").reshape(len(self.rows), len(STRATEGY_INPUT_COLUMNS))
+        frame = pd.DataFrame(data, columns=list(STRATEGY_INPUT_COLUMNS),
                              index=pd.DatetimeIndex(np.array(self.times, dtype="datetime64[ns]"), tz="UTC"))
-        gaps = [c for c in OPTIONAL_COLUMNS if frame[c].isna().any()]
+        gaps = [c for c in OPTIONAL_STRATEGY_COLUMNS if frame[c].isna().any()]
         return frame.drop(columns=gaps) if gaps else frame
 
 
@@ -409,7 +410,7 @@ class LiveEvaluator:
         frame = validate_candles(history, owner=f"seed {pair}|{timeframe}")
         stream = _Stream(pair, timeframe, self._active.window_for(pair, timeframe))
         kept = frame.iloc[-stream.maxlen:] if stream.maxlen else frame.iloc[:0]
-        for t, row in zip(kept.index.asi8, kept.reindex(columns=list(CANDLE_COLUMNS)).itertuples(index=False),
+        for t, row in zip(kept.index.asi8, kept.reindex(columns=list(STRATEGY_INPUT_COLUMNS)).itertuples(index=False),
                           strict=True):
             stream.times.append(int(t))
             stream.rows.append(tuple(float(v) for v in row))
@@ -466,7 +467,7 @@ class LiveEvaluator:
             if wanted(p, tf):
                 streams.append({
                     "pair": p, "timeframe": tf, "bars_seen": stream.bars_seen, "complete": stream.complete,
-                    "columns": list(CANDLE_COLUMNS),
+                    "columns": list(STRATEGY_INPUT_COLUMNS),
                     "times": [t // NS_PER_MS for t in stream.times],
                     "rows": [[None if math.isnan(v) else v for v in row] for row in stream.rows]})
         positions = []
@@ -486,8 +487,8 @@ class LiveEvaluator:
         for item in _list(state, "streams"):
             try:
                 pair, tf = item["pair"], item["timeframe"]
-                if list(item["columns"]) != list(CANDLE_COLUMNS):
-                    raise ValueError(f"columns {item['columns']} differ from {list(CANDLE_COLUMNS)}")
+                if list(item["columns"]) != list(STRATEGY_INPUT_COLUMNS):
+                    raise ValueError(f"columns {item['columns']} differ from {list(STRATEGY_INPUT_COLUMNS)}")
                 maxlen = max(self._active.window_for(pair, tf), len(item["times"]))
                 stream = _Stream(pair, tf, maxlen)
                 for t, row in zip(item["times"], item["rows"], strict=True):

@@ -119,8 +119,8 @@ def _counts(frame: pd.DataFrame, column: str) -> dg.MetadataValue:
     return dg.MetadataValue.json({k: int(v) for k, v in sorted(counts.items())})
 
 
-def _decoder(message_type, to_row: Callable) -> Callable[[bytes | None, bytes | None], tuple]:
-    def decode(_key: bytes | None, value: bytes | None) -> tuple:
+def _decoder[Row](message_type, to_row: Callable[..., Row]) -> Callable[[bytes | None, bytes | None], Row]:
+    def decode(_key: bytes | None, value: bytes | None) -> Row:
         if not value:
             raise ValueError("empty record value")
         return to_row(message_type.FromString(value))
@@ -148,7 +148,7 @@ def trades(context: dg.AssetExecutionContext, kafka: KafkaResource, duckdb: Duck
     for start, end in hours(context):
         read = read_time_range(kafka.client_config(), topic, start - TRADES_EARLY, end + TRADES_LATE, decode_trade)
         totals.add_read(start, read)
-        rows = store.frame((r for r in read.records if start <= r[6] < end), store.TRADE_COLUMNS)
+        rows = store.frame((r for r in read.records if start <= r.event_time < end), store.TRADE_TABLE_COLUMNS)
         with duckdb.writer() as con:
             totals.add_upsert(store.upsert_trades(con, rows))
     totals.warn(context)
@@ -199,7 +199,7 @@ def candles(context: dg.AssetExecutionContext, config: CandlesPartitionConfig, k
             rows = batch_candles(settings, duckdb.db_path, start, end, list(settings.pipeline.timeframes))
             rebuilt.append(f"{start:%Y-%m-%d %H:%M} ({why})")
         else:
-            rows = store.frame((r for r in read.records if start < r[3] <= end), store.CANDLE_COLUMNS)
+            rows = store.frame((r for r in read.records if start < r.window_end <= end), store.CANDLE_TABLE_COLUMNS)
         with duckdb.writer() as con:
             totals.add_upsert(store.upsert_candles(con, rows))
     totals.warn(context)
@@ -226,7 +226,7 @@ def signals(context: dg.AssetExecutionContext, kafka: KafkaResource, duckdb: Duc
     for start, end in hours(context):
         read = read_time_range(kafka.client_config(), topic, start, end + BARS_LATE, decode_signal)
         totals.add_read(start, read)
-        rows = store.frame((r for r in read.records if start < r[5] <= end), store.SIGNAL_COLUMNS)
+        rows = store.frame((r for r in read.records if start < r.candle_close <= end), store.SIGNAL_TABLE_COLUMNS)
         with duckdb.writer() as con:
             totals.add_upsert(store.upsert_signals(con, rows))
     totals.warn(context)

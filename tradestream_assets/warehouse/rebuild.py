@@ -52,10 +52,10 @@ def from_ns(value: int) -> datetime:
     return pd.Timestamp(value, unit="ns").to_pydatetime(warn=False)
 
 
-def candle_record_row(candle: CandleRecord, source: str) -> tuple:
-    return (candle.currency_pair, candle.timeframe, from_ns(candle.window_start_ns), from_ns(candle.window_end_ns),
-            candle.open, candle.high, candle.low, candle.close, candle.volume, candle.vwap, candle.trade_count,
-            candle.filled, candle.revision, None, source)
+def candle_record_row(candle: CandleRecord, source: str) -> store.CandleRow:
+    return store.CandleRow(candle.currency_pair, candle.timeframe, from_ns(candle.window_start_ns),
+                           from_ns(candle.window_end_ns), candle.open, candle.high, candle.low, candle.close,
+                           candle.volume, candle.vwap, candle.trade_count, candle.filled, candle.revision, None, source)
 
 
 def stored_candle_record(row: pd.Series) -> CandleRecord:
@@ -91,7 +91,7 @@ def batch_candles(settings: Settings, db_path, start: datetime, end: datetime,
     first_ns, end_ns = rebuild_range(start, end, timeframes)
     trades = store.read_trades(db_path, from_ns(first_ns), end)
     if trades.empty:
-        return store.frame([], store.CANDLE_COLUMNS)
+        return store.frame([], store.CANDLE_TABLE_COLUMNS)
     client = settings.kafka.client_config()
     scratch = f"rebuild-{uuid.uuid4().hex[:10]}"
     topics = {"trades": f"{scratch}.trades", "candles": f"{scratch}.candles", "dlq": f"{scratch}.dlq"}
@@ -123,7 +123,7 @@ def batch_candles(settings: Settings, db_path, start: datetime, end: datetime,
                 log.warning("could not delete scratch topic: %s", exc)
     start_ns = to_ns(start)
     rows = [candle_record_row(c, "batch") for c in finals.values() if start_ns < c.window_end_ns <= end_ns]
-    return store.frame(rows, store.CANDLE_COLUMNS)
+    return store.frame(rows, store.CANDLE_TABLE_COLUMNS)
 
 
 def late_trade_ids(settings: Settings, start: datetime, end: datetime) -> set[tuple[str, str, str]]:
