@@ -3,6 +3,9 @@
 The strategy library declares a ``ParamSpace`` per strategy; the live engine validates
 configs against it, the backtester and the optimizer sample and search it. One
 declaration, three readers.
+
+The errors a strategy raises for a parameter set live here too, so the backtester can
+catch them by type without importing the strategy library.
 """
 
 from __future__ import annotations
@@ -19,6 +22,10 @@ ParamType = Literal["int", "float"]
 
 class ParameterError(ValueError):
     """A parameter set does not fit its space. The message names strategy, parameter and value."""
+
+
+class InsufficientCandlesError(ValueError):
+    """The frame is shorter than the strategy's look-back for these parameters."""
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from tradestream.backtest.config import BacktestConfig
 from tradestream.backtest.errors import BacktestInputError
 from tradestream.backtest.metrics import METRIC_NAMES, Metrics
 from tradestream.backtest.strategy import StrategyLike, resolve_strategy
-from tradestream.params import ParameterError, ParamValue
+from tradestream.params import InsufficientCandlesError, ParameterError, ParamValue
 from tradestream.timeframes import parse_timeframe
 
 EXIT_REASONS: dict[int, str] = {
@@ -265,7 +265,7 @@ def strategy_signals(candles: pd.DataFrame, strategy: StrategyLike, params: Mapp
     except ParameterError:
         raise
     except (ValueError, KeyError, TypeError) as exc:
-        kind = InsufficientHistoryError if type(exc).__name__ == "InsufficientCandlesError" else BacktestInputError
+        kind = InsufficientHistoryError if isinstance(exc, InsufficientCandlesError) else BacktestInputError
         raise kind(f"strategy {strategy.name} with {_fmt_params(params)} cannot run on these {len(candles)} "
                    f"candles: {exc}") from exc
     label = f"{strategy.name} {_fmt_params(params)}"

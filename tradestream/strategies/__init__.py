@@ -8,7 +8,7 @@
 See docs/strategies.md for the rules of every strategy and the live/backtest guarantees.
 """
 
-from tradestream.params import ParameterError
+from tradestream.params import InsufficientCandlesError, ParameterError
 from tradestream.strategies.cache import IndicatorCache
 from tradestream.strategies.candles import validate_candles
 from tradestream.strategies.expressions import StrategyDataError
@@ -19,7 +19,7 @@ from tradestream.strategies.registry import (
     list_strategies,
     strategy_names,
 )
-from tradestream.strategies.spec import InsufficientCandlesError, StrategySpec
+from tradestream.strategies.spec import StrategySpec
 
 __all__ = [
     "IndicatorCache",

@@ -8,13 +8,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from tradestream.params import ParamSpace, ParamValue
+from tradestream.params import InsufficientCandlesError, ParamSpace, ParamValue
 from tradestream.strategies.cache import IndicatorCache
 from tradestream.strategies.expressions import Col, Cond, EvalContext, Ind, iter_exprs, iter_scalars
-
-
-class InsufficientCandlesError(ValueError):
-    """The frame is shorter than the strategy's look-back for these parameters."""
 
 
 @dataclass(frozen=True, eq=False)
