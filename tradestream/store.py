@@ -37,6 +37,7 @@ from typing import NamedTuple
 import duckdb
 import pandas as pd
 
+from tradestream.backoff import Backoff
 from tradestream.timeframes import parse_timeframe
 from tradestream.v1 import market_pb2, strategy_pb2
 
@@ -184,7 +185,7 @@ def connect(path: str | Path, *, read_only: bool = False,
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + lock_timeout_s
-    delay = 0.05
+    backoff = Backoff(base_s=0.05, max_s=1.0)
     while True:
         try:
             con = duckdb.connect(str(path), read_only=read_only)
@@ -195,8 +196,7 @@ def connect(path: str | Path, *, read_only: bool = False,
                 raise StoreLockedError(
                     f"DuckDB store {path} stayed locked by another process for {lock_timeout_s:.0f} s "
                     f"({exc}); wait for the running writer to finish") from None
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
+            time.sleep(backoff.next_delay())
             continue
         if not read_only:
             ensure_schema(con)

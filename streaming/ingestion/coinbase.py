@@ -26,7 +26,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from streaming.ingestion.adapter import ExchangeAdapter, TradeSink, wait_or_stop
-from tradestream.ingest.backoff import ReconnectBackoff
+from tradestream.backoff import Backoff
 from tradestream.ingest.coinbase import EXCHANGE, InvalidFrame, parse_frame, subscribe_requests
 from tradestream.ingest.pairs import split_into_connections
 from tradestream.ingest.sequence import SequenceTracker
@@ -68,7 +68,7 @@ class CoinbaseAdapter(ExchangeAdapter):
                                for index, group in enumerate(self.groups)))
 
     async def _connection_loop(self, index: int, products: list[str], sink: TradeSink, stop: asyncio.Event) -> None:
-        backoff = ReconnectBackoff(self.reconnect_base_s, self.reconnect_max_s, rng=self.rng)
+        backoff = Backoff(self.reconnect_base_s, self.reconnect_max_s, jitter=True, rng=self.rng)
         tracker = self.sequence_trackers[index]
         attempt = 0
         while not stop.is_set():

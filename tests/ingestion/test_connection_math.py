@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from tradestream.ingest.backoff import ReconnectBackoff
+from tradestream.backoff import Backoff
 from tradestream.ingest.dedupe import TradeDeduplicator
 from tradestream.ingest.pairs import ConfiguredPairs, PairSource, pair_source_from_settings, split_into_connections
 from tradestream.ingest.sequence import SequenceTracker
@@ -41,7 +41,7 @@ def test_sequence_gaps_are_counted_with_the_frames_they_skip() -> None:
 
 
 def test_backoff_grows_exponentially_with_jitter_up_to_the_cap_and_resets() -> None:
-    backoff = ReconnectBackoff(base_s=0.5, max_s=8.0, rng=random.Random(1))
+    backoff = Backoff(base_s=0.5, max_s=8.0, jitter=True, rng=random.Random(1))
     delays = [backoff.next_delay() for _ in range(8)]
     ceilings = [0.5, 1, 2, 4, 8, 8, 8, 8]
     assert all(c / 2 <= d <= c for d, c in zip(delays, ceilings, strict=True))
@@ -49,7 +49,7 @@ def test_backoff_grows_exponentially_with_jitter_up_to_the_cap_and_resets() -> N
     backoff.reset()
     assert backoff.next_delay() <= 0.5
     with pytest.raises(ValueError, match="base_s"):
-        ReconnectBackoff(base_s=0)
+        Backoff(base_s=0)
 
 
 def test_products_are_spread_over_connections() -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from tradestream.backoff import exponential_delay
 from tradestream_assets.resources import ExchangeResource, KafkaResource, StreamSupervisor
 from tradestream_assets.streams.assets import STREAM_ASSET_BY_NAME, streams_job
 from tradestream_assets.streams.checks import check_evaluation, probe_stream
@@ -39,7 +40,7 @@ class RestartPolicy:
         """Wait before restart number ``attempts + 1``: none for the first, then base, 2*base, ... capped."""
         if attempts == 0:
             return 0.0
-        return min(self.backoff_base_s * 2 ** (attempts - 1), self.backoff_max_s)
+        return exponential_delay(attempts - 1, self.backoff_base_s, self.backoff_max_s)
 
 
 POLICY = RestartPolicy()
