@@ -46,5 +46,5 @@ def status() -> None:
         raise typer.Exit(1)
     console.print(f"Flink {st.version} at [bold]{st.rest_url}[/]: {st.taskmanagers} TaskManager(s), "
                   f"{st.slots_available}/{st.slots_total} slots free, {st.jobs_running} job(s) running")
-    for job in session.jobs():
+    for job in session.rest.jobs():
         console.print(f"  {job['jid']}  {job['state']:<10} {job['name']}")

@@ -29,7 +29,6 @@ import logging
 import os
 import re
 import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -38,6 +37,7 @@ from typing import Any, Protocol
 import yaml
 
 from streaming.supervisor.base import StreamHandle, StreamSpec, StreamStatus
+from tradestream.runtime.flink_rest import FlinkRestClient, active_jobs
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,6 @@ SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/
 # Waiting reasons after which a pod will not come up by itself.
 FAILED_WAITING_REASONS = {"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName",
                           "CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
-FLINK_ACTIVE_STATES = {"CREATED", "RUNNING", "RESTARTING", "INITIALIZING", "RECONCILING"}
 
 
 class StreamTemplateError(ValueError):
@@ -194,31 +193,6 @@ class KubernetesClientApi:
         return response.data.decode(errors="replace")
 
 
-# ------------------------------------------------------------------ Flink's REST API
-
-
-class FlinkRest(Protocol):
-    def jobs(self) -> list[dict]: ...
-    def cancel(self, job_id: str) -> None: ...
-
-
-class HttpFlinkRest:
-    """The session cluster's REST API (`/jobs/overview`, `PATCH /jobs/<id>?mode=cancel`)."""
-
-    def __init__(self, base_url: str, timeout_s: float = 3.0):
-        self.base_url = base_url.rstrip("/")
-        self.timeout_s = timeout_s
-
-    def jobs(self) -> list[dict]:
-        with urllib.request.urlopen(f"{self.base_url}/jobs/overview", timeout=self.timeout_s) as resp:  # noqa: S310
-            return json.loads(resp.read()).get("jobs", [])
-
-    def cancel(self, job_id: str) -> None:
-        request = urllib.request.Request(f"{self.base_url}/jobs/{job_id}?mode=cancel", method="PATCH")
-        with urllib.request.urlopen(request, timeout=self.timeout_s):  # noqa: S310
-            pass
-
-
 # ------------------------------------------------------------------ the backend
 
 
@@ -231,11 +205,11 @@ def _parse_time(value: str | None) -> float | None:
 class KubernetesBackend:
     """:class:`~streaming.supervisor.base.SupervisorBackend` on Kubernetes objects."""
 
-    def __init__(self, templates: StreamTemplates, api: KubeApi, flink: FlinkRest | None = None):
+    def __init__(self, templates: StreamTemplates, api: KubeApi, flink: FlinkRestClient | None = None):
         self.templates = templates
         self.api = api
         self.flink = flink if flink is not None else (
-            HttpFlinkRest(templates.flink_rest_url) if templates.flink_rest_url else None)
+            FlinkRestClient(templates.flink_rest_url) if templates.flink_rest_url else None)
         self.namespace = templates.namespace
 
     @classmethod
@@ -515,8 +489,7 @@ class KubernetesBackend:
             return []
         hint = name.removesuffix("_stream").replace("_", "-")
         try:
-            jobs = [j for j in self.flink.jobs() if j.get("state") in FLINK_ACTIVE_STATES
-                    and hint in j.get("name", "").lower().replace("_", "-")]
+            jobs = [j for j in active_jobs(self.flink.jobs()) if hint in j.get("name", "").lower().replace("_", "-")]
             for job in jobs:
                 log.info("stream %s: cancelling Flink job %s (%s)", name, job["jid"], job.get("name"))
                 self.flink.cancel(job["jid"])

@@ -155,13 +155,14 @@ def test_stream_job_on_the_session_cluster_matches_the_sql_reference(kafka: Sett
                            "--flink-master", flink_session.master, "--checkpoint-interval-ms", "2000")
     try:
         run_phased_scenario(settings, job, scenario)
-        running = [j for j in flink_session.jobs() if j.get("state") == "RUNNING" and j.get("name") == "e2e-session"]
+        running = [j for j in flink_session.rest.jobs()
+                   if j.get("state") == "RUNNING" and j.get("name") == "e2e-session"]
         assert running, "the job must run on the session cluster, not in an embedded mini-cluster"
     finally:
         job.kill()
-        for flink_job in flink_session.jobs():
+        for flink_job in flink_session.rest.jobs():
             if flink_job.get("state") == "RUNNING" and flink_job.get("name") == "e2e-session":
-                flink_session.cancel(flink_job["jid"])
+                flink_session.rest.cancel(flink_job["jid"])
     check_dead_letters(settings, scenario)
 
 

@@ -22,8 +22,8 @@ def test_session_cluster_runs_jobmanager_and_taskmanager_processes(flink_session
 
 
 def test_smoke_pipeline_counts_words_on_the_session_cluster(settings, flink_session, tmp_path):
-    finished_before = {j["jid"] for j in flink_session.jobs()}
+    finished_before = {j["jid"] for j in flink_session.rest.jobs()}
     result = run_smoke(settings, tmp_path, flink_master=flink_session.master)
     assert result.counts == EXPECTED
-    new_jobs = [j for j in flink_session.jobs() if j["jid"] not in finished_before]
+    new_jobs = [j for j in flink_session.rest.jobs() if j["jid"] not in finished_before]
     assert [j["state"] for j in new_jobs] == ["FINISHED"]

@@ -6,18 +6,17 @@ Flink's own daemon scripts run it; configuration, logs and pid files live under
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from tradestream.runtime import jars, procs
+from tradestream.runtime.flink_rest import FlinkRestClient
 from tradestream.settings import Settings
 
 START_TIMEOUT_S = 90.0
@@ -49,6 +48,11 @@ class FlinkSession:
     @property
     def rest_url(self) -> str:
         return f"http://127.0.0.1:{self.f.rest_port}"
+
+    @property
+    def rest(self) -> FlinkRestClient:
+        """The cluster's REST API (jobs, overview, cancel)."""
+        return FlinkRestClient(self.rest_url)
 
     @property
     def master(self) -> str:
@@ -149,14 +153,10 @@ class FlinkSession:
             path.unlink(missing_ok=True)
         return stopped
 
-    def _get(self, path: str, timeout: float = 3.0) -> dict:
-        with urllib.request.urlopen(self.rest_url + path, timeout=timeout) as resp:  # noqa: S310 - loopback only
-            return json.loads(resp.read())
-
     def status(self) -> FlinkStatus:
         status = FlinkStatus(running=False, rest_url=self.rest_url, pids=self.pids())
         try:
-            overview = self._get("/overview")
+            overview = self.rest.overview()
         except (urllib.error.URLError, OSError, ValueError) as exc:
             status.error = str(exc)
             return status
@@ -167,14 +167,6 @@ class FlinkSession:
         status.slots_available = overview.get("slots-available", 0)
         status.jobs_running = overview.get("jobs-running", 0)
         return status
-
-    def jobs(self) -> list[dict]:
-        """Jobs known to the cluster: [{'id', 'name', 'state', 'start-time', ...}]."""
-        return self._get("/jobs/overview").get("jobs", [])
-
-    def cancel(self, job_id: str) -> None:
-        req = urllib.request.Request(f"{self.rest_url}/jobs/{job_id}?mode=cancel", method="PATCH")
-        urllib.request.urlopen(req, timeout=5).close()  # noqa: S310 - loopback only
 
 
 class FlinkAlreadyRunning(FlinkRuntimeError):  # noqa: N818

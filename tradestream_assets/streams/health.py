@@ -6,9 +6,7 @@ every stream on every tick and a tick must finish well inside Dagster's 60 s lim
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -16,6 +14,7 @@ import dagster as dg
 
 from streaming.kafka_range import Client, KafkaRangeError, consumer_lag, newest_record
 from streaming.supervisor.base import StreamStatus, SupervisorBackend
+from tradestream.runtime.flink_rest import FlinkRestClient, active_jobs
 from tradestream_assets.streams.specs import StreamProfile
 
 PROBE_TIMEOUT_S = 4.0
@@ -83,19 +82,13 @@ class StreamHealth:
         return meta
 
 
-def flink_running_jobs(ui_url: str, timeout_s: float = 2.0) -> list[dict]:
-    """Running jobs of a Flink session cluster ({'jid', 'name', 'state', 'start-time'}) via its REST API."""
-    with urllib.request.urlopen(f"{ui_url.rstrip('/')}/jobs/overview", timeout=timeout_s) as resp:  # noqa: S310
-        jobs = json.loads(resp.read()).get("jobs", [])
-    return [j for j in jobs if j.get("state") in ("RUNNING", "CREATED", "RESTARTING", "INITIALIZING")]
-
-
 def flink_job_of(status: StreamStatus, timeout_s: float = 2.0) -> dict | None:
     """The session-cluster job this stream submitted: the newest running one started after the stream."""
     if not status.ui_url or not status.alive:
         return None
     started_ms = (status.started_at or 0) * 1000
-    jobs = [j for j in flink_running_jobs(status.ui_url, timeout_s) if j.get("start-time", 0) >= started_ms - 5000]
+    jobs = [j for j in active_jobs(FlinkRestClient(status.ui_url, timeout_s).jobs())
+            if j.get("start-time", 0) >= started_ms - 5000]
     name_hint = status.name.removesuffix("_stream")
     preferred = [j for j in jobs if name_hint in j.get("name", "").lower()]
     pool = preferred or jobs
