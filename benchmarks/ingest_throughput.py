@@ -35,7 +35,7 @@ from streaming.ingestion.publisher import TRADE_HEADERS, KafkaTradePublisher, pr
 from streaming.ingestion.service import IngestionService
 from streaming.ingestion.simulator import SimulatorAdapter, simulator_config
 from tradestream.ingest.simulator import MarketSimulator
-from tradestream.ingest.trade import TradeEncoder
+from tradestream.ingest.wire import encode_trades
 from tradestream.runtime.kafka import KafkaRuntimeError, LocalKafka, require_reachable
 from tradestream.settings import IngestionSettings, PathSettings, Settings
 
@@ -82,9 +82,8 @@ def bare_payloads(settings: Settings, trades: int) -> list[tuple[str, bytes]]:
     """The same trades dry mode sends, serialized up front."""
     ingestion = settings.ingestion
     simulator = MarketSimulator(simulator_config(ingestion, ingestion.products, start_ns=START_NS))
-    encoder = TradeEncoder()
-    now = time.time_ns()
-    return [(t.currency_pair, encoder.encode(t, now)) for t in simulator.take(trades)]
+    batch = simulator.take(trades)
+    return list(zip((t.currency_pair for t in batch), encode_trades(batch, time.time_ns()), strict=True))
 
 
 def run_bare(settings: Settings, payloads: list[tuple[str, bytes]]) -> float:

@@ -44,11 +44,10 @@ from tradestream.ingest.trade import (
     NANOS_PER_SECOND,
     TRADE_SCHEMA,
     TRADE_SCHEMA_VERSION,
-    TradeEncoder,
     TradeRecord,
 )
 from tradestream.ingest.validation import Rejection
-from tradestream.ingest.wire import encode_columns
+from tradestream.ingest.wire import encode_trades
 from tradestream.settings import IngestionSettings, KafkaSettings
 from tradestream.v1 import market_pb2
 
@@ -94,7 +93,6 @@ class KafkaTradePublisher:
                                    "delivery.report.only.error": True, "on_delivery": self._on_trade_failed})
         self._dlq_producer = Producer({**producer_config(kafka, ingestion, f"{client_id}-dlq"), **common,
                                        "on_delivery": self._on_dead_letter_delivery})
-        self._encoder = TradeEncoder()
         self._give_up_at: float | None = None
         self._failures_logged = 0
 
@@ -102,12 +100,8 @@ class KafkaTradePublisher:
 
     async def publish_trades(self, trades: Sequence[TradeRecord] | TradeColumns, ingest_time_ns: int) -> None:
         """Send ``trades`` in order. Returns once all are queued in the producer (not yet acked)."""
-        if isinstance(trades, TradeColumns):
-            keys, values = trades.keys(), encode_columns(trades, ingest_time_ns)
-        else:
-            encode = self._encoder.encode
-            keys = [trade.currency_pair for trade in trades]
-            values = [encode(trade, ingest_time_ns) for trade in trades]
+        keys = trades.keys() if isinstance(trades, TradeColumns) else [trade.currency_pair for trade in trades]
+        values = encode_trades(trades, ingest_time_ns)
         producer = self._producer
         produce, topic, headers = producer.produce, self.trades_topic, TRADE_HEADERS
         for sent, (key, value) in enumerate(zip(keys, values, strict=True)):

@@ -1,4 +1,5 @@
-"""Building real protobuf records and producing them to Kafka with chosen timestamps."""
+"""Building real protobuf records (with the platform's own encoders) and producing them to Kafka with chosen
+timestamps."""
 
 from __future__ import annotations
 
@@ -6,47 +7,40 @@ import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 from confluent_kafka import Producer
 
-from tradestream.v1 import market_pb2, strategy_pb2
+from tradestream.candles.codec import candle_to_proto
+from tradestream.candles.model import CandleRecord
+from tradestream.ingest.trade import TakerSide, TradeRecord
+from tradestream.ingest.wire import encode_trades
+from tradestream.strategies.live import LiveSignal
+from tradestream.v1 import strategy_pb2
 
 
-def ts(message_field, moment: datetime) -> None:
-    message_field.FromDatetime(moment.astimezone(UTC).replace(tzinfo=None))
+def _ns(moment: datetime) -> int:
+    return pd.Timestamp(moment.astimezone(UTC)).value
 
 
 def trade(pair: str, trade_id: str, price: float, size: float, at: datetime) -> bytes:
-    m = market_pb2.Trade(exchange="simulator", currency_pair=pair, trade_id=trade_id, price=price, size=size,
-                         taker_side=market_pb2.TAKER_SIDE_BUY)
-    ts(m.event_time, at)
-    ts(m.ingest_time, at)
-    return m.SerializeToString()
+    record = TradeRecord("simulator", pair, trade_id, price, size, TakerSide.BUY, _ns(at))
+    return encode_trades([record], _ns(at))[0]
 
 
 def candle(pair: str, timeframe: str, start: datetime, o: float, h: float, lo: float, c: float, volume: float,
            revision: int = 0, minutes: int = 1, filled: bool = False, trades: int = 1) -> bytes:
-    m = market_pb2.Candle(currency_pair=pair, timeframe=timeframe, open=o, high=h, low=lo, close=c, volume=volume,
-                          vwap=(o + c) / 2, trade_count=trades, filled=filled, revision=revision)
-    ts(m.window_start, start)
-    ts(m.window_end, start + timedelta(minutes=minutes))
-    ts(m.emitted_at, start + timedelta(minutes=minutes, seconds=revision))
-    return m.SerializeToString()
+    end = start + timedelta(minutes=minutes)
+    record = CandleRecord(pair, timeframe, _ns(start), _ns(end), o, h, lo, c, volume, vwap=(o + c) / 2,
+                          trade_count=trades, filled=filled, revision=revision)
+    return candle_to_proto(record, emitted_at_ns=_ns(end + timedelta(seconds=revision))).SerializeToString()
 
 
 def signal(strategy: str, params: dict, pair: str, timeframe: str, candle_time: datetime, kind: int,
            price: float) -> bytes:
-    m = strategy_pb2.Signal(type=kind, currency_pair=pair, timeframe=timeframe, price=price, reason="test")
-    m.strategy.strategy = strategy
-    for name, value in params.items():
-        p = m.strategy.parameters.add(name=name)
-        if isinstance(value, int):
-            p.int_value = value
-        else:
-            p.double_value = value
-    ts(m.candle_time, candle_time)
-    ts(m.emitted_at, candle_time + timedelta(minutes=1))
-    m.signal_id = f"{strategy}-{pair}-{candle_time.isoformat()}"
-    return m.SerializeToString()
+    sides = {strategy_pb2.SIGNAL_TYPE_BUY: "BUY", strategy_pb2.SIGNAL_TYPE_SELL: "SELL"}
+    live = LiveSignal(strategy, params, pair, timeframe, pd.Timestamp(candle_time.astimezone(UTC)), price,
+                      sides[kind], reason="test")
+    return live.to_proto(emitted_at=(candle_time + timedelta(minutes=1)).astimezone(UTC)).SerializeToString()
 
 
 def produce(bootstrap: str, topic: str, records: Iterable[tuple[str, bytes, datetime]]) -> int:

@@ -1,4 +1,4 @@
-"""The vectorized Trade encoder writes exactly what protobuf writes."""
+"""The one Trade encoder writes exactly what protobuf writes, for columnar batches and for records."""
 
 from __future__ import annotations
 
@@ -7,16 +7,25 @@ import pytest
 
 from tradestream.ingest.columns import TradeColumns
 from tradestream.ingest.simulator import MarketSimulator, SimulatorConfig
-from tradestream.ingest.trade import TradeEncoder, trade_from_proto
-from tradestream.ingest.wire import check_schema, encode_columns
+from tradestream.ingest.trade import TakerSide, TradeRecord, trade_from_proto
+from tradestream.ingest.wire import check_schema, encode_trades
 from tradestream.v1 import market_pb2
 
 INGEST_NS = 1_715_000_123_456_789_012
 
 
-def reference(columns: TradeColumns, ingest_ns: int) -> list[bytes]:
-    encoder = TradeEncoder()
-    return [encoder.encode(trade, ingest_ns) for trade in columns.to_records()]
+def reference(trades: TradeColumns | list[TradeRecord], ingest_ns: int | None) -> list[bytes]:
+    """protobuf's own serialization, one fresh message per trade: what the encoder must match."""
+    out = []
+    for trade in trades.to_records() if isinstance(trades, TradeColumns) else trades:
+        message = market_pb2.Trade(exchange=trade.exchange, currency_pair=trade.currency_pair,
+                                   trade_id=trade.trade_id, price=trade.price, size=trade.size,
+                                   taker_side=trade.taker_side)
+        message.event_time.FromNanoseconds(trade.event_time_ns)
+        if ingest_ns is not None:
+            message.ingest_time.FromNanoseconds(ingest_ns)
+        out.append(message.SerializeToString())
+    return out
 
 
 def test_simulated_batches_encode_byte_for_byte_like_protobuf() -> None:
@@ -24,7 +33,7 @@ def test_simulated_batches_encode_byte_for_byte_like_protobuf() -> None:
                                                 start_ns=1_715_000_000_123_456_789, duplicate_rate=0.1))
     for _ in range(5):
         columns = simulator.take_columns_until(2**62, 3_000)
-        assert encode_columns(columns, INGEST_NS) == reference(columns, INGEST_NS)
+        assert encode_trades(columns, INGEST_NS) == reference(columns, INGEST_NS)
 
 
 def test_edge_values_encode_like_protobuf() -> None:
@@ -38,17 +47,33 @@ def test_edge_values_encode_like_protobuf() -> None:
         pair_index=rng.integers(0, 3, n), number=numbers, price=rng.lognormal(0, 8, n),
         size=np.full(n, 1e-8), side=rng.integers(1, 3, n).astype(np.int8), event_ns=event_ns)
     for ingest_ns in (INGEST_NS, 1_715_000_000 * 10**9):  # ingest nanos 0 is omitted by proto3
-        encoded = encode_columns(columns, ingest_ns)
+        encoded = encode_trades(columns, ingest_ns)
         assert encoded == reference(columns, ingest_ns)
     decoded = market_pb2.Trade.FromString(encoded[3])
     assert trade_from_proto(decoded) == columns.to_records()[3]
+
+
+def test_records_encode_like_protobuf_with_or_without_ingest_time() -> None:
+    records = [TradeRecord("coinbase", "BTC-USD", "abc-123", 64_000.5, 0.25, TakerSide.SELL, 1_715_000_000 * 10**9),
+               TradeRecord("coinbase", "ETH-USD", "9", 3_000.0, 1.0, TakerSide.UNSPECIFIED, 1_715_000_000_123_456_789),
+               TradeRecord("kraken", "BTC-USD", "x" * 200, 1e-8, 1e9, TakerSide.BUY, 1)]
+    for ingest_ns in (INGEST_NS, None):
+        assert encode_trades(records, ingest_ns) == reference(records, ingest_ns)
+    assert [trade_from_proto(market_pb2.Trade.FromString(b)) for b in encode_trades(records, None)] == records
+
+
+def test_a_batch_encodes_alike_as_columns_or_as_records() -> None:
+    columns = MarketSimulator(SimulatorConfig(pairs=("BTC-USD", "ETH-USD"), rate=50, seed=9,
+                                              start_ns=1_715_000_000_000_000_000)).take_columns_until(2**62, 500)
+    for ingest_ns in (INGEST_NS, None):
+        assert encode_trades(columns, ingest_ns) == encode_trades(columns.to_records(), ingest_ns)
 
 
 def test_values_the_fast_encoder_cannot_write_are_refused() -> None:
     columns = MarketSimulator(SimulatorConfig(pairs=("BTC-USD",), rate=1, seed=1, start_ns=10**9)) \
         .take_columns_until(2**62, 10)
     with pytest.raises(ValueError, match="between 1978 and 3058"):
-        encode_columns(columns, INGEST_NS)
+        encode_trades(columns, INGEST_NS)
 
 
 def test_the_encoder_matches_the_current_trade_schema() -> None:

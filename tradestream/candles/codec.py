@@ -7,6 +7,8 @@ import math
 from google.protobuf.message import DecodeError
 
 from tradestream.candles.model import CandleRecord, TradeTick
+from tradestream.ingest.trade import TakerSide, TradeRecord
+from tradestream.ingest.wire import encode_trades
 from tradestream.timeframes import TIMEFRAME_NS
 from tradestream.v1 import market_pb2
 
@@ -55,11 +57,10 @@ def decode_trade(payload: bytes | None, key: bytes | None = None) -> TradeTick:
 
 
 def encode_trade(trade: TradeTick) -> bytes:
-    """A Trade protobuf carrying the tick's fields (used for re-published dead letters and tests)."""
-    message = market_pb2.Trade(exchange=trade.exchange, currency_pair=trade.currency_pair,
-                               trade_id=trade.trade_id, price=trade.price, size=trade.size)
-    message.event_time.FromNanoseconds(trade.event_ns)
-    return message.SerializeToString()
+    """The ``trades`` record of a tick (taker side and ingest time unknown), by the one Trade encoder."""
+    record = TradeRecord(trade.exchange, trade.currency_pair, trade.trade_id, trade.price, trade.size,
+                         TakerSide.UNSPECIFIED, trade.event_ns)
+    return encode_trades((record,), None)[0]
 
 
 def candle_key(currency_pair: str, timeframe: str) -> bytes:

@@ -6,8 +6,8 @@ The long-running side (WebSocket connections, the Kafka publisher, signal handli
 lives in ``streaming/ingestion``.
 """
 
-from tradestream.ingest.trade import TRADE_SCHEMA, TRADE_SCHEMA_VERSION, TakerSide, TradeEncoder, TradeRecord
+from tradestream.ingest.trade import TRADE_SCHEMA, TRADE_SCHEMA_VERSION, TakerSide, TradeRecord
 from tradestream.ingest.validation import InvalidInput, Rejection, RejectReason, TimeBounds
 
 __all__ = ["TRADE_SCHEMA", "TRADE_SCHEMA_VERSION", "InvalidInput", "RejectReason", "Rejection", "TakerSide",
-           "TimeBounds", "TradeEncoder", "TradeRecord"]
+           "TimeBounds", "TradeRecord"]

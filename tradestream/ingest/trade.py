@@ -1,8 +1,8 @@
-"""The trade as the ingestion layer holds it, and its encoding to the Kafka contract.
+"""The trade as the ingestion layer holds it, and its Kafka contract.
 
 ``TradeRecord`` is what every exchange adapter, the simulator and the replay reader
-produce after validation; ``TradeEncoder`` turns it into the protobuf ``Trade`` that
-goes to the ``trades`` topic. Times are integer nanoseconds since the Unix epoch so
+produce after validation; ``tradestream.ingest.wire.encode_trades`` turns it into the
+protobuf ``Trade`` that goes to the ``trades`` topic. Times are integer nanoseconds since the Unix epoch so
 that exchange timestamps (Coinbase sends nanoseconds) survive unchanged.
 """
 
@@ -51,7 +51,7 @@ class TradeRecord(NamedTuple):
 
 
 def trade_from_proto(message: market_pb2.Trade) -> TradeRecord:
-    """The inverse of :meth:`TradeEncoder.encode` (ingest time is dropped)."""
+    """The inverse of :func:`tradestream.ingest.wire.encode_trades` (ingest time is dropped)."""
     return TradeRecord(
         exchange=message.exchange,
         currency_pair=message.currency_pair,
@@ -61,33 +61,3 @@ def trade_from_proto(message: market_pb2.Trade) -> TradeRecord:
         taker_side=TakerSide(message.taker_side),
         event_time_ns=message.event_time.seconds * NANOS_PER_SECOND + message.event_time.nanos,
     )
-
-
-class TradeEncoder:
-    """Serializes ``TradeRecord`` to protobuf bytes, reusing one message object.
-
-    Reuse matters on the hot path: dry mode encodes hundreds of thousands of trades a
-    second, and building a fresh message (and two Timestamps) for each costs more than
-    clearing and refilling one.
-    """
-
-    __slots__ = ("_message",)
-
-    def __init__(self) -> None:
-        self._message = market_pb2.Trade()
-
-    def encode(self, trade: TradeRecord, ingest_time_ns: int) -> bytes:
-        message = self._message
-        message.exchange = trade.exchange
-        message.currency_pair = trade.currency_pair
-        message.trade_id = trade.trade_id
-        message.price = trade.price
-        message.size = trade.size
-        message.taker_side = trade.taker_side
-        event_seconds, event_nanos = divmod(trade.event_time_ns, NANOS_PER_SECOND)
-        message.event_time.seconds = event_seconds
-        message.event_time.nanos = event_nanos
-        ingest_seconds, ingest_nanos = divmod(ingest_time_ns, NANOS_PER_SECOND)
-        message.ingest_time.seconds = ingest_seconds
-        message.ingest_time.nanos = ingest_nanos
-        return message.SerializeToString()

@@ -1,23 +1,32 @@
-"""Vectorized protobuf encoding of :class:`TradeColumns` into ``tradestream.v1.Trade`` bytes.
+"""The one encoder of ``tradestream.v1.Trade``: trades to the bytes of the ``trades`` topic.
 
-Why hand-written: protobuf's Python API serializes one message at a time, and setting a
-``Trade``'s eleven fields and serializing it costs about as much CPU as the Kafka
-``produce`` call, which would cap dry mode well below the bare producer. This encoder
-builds a whole batch with numpy and produces exactly the bytes
+``encode_trades`` takes either a columnar batch (:class:`TradeColumns`, dry mode's
+simulator) or a sequence of :class:`TradeRecord` (exchanges, replay, the warehouse
+rebuild, test builders) and returns one serialized ``Trade`` per trade.
+
+Why two paths inside one function: protobuf's Python API serializes one message at a
+time, and setting a ``Trade``'s eleven fields and serializing it costs about as much CPU
+as the Kafka ``produce`` call, which would cap dry mode well below the bare producer. A
+columnar batch is therefore written with numpy, producing exactly the bytes
 ``Trade.SerializeToString()`` produces (fields in number order, proto3 defaults
-omitted); ``tests/ingestion/test_wire.py`` checks that byte for byte on random trades.
+omitted); ``tests/ingestion/test_wire.py`` checks that byte for byte against protobuf.
 The parts that are the same for many trades -- exchange and pair (fields 1-2), ingest
-time (field 8) -- are serialized by protobuf itself. ``check_schema`` fails loudly if
-``Trade`` changes shape, so the encoder can never silently drop a new field.
+time (field 8) -- are serialized by protobuf itself. numpy's fixed cost per call makes
+that path slower than protobuf below a few hundred trades (an exchange message holds a
+handful), so records go through protobuf's serializer, reusing one message per batch.
+``check_schema`` fails loudly if ``Trade`` changes shape, so the encoder can never
+silently drop a new field.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 from google.protobuf.descriptor import FieldDescriptor
 
 from tradestream.ingest.columns import TradeColumns
-from tradestream.ingest.trade import NANOS_PER_SECOND
+from tradestream.ingest.trade import NANOS_PER_SECOND, TradeRecord
 from tradestream.v1 import market_pb2
 
 # (number, name, type) of every Trade field, as this encoder writes them.
@@ -98,7 +107,35 @@ class _Slots:
         return [data[start:end] for start, end in zip([0, *ends[:-1]], ends, strict=True)]
 
 
-def encode_columns(columns: TradeColumns, ingest_time_ns: int) -> list[bytes]:
+def encode_trades(trades: TradeColumns | Sequence[TradeRecord], ingest_time_ns: int | None) -> list[bytes]:
+    """One serialized ``Trade`` per trade, in order; ``ingest_time_ns`` None leaves ``ingest_time`` unset."""
+    if isinstance(trades, TradeColumns):
+        return _encode_columns(trades, ingest_time_ns)
+    return _encode_records(trades, ingest_time_ns)
+
+
+def _encode_records(trades: Sequence[TradeRecord], ingest_time_ns: int | None) -> list[bytes]:
+    # One message cleared and refilled per trade: cheaper than a fresh message and two Timestamps each.
+    message = market_pb2.Trade()
+    event_time, ingest_time = message.event_time, message.ingest_time
+    serialize = message.SerializeToString
+    ingest = None if ingest_time_ns is None else divmod(ingest_time_ns, NANOS_PER_SECOND)
+    out = []
+    for trade in trades:
+        message.exchange = trade.exchange
+        message.currency_pair = trade.currency_pair
+        message.trade_id = trade.trade_id
+        message.price = trade.price
+        message.size = trade.size
+        message.taker_side = trade.taker_side
+        event_time.seconds, event_time.nanos = divmod(trade.event_time_ns, NANOS_PER_SECOND)
+        if ingest is not None:
+            ingest_time.seconds, ingest_time.nanos = ingest
+        out.append(serialize())
+    return out
+
+
+def _encode_columns(columns: TradeColumns, ingest_time_ns: int | None) -> list[bytes]:
     """One serialized ``Trade`` per row, identical to protobuf's own serialization."""
     n = len(columns)
     if n == 0:
@@ -118,7 +155,8 @@ def encode_columns(columns: TradeColumns, ingest_time_ns: int) -> list[bytes]:
         head_table[k, :len(head)] = np.frombuffer(head, dtype=np.uint8)
     head_lengths = np.array([len(h) for h in heads], dtype=np.int64)[columns.pair_index]
     ingest = market_pb2.Trade()
-    ingest.ingest_time.seconds, ingest.ingest_time.nanos = divmod(ingest_time_ns, NANOS_PER_SECOND)
+    if ingest_time_ns is not None:
+        ingest.ingest_time.seconds, ingest.ingest_time.nanos = divmod(ingest_time_ns, NANOS_PER_SECOND)
     tail = np.frombuffer(ingest.SerializeToString(), dtype=np.uint8)
 
     # Field 3: trade_id = id_prefix + the decimal digits of number.

@@ -31,13 +31,16 @@ from tradestream import store
 from tradestream.candles.model import CandleRecord
 from tradestream.candles.reference import reference_candles
 from tradestream.candles.windows import window_start
+from tradestream.ingest.trade import TakerSide, TradeRecord
+from tradestream.ingest.wire import encode_trades
 from tradestream.settings import Settings
-from tradestream.timeframes import MINUTE_NS, parse_timeframe
+from tradestream.timeframes import MINUTE_NS, NS_PER_MS, parse_timeframe
 from tradestream.v1 import market_pb2
 
 log = logging.getLogger(__name__)
 
 LATE_REASON = "late"
+_TAKER_SIDES = {"buy": TakerSide.BUY, "sell": TakerSide.SELL}
 CANDLE_SOURCE = "pipeline:candles"
 
 
@@ -73,13 +76,12 @@ def rebuild_range(start: datetime, end: datetime, timeframes: Iterable[str]) -> 
     return window_start(end_ns - 1, longest), end_ns
 
 
-def _trade_message(row) -> bytes:
-    message = market_pb2.Trade(exchange=row.exchange, currency_pair=row.currency_pair, trade_id=row.trade_id,
-                               price=row.price, size=row.size)
-    message.taker_side = {"buy": market_pb2.TAKER_SIDE_BUY, "sell": market_pb2.TAKER_SIDE_SELL}.get(
-        row.taker_side, market_pb2.TAKER_SIDE_UNSPECIFIED)
-    message.event_time.FromNanoseconds(int(pd.Timestamp(row.event_time).value))
-    return message.SerializeToString()
+def stored_trade_records(trades: pd.DataFrame) -> list[TradeRecord]:
+    """DuckDB ``trades`` rows as the records the ingestion published (ingest time aside)."""
+    return [TradeRecord(row.exchange, row.currency_pair, row.trade_id, row.price, row.size,
+                        _TAKER_SIDES.get(row.taker_side, TakerSide.UNSPECIFIED),
+                        int(pd.Timestamp(row.event_time).value))
+            for row in trades.itertuples(index=False)]
 
 
 def batch_candles(settings: Settings, db_path, start: datetime, end: datetime,
@@ -101,9 +103,10 @@ def batch_candles(settings: Settings, db_path, start: datetime, end: datetime,
         future.result(30)
     try:
         producer = Producer({**client, "linger.ms": 20, "enable.idempotence": True})
-        for row in trades.sort_values("event_time").itertuples(index=False):
-            producer.produce(topics["trades"], _trade_message(row), row.currency_pair.encode(),
-                             timestamp=int(pd.Timestamp(row.event_time).value // 1_000_000))
+        records = stored_trade_records(trades.sort_values("event_time"))
+        for record, value in zip(records, encode_trades(records, None), strict=True):
+            producer.produce(topics["trades"], value, record.currency_pair.encode(),
+                             timestamp=record.event_time_ns // NS_PER_MS)
             producer.poll(0)
         if producer.flush(60):
             raise RuntimeError(f"could not replay {len(trades)} trades into scratch topic {topics['trades']}")
