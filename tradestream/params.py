@@ -11,6 +11,7 @@ catch them by type without importing the strategy library.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -18,6 +19,33 @@ from typing import Literal
 
 ParamValue = int | float
 ParamType = Literal["int", "float"]
+
+
+def params_key(values: Mapping[str, ParamValue]) -> str:
+    """Canonical text of a parameter set: equal sets give equal keys (the signals' ``params`` column)."""
+    return json.dumps({k: values[k] for k in sorted(values)}, separators=(",", ":"))
+
+
+def params_to_proto(strategy: str, values: Mapping[str, ParamValue]):  # -> strategy_pb2.StrategyParameters
+    """``tradestream.v1.StrategyParameters`` of a parameter set: ints as ``int_value``, the rest as ``double_value``."""
+    from tradestream.v1 import strategy_pb2  # here, so the strategy library imports without protobuf
+
+    message = strategy_pb2.StrategyParameters(strategy=strategy)
+    for name, value in values.items():
+        if isinstance(value, int) and not isinstance(value, bool):
+            message.parameters.add(name=name, int_value=value)
+        else:
+            message.parameters.add(name=name, double_value=float(value))
+    return message
+
+
+def params_from_proto(message) -> dict[str, ParamValue | None]:
+    """The parameter values of a ``tradestream.v1.StrategyParameters`` (None for a value never set)."""
+    out: dict[str, ParamValue | None] = {}
+    for param in message.parameters:
+        kind = param.WhichOneof("value")
+        out[param.name] = getattr(param, kind) if kind else None
+    return out
 
 
 class ParameterError(ValueError):

@@ -25,9 +25,8 @@ read-only, and both wait a bounded time for the lock instead of failing at once.
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,6 +37,7 @@ import duckdb
 import pandas as pd
 
 from tradestream.backoff import Backoff
+from tradestream.params import params_from_proto, params_key
 from tradestream.timeframes import parse_timeframe
 from tradestream.v1 import market_pb2, strategy_pb2
 
@@ -86,7 +86,7 @@ class SignalRow(NamedTuple):
     """A row of ``signals``."""
 
     strategy: str
-    params: str                      # params_json of the parameter values
+    params: str                      # params_key of the parameter values
     currency_pair: str
     timeframe: str
     candle_time: datetime            # naive UTC window start of the candle that triggered it
@@ -283,26 +283,13 @@ def candle_row(candle: market_pb2.Candle, source: str = "stream") -> CandleRow:
                      _ts(candle.emitted_at), source)
 
 
-def params_json(values: Mapping[str, object]) -> str:
-    """Canonical text of a parameter set: the same values always give the same string."""
-    return json.dumps({k: values[k] for k in sorted(values)}, separators=(",", ":"))
-
-
-def strategy_params(message: strategy_pb2.StrategyParameters) -> dict[str, object]:
-    out: dict[str, object] = {}
-    for param in message.parameters:
-        kind = param.WhichOneof("value")
-        out[param.name] = getattr(param, kind) if kind else None
-    return out
-
-
 def signal_row(signal: strategy_pb2.Signal) -> SignalRow:
     """A ``signals`` row from a Signal; raises ValueError when a required field is missing."""
     candle_time = _ts(signal.candle_time)
     if not signal.strategy.strategy or not signal.currency_pair or not signal.timeframe or candle_time is None:
         raise ValueError(f"signal lacks strategy, currency_pair, timeframe or candle_time: {signal}")
     close = candle_time + parse_timeframe(signal.timeframe).timedelta
-    return SignalRow(signal.strategy.strategy, params_json(strategy_params(signal.strategy)), signal.currency_pair,
+    return SignalRow(signal.strategy.strategy, params_key(params_from_proto(signal.strategy)), signal.currency_pair,
                      signal.timeframe, candle_time, close, _SIGNAL_TYPES.get(signal.type, str(signal.type)),
                      signal.price, signal.reason, _ts(signal.emitted_at), signal.signal_id)
 

@@ -16,8 +16,8 @@ import yaml
 
 from streaming.pipeline.signals_engine import CandleUpdate, candles_frame, decode_candle, shard_buckets
 from tradestream.candles.codec import candle_key
+from tradestream.params import params_key
 from tradestream.strategies import evaluate, get_strategy
-from tradestream.strategies.config import params_key
 from tradestream.strategies.live import LiveSignal
 from tradestream.strategies.positions import BUY, positions_after, trade_signals
 from tradestream.strategies.synthetic import synthetic_candles

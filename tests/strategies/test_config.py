@@ -7,8 +7,9 @@ import json
 import pytest
 import yaml
 
+from tradestream.params import params_from_proto, params_key, params_to_proto
 from tradestream.strategies import strategy_names
-from tradestream.strategies.config import ActiveStrategySet, load_active_set, params_key
+from tradestream.strategies.config import ActiveStrategySet, load_active_set
 
 
 def _write(tmp_path, data, suffix=".yaml"):
@@ -86,6 +87,13 @@ def test_duplicate_entries_collapse_and_keys_do_not_depend_on_order_or_int_vs_fl
     assert params_key({"b": 1, "a": 2.5}) == params_key({"a": 2.5, "b": 1}) == '{"a":2.5,"b":1}'
     default_key = ActiveStrategySet.default().for_stream("BTC-USD", "1m")[0].key
     assert default_key == active.entries[0].key
+
+
+def test_parameter_sets_travel_through_protobuf_unchanged():
+    message = params_to_proto("MACD_CROSSOVER", {"fast": 12, "ratio": 0.5})
+    assert message.strategy == "MACD_CROSSOVER"
+    assert [p.WhichOneof("value") for p in message.parameters] == ["int_value", "double_value"]
+    assert params_from_proto(message) == {"fast": 12, "ratio": 0.5}
 
 
 def test_window_for_a_stream_is_the_longest_window_of_its_strategies():

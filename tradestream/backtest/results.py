@@ -23,7 +23,7 @@ from tradestream.backtest.config import BacktestConfig
 from tradestream.backtest.engine import BacktestRun
 from tradestream.backtest.errors import BacktestInputError
 from tradestream.backtest.metrics import METRIC_NAMES, Metrics
-from tradestream.params import ParamValue
+from tradestream.params import ParamValue, params_to_proto
 from tradestream.timeframes import parse_timeframe
 from tradestream.v1 import strategy_pb2
 
@@ -115,14 +115,8 @@ class BacktestRecord:
 
     def to_proto(self) -> strategy_pb2.BacktestResult:
         m = self.metrics
-        parameters = []
-        for name, value in self.params.items():
-            if isinstance(value, int) and not isinstance(value, bool):
-                parameters.append(strategy_pb2.StrategyParameter(name=name, int_value=value))
-            else:
-                parameters.append(strategy_pb2.StrategyParameter(name=name, double_value=float(value)))
         return strategy_pb2.BacktestResult(
-            strategy=strategy_pb2.StrategyParameters(strategy=self.strategy, parameters=parameters),
+            strategy=params_to_proto(self.strategy, self.params),
             currency_pair=self.pair, timeframe=self.timeframe, start=_timestamp(self.start),
             end=_timestamp(self.end), cumulative_return=m.total_return, annualized_return=m.cagr,
             sharpe_ratio=m.sharpe, sortino_ratio=m.sortino, calmar_ratio=m.calmar, max_drawdown=m.max_drawdown,

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import yaml
 
-from tradestream.params import ParamValue
+from tradestream.params import ParamValue, params_key
 from tradestream.strategies.registry import UnknownStrategyError, get_strategy, list_strategies
 from tradestream.strategies.spec import StrategySpec
 from tradestream.timeframes import check_timeframes
@@ -39,11 +39,6 @@ DEFAULT_TIMEFRAMES: tuple[str, ...] = ("1m",)
 _ENTRY_KEYS = {"strategy", "params", "pairs", "timeframes"}
 _TOP_KEYS = {"strategies", "defaults", "include_defaults"}
 _PAIR = re.compile(r"^[A-Z0-9]+-[A-Z0-9]+$")
-
-
-def params_key(params: Mapping[str, ParamValue]) -> str:
-    """Canonical text of a parameter set: equal sets give equal keys."""
-    return json.dumps({k: params[k] for k in sorted(params)}, separators=(",", ":"))
 
 
 @dataclass(frozen=True, eq=False)

@@ -49,10 +49,10 @@ import numpy as np
 import pandas as pd
 
 from tradestream.candle_columns import OPTIONAL_STRATEGY_COLUMNS, STRATEGY_INPUT_COLUMNS
-from tradestream.params import ParamValue
+from tradestream.params import ParamValue, params_key, params_to_proto
 from tradestream.strategies.cache import IndicatorCache
 from tradestream.strategies.candles import check_candle_values, validate_candles
-from tradestream.strategies.config import ActiveEntry, ActiveStrategySet, params_key
+from tradestream.strategies.config import ActiveEntry, ActiveStrategySet
 from tradestream.strategies.positions import BUY, FLAT, LONG, SELL, positions_after, step, trade_signals
 from tradestream.timeframes import NS_PER_MS, TIMEFRAMES
 
@@ -99,13 +99,7 @@ class LiveSignal:
             signal_id=self.signal_id)
         message.candle_time.FromDatetime(self.candle_time.to_pydatetime())
         message.emitted_at.FromDatetime(emitted_at or datetime.now(UTC))
-        message.strategy.strategy = self.strategy
-        for name, value in self.params.items():
-            parameter = message.strategy.parameters.add(name=name)
-            if isinstance(value, int):
-                parameter.int_value = value
-            else:
-                parameter.double_value = float(value)
+        message.strategy.CopyFrom(params_to_proto(self.strategy, self.params))
         return message
 
 
