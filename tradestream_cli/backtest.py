@@ -24,6 +24,7 @@ from tradestream.backtest.results import result_rows
 from tradestream.backtest.strategy import resolve_strategy
 from tradestream.backtest.walkforward import WalkForwardConfig, WalkForwardReport, walk_forward
 from tradestream.params import ParameterError
+from tradestream.timeframes import TIMEFRAMES
 from tradestream_cli._console import clean_errors, console, err_console, settings_or_exit
 
 app = typer.Typer(no_args_is_help=True, help="Backtests, optimization and walk-forward validation.")
@@ -43,7 +44,7 @@ METRIC_LABELS = {
 # Options shared by the three verbs.
 STRATEGY = typer.Option(..., "--strategy", "-s", help="Strategy name, e.g. MACD_CROSSOVER.")
 PAIR = typer.Option("BTC-USD", "--pair", help="Currency pair.")
-TIMEFRAME = typer.Option("1m", "--timeframe", "-t", help="Candle timeframe: 1m, 5m, 15m, 1h, 4h, 1d.")
+TIMEFRAME = typer.Option("1m", "--timeframe", "-t", help=f"Candle timeframe: {', '.join(TIMEFRAMES)}.")
 START = typer.Option(..., "--from", help="First candle time, UTC (ISO 8601: 2024-01-01 or 2024-01-01T06:00).")
 END = typer.Option(..., "--to", help="End of the range, exclusive; a date alone includes that whole day.")
 SOURCE = typer.Option(None, "--source", help="DuckDB, Parquet or CSV file of candles [default: the platform store].")

@@ -15,6 +15,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from tradestream import store
 from tradestream.backtest.errors import BacktestInputError
 from tradestream.candle_columns import OHLCV_COLUMNS, OPTIONAL_STRATEGY_COLUMNS, PRICE_COLUMNS
 from tradestream.timeframes import (
@@ -181,13 +182,12 @@ def load_candles(source: str | Path, pair: str, timeframe: str, start: str | pd.
     present, are filtered on. Returns an unvalidated frame; ``validate_candles`` checks it.
     """
     path = Path(source).expanduser()
+    bar_timeframe(timeframe)
     window = parse_range(start, end)
     if not path.exists():
         raise BacktestInputError(f"candle source {path} does not exist; pass a DuckDB, Parquet or CSV file")
     suffix = path.suffix.lower()
     if suffix in DUCKDB_SUFFIXES:
-        from tradestream import store  # late: the store imports this package's timeframes
-
         try:
             con = store.connect(path, read_only=True)
         except duckdb.Error as exc:
