@@ -38,7 +38,7 @@ import pandas as pd
 
 from tradestream.backoff import Backoff
 from tradestream.params import params_from_proto, params_key
-from tradestream.timeframes import parse_timeframe
+from tradestream.timeframes import NS_PER_SECOND, parse_timeframe
 from tradestream.v1 import market_pb2, strategy_pb2
 
 LOCK_TIMEOUT_S = 60.0
@@ -255,10 +255,11 @@ def _ts_ns(message) -> pd.Timestamp | None:
     """A protobuf Timestamp as a naive UTC pandas Timestamp keeping its nanoseconds (None when unset)."""
     if message.seconds == 0 and message.nanos == 0:
         return None
-    return pd.Timestamp(message.seconds * 1_000_000_000 + message.nanos, unit="ns")
+    return pd.Timestamp(message.seconds * NS_PER_SECOND + message.nanos, unit="ns")
 
 
-_SIDES = {market_pb2.TAKER_SIDE_BUY: "buy", market_pb2.TAKER_SIDE_SELL: "sell"}
+#: How the ``trades`` table spells a taker side (NULL when the exchange did not say).
+TAKER_SIDE_NAMES: dict[int, str] = {market_pb2.TAKER_SIDE_BUY: "buy", market_pb2.TAKER_SIDE_SELL: "sell"}
 _SIGNAL_TYPES = {value: name.removeprefix("SIGNAL_TYPE_") for name, value in strategy_pb2.SignalType.items()}
 
 
@@ -268,7 +269,7 @@ def trade_row(trade: market_pb2.Trade) -> TradeRow:
     if not trade.currency_pair or not trade.trade_id or event_time is None:
         raise ValueError(f"trade lacks currency_pair, trade_id or event_time: {trade}")
     return TradeRow(trade.exchange, trade.currency_pair, trade.trade_id, trade.price, trade.size,
-                    _SIDES.get(trade.taker_side), event_time, _ts_ns(trade.ingest_time))
+                    TAKER_SIDE_NAMES.get(trade.taker_side), event_time, _ts_ns(trade.ingest_time))
 
 
 def candle_row(candle: market_pb2.Candle, source: str = "stream") -> CandleRow:

@@ -9,7 +9,7 @@ from google.protobuf.message import DecodeError
 from tradestream.candles.model import CandleRecord, TradeTick
 from tradestream.ingest.trade import TakerSide, TradeRecord
 from tradestream.ingest.wire import encode_trades
-from tradestream.timeframes import TIMEFRAME_NS
+from tradestream.timeframes import NS_PER_SECOND, TIMEFRAME_NS
 from tradestream.v1 import market_pb2
 
 CANDLE_KEY_SEPARATOR = "|"
@@ -52,7 +52,7 @@ def decode_trade(payload: bytes | None, key: bytes | None = None) -> TradeTick:
         raise RejectedTrade("invalid_trade", f"{pair} trade {trade.trade_id}: size {trade.size!r} must be > 0")
     if not trade.HasField("event_time") or trade.event_time.seconds <= 0:
         raise RejectedTrade("invalid_trade", f"{pair} trade {trade.trade_id}: event_time is missing")
-    event_ns = trade.event_time.seconds * 1_000_000_000 + trade.event_time.nanos
+    event_ns = trade.event_time.seconds * NS_PER_SECOND + trade.event_time.nanos
     return TradeTick(trade.exchange, pair, trade.trade_id, event_ns, trade.price, trade.size)
 
 

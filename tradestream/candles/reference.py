@@ -23,7 +23,7 @@ import duckdb
 import pyarrow as pa
 
 from tradestream.candles.model import CandleRecord, TradeTick
-from tradestream.timeframes import MINUTE_NS, parse_timeframe
+from tradestream.timeframes import MINUTE_NS, NS_PER_SECOND, parse_timeframe
 
 SUM_RELATIVE_TOLERANCE = 1e-12
 
@@ -107,7 +107,7 @@ def reference_candles(con: duckdb.DuckDBPyConnection, trades_relation: str, *, t
     out: list[CandleRecord] = []
     for tf in timeframes:
         rows = con.execute(sql, {"duration": parse_timeframe(tf).ns, "until": until_ns, "from_ns": from_ns,
-                                 "fill_cap": fill_cap_s * 1_000_000_000}).fetchall()
+                                 "fill_cap": fill_cap_s * NS_PER_SECOND}).fetchall()
         out.extend(CandleRecord(currency_pair=pair, timeframe=tf, window_start_ns=ws, window_end_ns=we,
                                 open=o, high=h, low=lo, close=c, volume=v, vwap=vw, trade_count=n, filled=f)
                    for pair, ws, we, o, h, lo, c, v, vw, n, f in rows)

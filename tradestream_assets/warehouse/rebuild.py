@@ -40,7 +40,7 @@ from tradestream.v1 import market_pb2
 log = logging.getLogger(__name__)
 
 LATE_REASON = "late"
-_TAKER_SIDES = {"buy": TakerSide.BUY, "sell": TakerSide.SELL}
+_TAKER_SIDES = {name: TakerSide(side) for side, name in store.TAKER_SIDE_NAMES.items()}
 CANDLE_SOURCE = "pipeline:candles"
 
 
