@@ -14,7 +14,7 @@ import tomllib
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -294,9 +294,6 @@ class StorageSettings(SettingsSection):
     path: Path | None = Field(None, description="DuckDB file; default <home>/tradestream.duckdb.")
 
 
-SectionT = TypeVar("SectionT", bound=SettingsSection)
-
-
 class Settings(BaseModel):
     """Everything configurable in TradeStream, grouped by component.
 
@@ -324,7 +321,7 @@ class Settings(BaseModel):
                 f"kafka.topic_replication={self.kafka.topic_replication}")
         return self
 
-    def venue(self, section: type[SectionT]) -> SectionT:
+    def venue[S: SettingsSection](self, section: type[S]) -> S:
         """The venue section ``section`` (e.g. ``CoinbaseSettings``): the one given with :meth:`with_venue`,
         else loaded like every section (environment, config file ``[<section>]``, defaults)."""
         held = self.venues.get(section.section)
