@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 import tomllib
+from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from tradestream.timeframes import BASE_TIMEFRAME, TIMEFRAMES, check_timeframes
@@ -72,7 +73,22 @@ class _FileSection(PydanticBaseSettingsSource):
         return data
 
 
-class _Section(BaseSettings):
+def check_websocket_url(value: str) -> str:
+    """``value`` if it is a ws:// or wss:// URL; else an error naming it."""
+    if not value.startswith(("ws://", "wss://")):
+        raise ValueError(f"websocket url {value!r} must start with ws:// or wss://")
+    return value
+
+
+#: A setting holding a WebSocket URL (venue sections: ``ws_url: WebSocketUrl = ...``).
+WebSocketUrl = Annotated[str, AfterValidator(check_websocket_url)]
+
+
+class SettingsSection(BaseSettings):
+    """One section of the settings: ``[<section>]`` in the config file, ``TRADESTREAM_<...>_`` in the
+    environment. The core's sections are fields of :class:`Settings`; a venue's section (its own
+    module under ``streaming/ingestion/venues``) subclasses this and is read with :meth:`Settings.venue`."""
+
     section: ClassVar[str] = ""
 
     @classmethod
@@ -81,7 +97,7 @@ class _Section(BaseSettings):
         return init_settings, env_settings, _FileSection(settings_cls, cls.section)
 
 
-class PathSettings(_Section):
+class PathSettings(SettingsSection):
     section: ClassVar[str] = "paths"
     model_config = SettingsConfigDict(env_prefix="TRADESTREAM_", extra="forbid")
 
@@ -96,7 +112,7 @@ class PathSettings(_Section):
         return value.expanduser().resolve()
 
 
-class KafkaSettings(_Section):
+class KafkaSettings(SettingsSection):
     section: ClassVar[str] = "kafka"
     model_config = SettingsConfigDict(env_prefix="TRADESTREAM_KAFKA_", extra="forbid")
 
@@ -141,7 +157,7 @@ class KafkaSettings(_Section):
         return (self.trades_topic, self.candles_topic, self.signals_topic, self.dlq_topic)
 
 
-class FlinkSettings(_Section):
+class FlinkSettings(SettingsSection):
     section: ClassVar[str] = "flink"
     model_config = SettingsConfigDict(env_prefix="TRADESTREAM_FLINK_", extra="forbid")
 
@@ -170,11 +186,23 @@ class FlinkSettings(_Section):
         return value
 
 
-class IngestionSettings(_Section):
+class IngestMode(StrEnum):
+    """Where ingestion takes its trades from: THE list of modes (``--mode``, TRADESTREAM_INGEST_MODE,
+    the Dagster resource, the chart's ``dataIngestion.runMode``). Which source serves a mode is the
+    venue registry's business (``streaming/ingestion/venues/registry.py``)."""
+
+    DRY = "dry"          #: a simulated market
+    WET = "wet"          #: a live exchange, the one named by ``ingestion.exchange``
+    REPLAY = "replay"    #: a recorded trades file
+
+
+class IngestionSettings(SettingsSection):
     section: ClassVar[str] = "ingestion"
     model_config = SettingsConfigDict(env_prefix="TRADESTREAM_INGEST_", extra="forbid")
 
-    mode: Literal["dry", "wet", "replay"] = Field("dry", description="dry = simulator, wet = Coinbase, replay = file.")
+    mode: IngestMode = Field(IngestMode.DRY, description="dry = simulator, wet = live exchange, replay = file.")
+    exchange: str = Field("coinbase", description="Wet mode: the live exchange, a source registered in "
+                                                  "streaming/ingestion/venues (e.g. coinbase).")
     products: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["BTC-USD", "ETH-USD", "SOL-USD", "XRP-USD", "DOGE-USD",
                                  "ADA-USD", "AVAX-USD", "LINK-USD", "DOT-USD", "LTC-USD"],
@@ -224,22 +252,16 @@ class IngestionSettings(_Section):
             raise ValueError("at least one currency pair is required")
         return value
 
-
-class CoinbaseSettings(_Section):
-    section: ClassVar[str] = "coinbase"
-    model_config = SettingsConfigDict(env_prefix="TRADESTREAM_COINBASE_", extra="forbid")
-
-    ws_url: str = Field("wss://advanced-trade-ws.coinbase.com", description="Advanced Trade WebSocket URL.")
-
-    @field_validator("ws_url")
+    @field_validator("exchange")
     @classmethod
-    def _ws(cls, value: str) -> str:
-        if not value.startswith(("ws://", "wss://")):
-            raise ValueError(f"websocket url {value!r} must start with ws:// or wss://")
+    def _exchange(cls, value: str) -> str:
+        # which names exist is the venue registry's to say; here only their shape
+        if not value or not value.replace("_", "").isalnum() or value != value.lower():
+            raise ValueError(f"exchange {value!r} must be a lowercase source name such as 'coinbase'")
         return value
 
 
-class PipelineSettings(_Section):
+class PipelineSettings(SettingsSection):
     section: ClassVar[str] = "pipeline"
     model_config = SettingsConfigDict(env_prefix="TRADESTREAM_PIPELINE_", extra="forbid")
 
@@ -264,7 +286,7 @@ class PipelineSettings(_Section):
         return value
 
 
-class StorageSettings(_Section):
+class StorageSettings(SettingsSection):
     section: ClassVar[str] = "storage"
     model_config = SettingsConfigDict(env_prefix="TRADESTREAM_DUCKDB_", extra="forbid")
 
@@ -272,7 +294,11 @@ class StorageSettings(_Section):
 
 
 class Settings(BaseModel):
-    """Everything configurable in TradeStream, grouped by component."""
+    """Everything configurable in TradeStream, grouped by component.
+
+    The core's sections are fields. A venue's section lives with the venue (the core imports
+    nothing from ``streaming/``) and is read through :meth:`venue`, with the same precedence.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -280,9 +306,11 @@ class Settings(BaseModel):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     flink: FlinkSettings = Field(default_factory=FlinkSettings)
     ingestion: IngestionSettings = Field(default_factory=IngestionSettings)
-    coinbase: CoinbaseSettings = Field(default_factory=CoinbaseSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    venues: dict[str, SettingsSection] = Field(
+        default_factory=dict, description="Venue sections given explicitly (with_venue), by section name; "
+                                          "a venue not here is read from the environment and the config file.")
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -291,6 +319,21 @@ class Settings(BaseModel):
                 f"kafka.topic_min_insync_replicas={self.kafka.topic_min_insync_replicas} exceeds "
                 f"kafka.topic_replication={self.kafka.topic_replication}")
         return self
+
+    def venue[S: SettingsSection](self, section: type[S]) -> S:
+        """The venue section ``section`` (e.g. ``CoinbaseSettings``): the one given with :meth:`with_venue`,
+        else loaded like every section (environment, config file ``[<section>]``, defaults)."""
+        held = self.venues.get(section.section)
+        if held is None:
+            return section()
+        if not isinstance(held, section):
+            raise TypeError(f"settings section [{section.section}] holds a {type(held).__name__}, "
+                            f"not a {section.__name__}")
+        return held
+
+    def with_venue(self, section: SettingsSection) -> Settings:
+        """A copy whose venue section ``section.section`` is ``section`` (explicit values win)."""
+        return self.model_copy(update={"venues": {**self.venues, section.section: section}})
 
     @cached_property
     def duckdb_path(self) -> Path:

@@ -19,9 +19,10 @@ import duckdb
 from confluent_kafka.admin import AdminClient
 from pydantic import Field
 
+from streaming.ingestion.venues.registry import live_exchanges, mode_help, source_for
 from streaming.supervisor.base import SupervisorBackend
 from tradestream import store
-from tradestream.settings import IngestionSettings, KafkaSettings, PathSettings, Settings
+from tradestream.settings import IngestionSettings, IngestMode, KafkaSettings, PathSettings, Settings
 
 
 def load_settings() -> Settings:
@@ -90,29 +91,28 @@ class DuckDBStore(dg.ConfigurableResource):
             yield con
 
 
-class IngestMode(StrEnum):
-    DRY = "dry"
-    WET = "wet"
-    REPLAY = "replay"
-
-
 class SupervisorKind(StrEnum):
     LOCAL = "local"
     KUBERNETES = "kubernetes"
 
 
 class ExchangeResource(dg.ConfigurableResource):
-    """What the ingestion stream reads: mode (dry simulator, wet Coinbase, replay) and pairs."""
+    """What the ingestion stream reads: a source of the venue registry (by mode and exchange) and pairs."""
 
-    mode: IngestMode | None = Field(None, description="dry = simulator, wet = Coinbase, replay = file; "
-                                                      "default: the settings (dry).")
+    mode: IngestMode | None = Field(None, description=f"{mode_help()}; default: the settings (dry).")
+    exchange: str | None = Field(None, description="Wet mode: the live exchange, one of "
+                                                   f"{', '.join(live_exchanges())}; default: the settings (coinbase).")
     products: list[str] | None = Field(None, description="Currency pairs; default: the settings' ten USD pairs.")
 
     def ingestion(self) -> IngestionSettings:
         ingestion = load_settings().ingestion
-        mode = IngestMode(self.mode).value if self.mode is not None else None
-        updates = {k: v for k, v in (("mode", mode), ("products", self.products)) if v is not None}
-        return IngestionSettings(**{**ingestion.model_dump(), **updates}) if updates else ingestion
+        mode = IngestMode(self.mode) if self.mode is not None else None
+        updates = {k: v for k, v in (("mode", mode), ("exchange", self.exchange), ("products", self.products))
+                   if v is not None}
+        if updates:
+            ingestion = IngestionSettings(**{**ingestion.model_dump(), **updates})
+        source_for(ingestion)  # an unknown exchange fails here, naming the known ones
+        return ingestion
 
 
 class StreamSupervisor(dg.ConfigurableResource):

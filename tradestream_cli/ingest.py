@@ -1,18 +1,19 @@
-"""`tradestream ingest`: market data into Kafka (simulator, Coinbase, or a recorded file)."""
+"""`tradestream ingest`: market data into Kafka from a source of the venue registry (the market simulator,
+a live exchange, or a recorded file); `python -m streaming.ingestion` runs the same code."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from streaming.ingestion.venues.registry import live_exchanges, mode_help
+from tradestream.settings import IngestMode
 from tradestream_cli._console import clean_errors, console, fail, settings_or_exit
 
 app = typer.Typer()
-
-MODES = ("dry", "wet", "replay")
 
 
 def _split_products(values: list[str] | None) -> list[str] | None:
@@ -23,11 +24,13 @@ def _split_products(values: list[str] | None) -> list[str] | None:
 
 @app.command()
 def ingest(
-    mode: Annotated[str | None, typer.Option(help="dry = market simulator, wet = Coinbase WebSocket, "
-                                                  "replay = recorded file. Default from settings (dry).")] = None,
+    mode: Annotated[str | None, typer.Option(help=f"{mode_help()}. Default from settings (dry).")] = None,
+    exchange: Annotated[str | None, typer.Option(help=f"Wet mode: the live exchange ({', '.join(live_exchanges())})."
+                                                      " Default from settings (coinbase).")] = None,
     products: Annotated[list[str] | None, typer.Option(help="Currency pairs, comma separated or repeated "
                                                             "(default: ten liquid USD pairs).")] = None,
-    ws_url: Annotated[str | None, typer.Option(help="Coinbase Advanced Trade WebSocket URL (wet mode).")] = None,
+    ws_url: Annotated[str | None, typer.Option(help="Wet mode: the live exchange's WebSocket URL "
+                                                    "(for coinbase: TRADESTREAM_COINBASE_WS_URL).")] = None,
     rate: Annotated[float | None, typer.Option(help="Simulator: mean trades per second over all pairs.")] = None,
     speed: Annotated[float | None, typer.Option(help="Simulator/replay: event time per wall time (1 = real time, "
                                                      "60 = a minute per second, inf = unpaced).")] = None,
@@ -39,37 +42,23 @@ def ingest(
     log_every: Annotated[float | None, typer.Option(help="Seconds between summary log lines.")] = None,
 ) -> None:
     """Publish trades to Kafka `trades` (bad input to `trades.dlq`) until stopped; print a summary."""
-    from pydantic import ValidationError
-
-    from tradestream.ingest.replay import ReplayFileError
+    from streaming.ingestion.options import InvalidOption, apply_options
+    from streaming.ingestion.service import run_ingestion
+    from streaming.ingestion.venues.registry import build_adapter
     from tradestream.runtime.kafka import KafkaRuntimeError, ensure_topics
-    from tradestream.settings import CoinbaseSettings, IngestionSettings
 
-    if mode is not None and mode not in MODES:
-        raise fail(f"--mode {mode!r} is not one of {', '.join(MODES)}")
-    overrides: dict[str, Any] = {
-        "mode": mode, "products": _split_products(products), "rate": rate, "speed": speed, "seed": seed,
-        "duration_s": duration, "replay_file": file, "metrics_port": metrics_port, "log_every_s": log_every,
-    }
-    overrides = {name: value for name, value in overrides.items() if value is not None}
-    settings = settings_or_exit()
-    try:
-        ingestion = IngestionSettings(**overrides)
-        coinbase = CoinbaseSettings(ws_url=ws_url) if ws_url is not None else settings.coinbase
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise fail(f"invalid option {where}={first.get('input')!r}: {first['msg']}") from None
-    settings = settings.model_copy(update={"ingestion": ingestion, "coinbase": coinbase})
-    if ingestion.mode == "replay" and ingestion.replay_file is None:
-        raise fail("replay mode needs a file: pass --file PATH (CSV, Parquet or JSON lines)")
-
-    from streaming.ingestion.service import build_adapter, run_ingestion
-
+    if mode is not None and mode not in {m.value for m in IngestMode}:
+        raise fail(f"--mode {mode!r} is not one of {', '.join(IngestMode)}")
+    with clean_errors(InvalidOption):
+        settings = apply_options(
+            settings_or_exit(), ws_url=ws_url, mode=mode, exchange=exchange, products=_split_products(products),
+            rate=rate, speed=speed, seed=seed, duration_s=duration, replay_file=file, metrics_port=metrics_port,
+            log_every_s=log_every)
+    with clean_errors(ValueError, OSError):
+        adapter = build_adapter(settings)
     with clean_errors(KafkaRuntimeError):
         ensure_topics(settings)
-    with clean_errors(ValueError, ReplayFileError, OSError):
-        adapter = build_adapter(settings, ingestion.mode)
+    with clean_errors(ValueError, OSError):
         report = run_ingestion(settings, adapter=adapter)
     _print_summary(report, settings.kafka.trades_topic, settings.kafka.dlq_topic)
     if not report.clean:

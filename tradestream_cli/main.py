@@ -25,7 +25,7 @@ VERBS: dict[str, tuple[str, bool, str]] = {
     "topics": ("tradestream_cli.topics", True, "Kafka topics of the platform."),
     "flink": ("tradestream_cli.runtime_flink", True, "Local Apache Flink session cluster: start, stop, status."),
     "pipeline": ("tradestream_cli.pipeline", True, "Beam pipelines on Flink: smoke, candles, signals."),
-    "ingest": ("tradestream_cli.ingest", False, "Publish trades to Kafka: dry (simulator), wet (Coinbase), replay."),
+    "ingest": ("tradestream_cli.ingest", False, "Publish trades to Kafka: simulator, live exchange or file."),
     "strategies": ("tradestream_cli.strategies", True, "The strategy library: list and show the 60 strategies."),
     "backtest": ("tradestream_cli.backtest", False, "Backtest one strategy on candles from DuckDB or a file."),
     "optimize": ("tradestream_cli.backtest", False, "Optimize a strategy's parameters (GA, random or grid search)."),

@@ -6,7 +6,9 @@ import time
 
 import typer
 
+from streaming.ingestion.venues.registry import mode_help
 from tradestream.runtime import jars
+from tradestream.settings import IngestMode
 from tradestream_cli._console import clean_errors, console, settings_or_exit
 
 app = typer.Typer(add_completion=False)
@@ -27,8 +29,8 @@ def setup() -> None:
 def up(
     host: str = typer.Option("127.0.0.1", help="Address of the Dagster UI."),
     port: int = typer.Option(3000, min=1, max=65535, help="Port of the Dagster UI."),
-    mode: str = typer.Option(None, help="Ingestion mode for the streams: dry (simulator), wet (Coinbase), "
-                                        "replay. Default from settings (dry)."),
+    mode: str = typer.Option(None, help=f"Ingestion mode of the trades stream: {mode_help()}. "
+                                        "Default from settings (dry)."),
 ) -> None:
     """Run the platform on this machine: Kafka, topics, Dagster webserver and daemon (which start the streams).
 
@@ -36,6 +38,6 @@ def up(
     """
     from tradestream_cli.up import run_platform
 
-    if mode is not None and mode not in ("dry", "wet", "replay"):
-        raise typer.BadParameter(f"--mode {mode!r} must be dry, wet or replay")
+    if mode is not None and mode not in {m.value for m in IngestMode}:
+        raise typer.BadParameter(f"--mode {mode!r} must be one of {', '.join(IngestMode)}")
     raise typer.Exit(run_platform(settings_or_exit(), host=host, port=port, mode=mode))

@@ -1,6 +1,7 @@
 """The ingestion process: one adapter, de-duplication, the Kafka publisher, metrics, shutdown.
 
-``run_ingestion(settings)`` is what ``tradestream ingest`` calls. It runs until the
+``run_ingestion(settings)`` is what ``tradestream ingest`` and ``python -m streaming.ingestion``
+call, with the adapter of the source the settings select (``venues/registry.py``). It runs until the
 source ends, ``duration_s`` passes, or SIGTERM/SIGINT arrives; then it stops reading,
 flushes the producer (so every trade Kafka acknowledged is counted and nothing queued
 is silently dropped) and returns an :class:`IngestReport`.
@@ -16,21 +17,19 @@ import signal
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from streaming.ingestion.adapter import ExchangeAdapter
 from streaming.ingestion.metrics import IngestCollector, IngestCounters, MetricsServer, SummaryLogger
 from streaming.ingestion.publisher import KafkaTradePublisher, PublishAbandoned
+from streaming.ingestion.venues.registry import build_adapter
 from tradestream.ingest.columns import TradeColumns
 from tradestream.ingest.dedupe import TradeDeduplicator
-from tradestream.ingest.pairs import pair_source_from_settings
 from tradestream.ingest.trade import TradeRecord
-from tradestream.ingest.validation import Rejection, TimeBounds
+from tradestream.ingest.validation import Rejection
 from tradestream.settings import Settings
 
 log = logging.getLogger(__name__)
 
-Mode = Literal["dry", "wet", "replay"]
 #: After stop, how long an adapter may take to finish the batch in hand.
 ADAPTER_GRACE_S = 10.0
 _DELIVERY_POLL_S = 0.1
@@ -185,40 +184,12 @@ def _adapter_error(task: asyncio.Task) -> str | None:
     return f"{type(exc).__name__}: {exc}"
 
 
-def build_adapter(settings: Settings, mode: Mode, *, start_ns: int | None = None,
-                  max_trades: int | None = None) -> ExchangeAdapter:
-    """The adapter for ``mode``, configured from ``settings``."""
-    ingestion = settings.ingestion
-    pairs = pair_source_from_settings(ingestion).pairs()
-    if mode == "dry":
-        from streaming.ingestion.simulator import SimulatorAdapter, simulator_config
-
-        config = simulator_config(ingestion, pairs, start_ns=start_ns, duration_s=ingestion.duration_s)
-        return SimulatorAdapter(config, speed=ingestion.speed, max_trades=max_trades)
-    if mode == "wet":
-        from streaming.ingestion.coinbase import CoinbaseAdapter
-
-        return CoinbaseAdapter(
-            settings.coinbase.ws_url, pairs, products_per_connection=ingestion.products_per_connection,
-            bounds=TimeBounds(max_future_s=ingestion.max_future_skew_s, max_age_s=ingestion.max_trade_age_s),
-            reconnect_base_s=ingestion.reconnect_base_s, reconnect_max_s=ingestion.reconnect_max_s,
-            stale_after_s=ingestion.stale_after_s)
-    if mode == "replay":
-        from streaming.ingestion.replay import ReplayAdapter
-
-        if ingestion.replay_file is None:
-            raise ValueError("replay mode needs a file: pass --file or set TRADESTREAM_INGEST_REPLAY_FILE")
-        restrict = frozenset(pairs) if "products" in ingestion.model_fields_set else None
-        return ReplayAdapter(ingestion.replay_file, speed=ingestion.speed,
-                             bounds=TimeBounds(max_future_s=ingestion.max_future_skew_s), pairs=restrict)
-    raise ValueError(f"mode={mode!r} is not one of dry, wet, replay")
-
-
-def run_ingestion(settings: Settings, *, mode: Mode | None = None, adapter: ExchangeAdapter | None = None,
+def run_ingestion(settings: Settings, *, adapter: ExchangeAdapter | None = None,
                   handle_signals: bool = True) -> IngestReport:
-    """Run ingestion to the end (source exhausted, duration, or SIGTERM/SIGINT)."""
+    """Run ingestion to the end (source exhausted, duration, or SIGTERM/SIGINT); ``adapter`` defaults
+    to the source the settings select."""
     ingestion = settings.ingestion
-    adapter = adapter or build_adapter(settings, mode or ingestion.mode)
+    adapter = adapter or build_adapter(settings)
     counters = IngestCounters()
     publisher = KafkaTradePublisher(settings.kafka, ingestion, counters)
     service = IngestionService(adapter, publisher, counters, dedupe_window=ingestion.dedupe_window,

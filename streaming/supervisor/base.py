@@ -22,7 +22,7 @@ class StreamSpec:
 
     name: str                      # "trades_stream", "candles_stream", "signals_stream"
     kind: StreamKind               # "process" (ingestion) or "beam" (a Beam job on Flink)
-    argv: tuple[str, ...]          # command line, e.g. ("tradestream", "ingest", "--mode", "dry")
+    argv: tuple[str, ...]          # command line, e.g. ("python", "-m", "streaming.ingestion", "--mode", "dry")
     env: dict[str, str] = field(default_factory=dict)
     config: dict = field(default_factory=dict)
 

@@ -56,6 +56,9 @@ class LocalProcessBackend:
         if argv and argv[0] == "tradestream":
             # the console script of this very environment, wherever it was started from
             argv = [sys.executable, "-m", "tradestream_cli.main", *argv[1:]]
+        elif argv and argv[0] == "python":
+            # a module entry point (python -m streaming.ingestion) in this very environment
+            argv = [sys.executable, *argv[1:]]
         env = {**os.environ, **spec.env, "PYTHONUNBUFFERED": "1"}
         with open(d / "stream.log", "ab") as out:
             out.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S')} starting {spec.name}: {' '.join(argv)}\n".encode())

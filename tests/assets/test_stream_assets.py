@@ -30,7 +30,7 @@ def test_trades_stream_starts_real_ingestion_then_confirms_it_runs(resources, bo
     first = dg.materialize([trades_stream], resources=resources)
     started = _meta(first, "trades_stream")
     assert started["action"] == "started" and procs.pid_alive(started["pid"])
-    assert "ingest --mode dry" in started["command"]
+    assert "-m streaming.ingestion --mode dry" in started["command"]
     again = _meta(dg.materialize([trades_stream], resources=resources), "trades_stream")
     assert again["action"] == "already running"
     assert (again["pid"], again["config_hash"]) == (started["pid"], started["config_hash"])

@@ -67,7 +67,7 @@ def test_ingestion_run_mode_reaches_the_ingestion_command_and_settings(render, r
     ingestion = find(manifests, "Deployment", "tradestream-trades-stream")
     (stream,) = ingestion["spec"]["template"]["spec"]["containers"]
 
-    assert stream["args"] == ["tradestream", "ingest", "--mode", run_mode]
+    assert stream["args"] == ["python", "-m", "streaming.ingestion", "--mode", run_mode]
     assert find(manifests, "ConfigMap", "tradestream-env")["data"]["TRADESTREAM_INGEST_MODE"] == run_mode
 
 

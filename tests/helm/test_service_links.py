@@ -5,6 +5,7 @@ may be named so that one of those variables is a TradeStream setting."""
 
 from __future__ import annotations
 
+from streaming.ingestion.venues.registry import SOURCES
 from tests.helm.chart import chart_values, of_kind, pod_spec, workloads
 from tradestream.settings import Settings
 
@@ -17,9 +18,10 @@ DAGSTER_SERVICES = {
 
 
 def setting_variables() -> set[str]:
+    core = [field.annotation for name, field in Settings.model_fields.items() if name != "venues"]
+    venues = [spec.settings for spec in SOURCES.values() if spec.settings is not None]
     names = set()
-    for section in Settings.model_fields.values():
-        model = section.annotation
+    for model in (*core, *venues):
         prefix = model.model_config.get("env_prefix", "")
         names |= {f"{prefix}{field}".upper() for field in model.model_fields}
     return names
@@ -43,6 +45,7 @@ def test_no_service_variable_shadows_a_tradestream_setting(default_manifests):
                 if s["spec"].get("clusterIP") != "None"}  # headless Services get no variables
 
     assert "TRADESTREAM_KAFKA_PORT" in settings  # the variable a `tradestream-kafka` Service would set
+    assert "TRADESTREAM_COINBASE_WS_URL" in settings  # venue sections count too
     for name, ports in {**services, **DAGSTER_SERVICES}.items():
         clash = service_link_variables(name, ports) & settings
         assert not clash, f"Service {name} would set {sorted(clash)} in every pod of the namespace"

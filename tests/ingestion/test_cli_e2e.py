@@ -1,4 +1,5 @@
-"""`tradestream ingest` as the supervisor runs it: a child process, stopped by SIGTERM."""
+"""`tradestream ingest` as a child process, stopped by SIGTERM (the supervisor's `python -m streaming.ingestion`
+runs the same code: test_entry_point.py)."""
 
 from __future__ import annotations
 

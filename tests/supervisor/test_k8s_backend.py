@@ -205,7 +205,8 @@ def backend(wet_templates, cluster, flink) -> KubernetesBackend:
 
 
 def trades_spec(mode="wet", **env) -> StreamSpec:
-    return StreamSpec("trades_stream", "process", ("tradestream", "ingest", "--mode", mode, "--products", "BTC-USD"),
+    return StreamSpec("trades_stream", "process",
+                      ("python", "-m", "streaming.ingestion", "--mode", mode, "--products", "BTC-USD"),
                       env={**KAFKA_ENV, **env}, config={"mode": mode})
 
 
@@ -276,7 +277,7 @@ def test_the_chart_rendered_deployment_is_adopted_keeping_helms_ownership(backen
     adopted = cluster.only("Deployment")
 
     assert handle.started and not handle.replaced  # the chart's copy had no known config
-    assert stream_container(adopted)["args"][:4] == ["tradestream", "ingest", "--mode", "dry"]
+    assert stream_container(adopted)["args"][:5] == ["python", "-m", "streaming.ingestion", "--mode", "dry"]
     assert adopted["metadata"]["annotations"]["meta.helm.sh/release-name"] == "tradestream"
     assert adopted["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
     assert adopted["metadata"]["uid"] == created["metadata"]["uid"]  # updated in place, not recreated
@@ -292,7 +293,7 @@ def test_a_new_config_replaces_the_running_one_in_place(backend, cluster):
 
     assert handle.started and handle.replaced
     assert deployment["metadata"]["uid"] == uid
-    assert stream_container(deployment)["args"][3] == "dry"
+    assert stream_container(deployment)["args"][4] == "dry"
     # the pod template changes with the config, so Kubernetes rolls the pod (Recreate: never two at once)
     assert deployment["spec"]["template"]["metadata"]["annotations"][HASH_ANNOTATION] == trades_spec("dry").config_hash
     assert deployment["spec"]["strategy"]["type"] == "Recreate"
@@ -598,7 +599,7 @@ def test_the_official_client_adapter_speaks_the_api_paths_and_patch_type(wet_tem
     backend.ensure(candles_spec())
 
     deployment = cluster.only("Deployment")
-    assert stream_container(deployment)["args"][3] == "dry" and deployment["spec"]["replicas"] == 0
+    assert stream_container(deployment)["args"][4] == "dry" and deployment["spec"]["replicas"] == 0
     assert cluster.only("Job")["metadata"]["name"].startswith("tradestream-candles-stream-")
     calls = {(method, path.split("?")[0]) for method, path, _ in api_server.requests}
     assert ("POST", f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments") in calls

@@ -1,9 +1,10 @@
-"""Market-data ingestion, the pure part: parsing and validating exchange input, the
+"""Market-data ingestion, the pure part every source shares: validating exchange input, the
 trade record and its protobuf encoding, de-duplication, sequence-gap and reconnect
-arithmetic, the market simulator and the replay-file reader.
+arithmetic, pair sources.
 
-The long-running side (WebSocket connections, the Kafka publisher, signal handling)
-lives in ``streaming/ingestion``.
+Each source's own parsing (Coinbase's frames, the simulator's market, the replay-file
+reader) lives with its client in ``streaming/ingestion/venues/<source>/``; the
+long-running side (connections, the Kafka publisher, signal handling) in ``streaming/ingestion``.
 """
 
 from tradestream.ingest.trade import TRADE_SCHEMA, TRADE_SCHEMA_VERSION, TakerSide, TradeRecord

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from streaming.supervisor.base import StreamKind, StreamSpec
-from tradestream.settings import IngestionSettings, Settings
+from tradestream.settings import IngestionSettings, IngestMode, Settings
 
 TRADES_STREAM = "trades_stream"
 CANDLES_STREAM = "candles_stream"
@@ -87,9 +87,17 @@ def kafka_env(settings: Settings) -> dict[str, str]:
 
 
 def trades_spec(settings: Settings, ingestion: IngestionSettings) -> StreamSpec:
-    argv = ("tradestream", "ingest", "--mode", ingestion.mode, "--products", ",".join(ingestion.products))
+    """Ingestion through its own entry point (streaming/ingestion/__main__.py); the exchange only
+    where the mode reads one (wet)."""
+    mode = IngestMode(ingestion.mode)
+    argv: tuple[str, ...] = ("python", "-m", "streaming.ingestion", "--mode", mode.value)
+    config: dict[str, object] = {"mode": mode.value}
+    if mode is IngestMode.WET:
+        argv += ("--exchange", ingestion.exchange)
+        config["exchange"] = ingestion.exchange
+    argv += ("--products", ",".join(ingestion.products))
     return StreamSpec(TRADES_STREAM, "process", argv, env=kafka_env(settings),
-                      config={"mode": ingestion.mode, "products": list(ingestion.products)})
+                      config={**config, "products": list(ingestion.products)})
 
 
 def candles_spec(settings: Settings) -> StreamSpec:

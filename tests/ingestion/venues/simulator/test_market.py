@@ -8,7 +8,7 @@ from collections import Counter, defaultdict
 import numpy as np
 import pytest
 
-from tradestream.ingest.simulator import (
+from streaming.ingestion.venues.simulator.market import (
     DEFAULT_PROFILES,
     SECONDS_PER_DAY,
     SECONDS_PER_YEAR,

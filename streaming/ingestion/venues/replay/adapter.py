@@ -1,4 +1,5 @@
-"""Replay mode: a recorded trades file published in event-time order at a chosen speed."""
+"""The replay-mode adapter: a recorded trades file (``reader.py``) published in event-time order at a
+chosen speed."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import time
 from pathlib import Path
 
 from streaming.ingestion.adapter import ExchangeAdapter, TradeSink, wait_or_stop
-from tradestream.ingest.replay import LoadedTrades, load_trades
+from streaming.ingestion.venues.replay.reader import LoadedTrades, load_trades
+from tradestream.ingest.pairs import pair_source_from_settings
 from tradestream.ingest.trade import NANOS_PER_SECOND
 from tradestream.ingest.validation import TimeBounds
+from tradestream.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,17 @@ class ReplayAdapter(ExchangeAdapter):
         self.loaded: LoadedTrades = load_trades(self.path, bounds=bounds, pairs=pairs)
         if not self.loaded.trades and not self.loaded.rejections:
             raise ValueError(f"replay file {self.path} holds no trades for pairs {sorted(pairs or [])}")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ReplayAdapter:
+        """The file and speed of the ``[ingestion]`` section; pairs restrict the replay only when set."""
+        ingestion = settings.ingestion
+        if ingestion.replay_file is None:
+            raise ValueError("replay mode needs a file: pass --file or set TRADESTREAM_INGEST_REPLAY_FILE")
+        pairs = pair_source_from_settings(ingestion).pairs()
+        restrict = frozenset(pairs) if "products" in ingestion.model_fields_set else None
+        return cls(ingestion.replay_file, speed=ingestion.speed,
+                   bounds=TimeBounds(max_future_s=ingestion.max_future_skew_s), pairs=restrict)
 
     def describe(self) -> str:
         return (f"replay: {self.path} ({len(self.loaded.trades)} trades, {len(self.loaded.rejections)} bad rows) "

@@ -1,4 +1,4 @@
-"""Wet mode: the Coinbase Advanced Trade WebSocket feed.
+"""The live Coinbase adapter: the Advanced Trade WebSocket feed (wet mode).
 
 One connection per ``products_per_connection`` pairs, each subscribed to
 ``market_trades`` and ``heartbeats`` (without heartbeats Coinbase closes quiet
@@ -26,11 +26,13 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from streaming.ingestion.adapter import ExchangeAdapter, TradeSink, wait_or_stop
+from streaming.ingestion.venues.coinbase.parsing import EXCHANGE, InvalidFrame, parse_frame, subscribe_requests
+from streaming.ingestion.venues.coinbase.settings import CoinbaseSettings
 from tradestream.backoff import Backoff
-from tradestream.ingest.coinbase import EXCHANGE, InvalidFrame, parse_frame, subscribe_requests
-from tradestream.ingest.pairs import split_into_connections
+from tradestream.ingest.pairs import pair_source_from_settings, split_into_connections
 from tradestream.ingest.sequence import SequenceTracker
 from tradestream.ingest.validation import Rejection, RejectReason, TimeBounds
+from tradestream.settings import Settings, check_websocket_url
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +49,7 @@ class CoinbaseAdapter(ExchangeAdapter):
     def __init__(self, ws_url: str, products: list[str], *, products_per_connection: int = 15,
                  bounds: TimeBounds | None = None, reconnect_base_s: float = 0.5, reconnect_max_s: float = 30.0,
                  stale_after_s: float = 30.0, open_timeout_s: float = 10.0, rng: random.Random | None = None):
-        if not ws_url.startswith(("ws://", "wss://")):
-            raise ValueError(f"websocket url {ws_url!r} must start with ws:// or wss://")
-        self.ws_url = ws_url
+        self.ws_url = check_websocket_url(ws_url)
         self.groups = split_into_connections(products, products_per_connection)
         self.known_pairs = frozenset(products)
         self.bounds = bounds or TimeBounds(max_future_s=300.0, max_age_s=7 * 86400.0)
@@ -59,6 +59,17 @@ class CoinbaseAdapter(ExchangeAdapter):
         self.open_timeout_s = open_timeout_s
         self.rng = rng or random.Random()
         self.sequence_trackers = [SequenceTracker() for _ in self.groups]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CoinbaseAdapter:
+        """The adapter as configured: ``[coinbase]`` for the URL, ``[ingestion]`` for pairs and timing."""
+        ingestion = settings.ingestion
+        return cls(
+            settings.venue(CoinbaseSettings).ws_url, pair_source_from_settings(ingestion).pairs(),
+            products_per_connection=ingestion.products_per_connection,
+            bounds=TimeBounds(max_future_s=ingestion.max_future_skew_s, max_age_s=ingestion.max_trade_age_s),
+            reconnect_base_s=ingestion.reconnect_base_s, reconnect_max_s=ingestion.reconnect_max_s,
+            stale_after_s=ingestion.stale_after_s)
 
     def describe(self) -> str:
         return (f"coinbase: {self.ws_url}, {len(self.known_pairs)} pairs on {len(self.groups)} connection(s)")

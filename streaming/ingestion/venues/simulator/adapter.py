@@ -1,4 +1,4 @@
-"""Dry mode: the market simulator, paced against the wall clock."""
+"""The dry-mode adapter: the market simulator (``market.py``), paced against the wall clock."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import math
 import time
 
 from streaming.ingestion.adapter import ExchangeAdapter, TradeSink, wait_or_stop
-from tradestream.ingest.simulator import MarketSimulator, SimulatorConfig
+from streaming.ingestion.venues.simulator.market import EXCHANGE, MarketSimulator, SimulatorConfig
+from tradestream.ingest.pairs import pair_source_from_settings
 from tradestream.ingest.trade import NANOS_PER_SECOND
-from tradestream.settings import IngestionSettings
+from tradestream.settings import IngestionSettings, Settings
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ class SimulatorAdapter(ExchangeAdapter):
     published as such: de-duplication is the pipeline's job, and dry mode tests it.
     """
 
-    name = "simulator"
+    name = EXCHANGE
     deduplicate = False
 
     def __init__(self, config: SimulatorConfig, speed: float = 1.0, batch_size: int = 2_000,
@@ -37,6 +38,13 @@ class SimulatorAdapter(ExchangeAdapter):
         self.max_trades = max_trades
         self.simulator = MarketSimulator(config)
         self.emitted = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SimulatorAdapter:
+        """The simulator as the ``[ingestion]`` section configures it, starting now."""
+        ingestion = settings.ingestion
+        pairs = pair_source_from_settings(ingestion).pairs()
+        return cls(simulator_config(ingestion, pairs, duration_s=ingestion.duration_s), speed=ingestion.speed)
 
     def describe(self) -> str:
         speed = "unpaced" if math.isinf(self.speed) else f"{self.speed:g}x real time"

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tradestream.ingest.replay import ReplayFileError, load_trades
+from streaming.ingestion.venues.replay.reader import ReplayFileError, load_trades
 from tradestream.ingest.trade import TakerSide, TradeRecord
 from tradestream.ingest.validation import RejectReason, format_timestamp_ns
 

@@ -1,6 +1,6 @@
 """The Coinbase Advanced Trade WebSocket protocol: requests we send, frames we accept.
 
-Pure functions only; the connection handling lives in ``streaming/ingestion/coinbase.py``.
+Pure functions only; the connection handling lives in ``live.py`` next to this file.
 Frames look like::
 
     {"channel": "market_trades", "client_id": "", "timestamp": "2024-05-01T12:00:00.1Z",
@@ -22,7 +22,6 @@ from tradestream.ingest.trade import TradeRecord
 from tradestream.ingest.validation import InvalidInput, Rejection, RejectReason, TimeBounds, validate_trade
 
 EXCHANGE = "coinbase"
-DEFAULT_WS_URL = "wss://advanced-trade-ws.coinbase.com"
 MARKET_TRADES = "market_trades"
 HEARTBEATS = "heartbeats"
 SUBSCRIPTIONS = "subscriptions"

@@ -10,11 +10,12 @@ from collections import Counter
 
 import pytest
 
-from streaming.ingestion.coinbase import CoinbaseAdapter
 from streaming.ingestion.metrics import IngestCounters
 from streaming.ingestion.publisher import KafkaTradePublisher
 from streaming.ingestion.service import IngestionService, IngestReport
-from tests.ingestion.fake_coinbase import (
+from streaming.ingestion.venues.coinbase.live import CoinbaseAdapter
+from tests.ingestion.kafka_io import decode_dead_letters, decode_trades, read_topic
+from tests.ingestion.venues.coinbase.fake_coinbase import (
     Drop,
     FakeCoinbase,
     Frame,
@@ -24,7 +25,6 @@ from tests.ingestion.fake_coinbase import (
     Trades,
     cb_trade,
 )
-from tests.ingestion.kafka_io import decode_dead_letters, decode_trades, read_topic
 from tradestream.ingest.trade import TakerSide, TradeRecord
 from tradestream.ingest.validation import format_timestamp_ns, parse_timestamp_ns
 from tradestream.settings import Settings

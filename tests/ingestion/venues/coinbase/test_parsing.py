@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from tradestream.ingest.coinbase import InvalidFrame, parse_frame, subscribe_requests
+from streaming.ingestion.venues.coinbase.parsing import InvalidFrame, parse_frame, subscribe_requests
 from tradestream.ingest.trade import TakerSide
 from tradestream.ingest.validation import RejectReason, TimeBounds, format_timestamp_ns
 
