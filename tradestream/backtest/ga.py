@@ -4,8 +4,7 @@ Why not Optuna's ``NSGAIISampler``: it picks parents by binary tournament (fixed
 which cannot express TradeStream's tournament of 3, and it knows nothing of a space's
 constraints (``fast < slow``). ``TournamentGASampler`` is a thin layer on Optuna's own
 ``BaseGASampler`` (which keeps generations and parent populations in the study storage,
-so an interrupted study resumes where it stopped) with TradeStream's operators. That base
-is private Optuna API (``optuna.samplers._ga``), hence the upper bound on Optuna in pyproject.toml.
+so an interrupted study resumes where it stopped) with TradeStream's operators:
 
 - generation 0: ``population_size`` individuals drawn uniformly from the feasible space;
 - parents of generation g: the best ``population_size`` distinct individuals among
@@ -18,6 +17,9 @@ is private Optuna API (``optuna.samplers._ga``), hence the upper bound on Optuna
 
 Every draw uses a generator seeded by (seed, trial number), so a study run in one go and
 one interrupted and resumed sample the same individuals.
+
+``BaseGASampler`` is private Optuna API (``optuna.samplers._ga``), hence the upper bound on
+Optuna in pyproject.toml.
 """
 
 from __future__ import annotations
