@@ -30,6 +30,7 @@ import pytest
 from tests.assets.conftest import create_topics
 from tests.assets.records import produce, trade
 from tests.assets.research_data import seed_candles
+from tests.services import service_fixture
 from tradestream.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -101,7 +102,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items[:] = rest[:at] + shutdown + rest[at:]
 
 
-@pytest.fixture(scope="session")
+@service_fixture(scope="session")
 def platform(kafka: Settings, tmp_path_factory) -> Iterator[Platform]:
     root = tmp_path_factory.mktemp("platform")
     run_id = uuid.uuid4().hex[:6]

@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 
 from tests.helm.chart import KUBE_VERSIONS, Helm, helm_binary, prepare_chart
+from tests.services import service_fixture
 
 Manifests = list[dict[str, Any]]
 
 
-@pytest.fixture(scope="session")
+@service_fixture(scope="session")
 def helm(tmp_path_factory) -> Helm:
     return Helm(helm_binary(), prepare_chart(tmp_path_factory.mktemp("chart")))
 

@@ -32,6 +32,7 @@ from streaming.supervisor.k8s import (
     StreamTemplates,
 )
 from tests.helm.chart import KUBE_VERSIONS, NAMESPACE, Helm, find, helm_binary, prepare_chart
+from tests.services import service_fixture
 
 JOBMANAGER = f"tradestream-flink-jobmanager.{NAMESPACE}.svc.cluster.local:8081"
 KAFKA_ENV = {"TRADESTREAM_KAFKA_BOOTSTRAP_SERVERS": f"tradestream-kafka-bootstrap.{NAMESPACE}.svc.cluster.local:9092",
@@ -173,7 +174,7 @@ class FakeFlink:
 # ------------------------------------------------------------------ fixtures
 
 
-@pytest.fixture(scope="module")
+@service_fixture(scope="module")
 def chart(tmp_path_factory) -> Helm:
     return Helm(helm_binary(), prepare_chart(tmp_path_factory.mktemp("chart")))
 
