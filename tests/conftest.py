@@ -29,6 +29,9 @@ from tradestream.settings import PathSettings, Settings  # noqa: E402
 
 ARTIFACTS = Path(os.environ.get("TRADESTREAM_TEST_ARTIFACTS", "test-artifacts"))
 
+# helm and Dagster's chart, for the chart's tests and the supervisor's
+pytest_plugins = ("tests.helm.fixtures",)
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     mark_service_tests(items)
