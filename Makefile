@@ -6,7 +6,7 @@
 SHELL := /bin/bash
 VENV := .venv
 PYTEST_ARGS ?=
-# Dagster's Helm chart for the chart tests (docs/kubernetes.md, "Testing the chart"): the
+# Dagster's Helm chart for the chart tests (docs/kubernetes.md, "How the chart is tested"): the
 # archive `helm dependency build helm` leaves in helm/charts/, or a local copy named by
 # TRADESTREAM_DAGSTER_CHART. Where a copy sits next to the checkout (this project's CI, which
 # cannot download the chart), the test targets name it; set the variable to override.

@@ -23,17 +23,14 @@ import pytest
 SERVICE_FIXTURES: set[str] = set()
 
 
-def service_fixture(*args: Any, **kwargs: Any) -> Callable:
+def service_fixture(function: Callable | None = None, **kwargs: Any) -> Callable:
     """``pytest.fixture`` for a fixture that starts or reaches a service: its users are marked ``services``."""
 
-    def declare(function: Callable) -> Callable:
-        SERVICE_FIXTURES.add(kwargs.get("name") or function.__name__)
-        return pytest.fixture(*args, **kwargs)(function)
+    def declare(fixture_function: Callable) -> Callable:
+        SERVICE_FIXTURES.add(kwargs.get("name") or fixture_function.__name__)
+        return pytest.fixture(**kwargs)(fixture_function)
 
-    if len(args) == 1 and callable(args[0]) and not kwargs:  # bare @service_fixture
-        function, args = args[0], ()
-        return declare(function)
-    return declare
+    return declare(function) if function is not None else declare
 
 
 def mark_service_tests(items: Iterable[pytest.Item]) -> None:
