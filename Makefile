@@ -1,16 +1,23 @@
 # TradeStream: two commands for a newcomer.
 #   make run   - set everything up and run the platform in dry mode (Dagster UI on 127.0.0.1:3000)
 #   make test  - set everything up and run the test suite
+#   make test-unit - only the tests that need no service, with every service out of reach
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 VENV := .venv
 PYTEST_ARGS ?=
+# Dagster's Helm chart for the chart tests (docs/kubernetes.md, "How the chart is tested"): the
+# archive `helm dependency build helm` leaves in helm/charts/, or a local copy named by
+# TRADESTREAM_DAGSTER_CHART. Where a copy sits next to the checkout (this project's CI, which
+# cannot download the chart), the test targets name it; set the variable to override.
+DAGSTER_CHART_COPY := $(wildcard $(abspath $(CURDIR)/../shared/reference/dagster-chart))
 
-.PHONY: help setup run test lint bench clean
+.PHONY: help setup run test test-unit lint bench clean
 
 help:
 	@echo "make run    set up and run the platform in dry mode (Dagster UI on http://127.0.0.1:3000)"
 	@echo "make test   set up and run the test suite"
+	@echo "make test-unit  only the tests that need no service (pytest -m 'not services'), services out of reach"
 	@echo "make setup  idempotent setup: Python 3.12 venv, locked deps, protobuf modules, JVM artifacts"
 	@echo "make lint   ruff"
 	@echo "make bench  run the benchmarks under benchmarks/"
@@ -21,9 +28,16 @@ setup:
 run: setup
 	@$(VENV)/bin/tradestream up --mode $${TRADESTREAM_INGEST_MODE:-dry}
 
+ifneq ($(DAGSTER_CHART_COPY),)
+test test-unit: export TRADESTREAM_DAGSTER_CHART ?= $(DAGSTER_CHART_COPY)
+endif
+
 test: setup
 	@$(VENV)/bin/python -m tradestream.protogen --check
 	@$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test-unit: setup
+	@scripts/test_without_services.sh $(PYTEST_ARGS)
 
 lint: setup
 	@$(VENV)/bin/ruff check .

@@ -1,7 +1,7 @@
 """TradeStream's backtester against vectorbt on the SMA-crossover grid, in one run.
 
 The grid: every (fast, slow) pair with fast < slow from {5, 10, ..., 50, 60, 80, ..., 200}
-(153 combinations) on 500,000 one-minute bars of a seeded random walk, fees 0.1 % a side,
+(153 combinations) on 500,000 one-minute bars of a seeded random walk, fees 2 bp a side,
 fills at the close, all cash in, long-only. Both engines get the same signal matrices and
 are timed on portfolio simulation plus total return, Sharpe ratio and maximum drawdown;
 numba compilation is kept out of both timings (warm-up first) and reported separately.

@@ -1,5 +1,9 @@
 """Shared fixtures: real services, started once per test session.
 
+Fixtures that start or reach a service are declared with ``service_fixture``: the tests that
+use them are marked ``services`` (tests/services.py), so ``pytest -m "not services"`` runs
+without any.
+
 Tests default to their own ports (Kafka 19092/19093, Flink REST 18081) so a running
 `make run` (9092, 8081) is never disturbed; set the TRADESTREAM_* variables to move them.
 The variables are set in os.environ so child processes started by tests inherit them.
@@ -18,11 +22,19 @@ os.environ.setdefault("TRADESTREAM_KAFKA_CONTROLLER_PORT", "19093")
 os.environ.setdefault("TRADESTREAM_FLINK_REST_PORT", "18081")
 os.environ.setdefault("TRADESTREAM_FLINK_JOB_SERVER_PORT", "18099")
 
+from tests.services import mark_service_tests, service_fixture  # noqa: E402
 from tradestream.runtime.flink import FlinkAlreadyRunning, FlinkSession  # noqa: E402
 from tradestream.runtime.kafka import AlreadyRunning, LocalKafka, ensure_topics  # noqa: E402
 from tradestream.settings import PathSettings, Settings  # noqa: E402
 
 ARTIFACTS = Path(os.environ.get("TRADESTREAM_TEST_ARTIFACTS", "test-artifacts"))
+
+# helm and Dagster's chart, for the chart's tests and the supervisor's
+pytest_plugins = ("tests.helm.fixtures",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    mark_service_tests(items)
 
 
 def make_settings(home: Path, **sections) -> Settings:
@@ -42,7 +54,7 @@ def settings(runtime_home: Path) -> Settings:
     return make_settings(runtime_home)
 
 
-@pytest.fixture(scope="session")
+@service_fixture(scope="session")
 def kafka(runtime_home: Path) -> Iterator[Settings]:
     """A real single-node KRaft broker with the platform's topics; yields its Settings."""
     s = make_settings(runtime_home)
@@ -58,7 +70,7 @@ def kafka(runtime_home: Path) -> Iterator[Settings]:
         broker.stop()
 
 
-@pytest.fixture(scope="session")
+@service_fixture(scope="session")
 def flink_session(runtime_home: Path) -> Iterator[FlinkSession]:
     """A real Flink session cluster (JobManager + TaskManager processes)."""
     session = FlinkSession(make_settings(runtime_home))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 
 import pytest
 from pydantic import ValidationError
@@ -11,6 +13,7 @@ from pydantic import ValidationError
 from tradestream import protogen
 from tradestream.settings import ConfigFileError, FlinkSettings, IngestionSettings, KafkaSettings, Settings
 from tradestream.v1 import market_pb2, strategy_pb2
+from tradestream_cli.up import REPO, dagster_home
 
 
 def test_generated_protobuf_modules_match_the_proto_files():
@@ -90,3 +93,16 @@ def test_cli_table_of_contents_matches_the_verbs_the_modules_define():
     for module_name, names in defined.items():
         if not any(VERBS[v][1] for v in VERBS if VERBS[v][0] == module_name):
             assert names <= top_level, f"{module_name} defines verbs missing from VERBS: {names - top_level}"
+
+
+def test_up_makes_dagsters_home_and_storage_before_webserver_and_daemon_start(tmp_path, monkeypatch):
+    """Started together on an empty store, both would create the SQLite tables and one would die
+    ("table alembic_version already exists"); `tradestream up` makes them first."""
+    home = tmp_path / "dagster"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+
+    assert dagster_home() == home.resolve()
+    assert (home / "dagster.yaml").read_bytes() == (REPO / "dagster.yaml").read_bytes()
+    for db in ("history/runs.db", "history/runs/index.db", "schedules/schedules.db"):
+        with closing(sqlite3.connect(home / db)) as conn:
+            assert conn.execute("SELECT count(*) FROM alembic_version").fetchone() == (1,), db

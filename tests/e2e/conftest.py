@@ -11,7 +11,6 @@ in DuckDB for the backtest launched from the UI.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -31,6 +30,7 @@ import pytest
 from tests.assets.conftest import create_topics
 from tests.assets.records import produce, trade
 from tests.assets.research_data import seed_candles
+from tests.services import service_fixture
 from tradestream.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -102,7 +102,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items[:] = rest[:at] + shutdown + rest[at:]
 
 
-@pytest.fixture(scope="session")
+@service_fixture(scope="session")
 def platform(kafka: Settings, tmp_path_factory) -> Iterator[Platform]:
     root = tmp_path_factory.mktemp("platform")
     run_id = uuid.uuid4().hex[:6]
@@ -122,12 +122,8 @@ def platform(kafka: Settings, tmp_path_factory) -> Iterator[Platform]:
            "TRADESTREAM_KAFKA_TRADES_TOPIC": topics["trades"], "TRADESTREAM_KAFKA_CANDLES_TOPIC": topics["candles"],
            "TRADESTREAM_KAFKA_SIGNALS_TOPIC": topics["signals"], "TRADESTREAM_KAFKA_DLQ_TOPIC": topics["dlq"],
            "TRADESTREAM_WAREHOUSE_REFRESH_S": "60", "PYTHONUNBUFFERED": "1"}
-    (root / "dagster").mkdir()
-    # Create the instance's SQLite tables before webserver and daemon start together: on an empty
-    # DAGSTER_HOME both would create them at once and one dies ("table alembic_version already exists").
-    # `tradestream up` should do the same (reported to the lead); until then the test does it.
-    shutil.copy(REPO / "dagster.yaml", root / "dagster" / "dagster.yaml")
-    dg.DagsterInstance.from_config(str(root / "dagster")).dispose()
+    # DAGSTER_HOME does not exist yet: `tradestream up` creates it, with the instance's storage
+    # made before webserver and daemon start (they would race to create it), as for a newcomer.
     log = root / "up.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([str(Path(sys.executable).parent / "tradestream"), "up", "--port", str(port),

@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import Page, sync_playwright
 
 from tests.e2e.conftest import BACKTEST_DAY
+from tests.services import service_fixture
 from tradestream import store
 
 pytestmark = pytest.mark.e2e
@@ -20,7 +21,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
-@pytest.fixture
+@service_fixture
 def page(platform) -> Iterator[Page]:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)

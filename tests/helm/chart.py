@@ -1,11 +1,20 @@
 """Rendering and validating the Helm chart offline.
 
 The helm CLI is built from the Go module proxy by ``scripts/install_helm.sh`` (cached in
-``~/.cache/tradestream/bin``). Dagster's chart, a dependency of ours, cannot be downloaded
-here, so a test copy of the chart gets an offline stand-in in ``charts/dagster``: Dagster's
-published ``values.yaml`` and ``values.schema.json`` (from ../shared/reference/dagster-chart)
-without templates. Helm then merges and schema-checks the ``dagster:`` values exactly as it
-would with the real chart, while only our own templates produce manifests.
+``~/.cache/tradestream/bin``). Dagster's chart, a dependency of ours, comes the way a user
+gets it, or from a setting on a machine that cannot download it (``locate_dagster_chart``):
+
+1. ``TRADESTREAM_DAGSTER_CHART``, when set: a local copy of Dagster's chart. A full chart
+   (with ``templates/``, e.g. ``helm pull dagster/dagster --untar``) is used as is; a copy of
+   its values and schema only (``values.yaml``, ``values.schema.json``,
+   ``charts/dagster-user-deployments/``, e.g. ../shared/reference/dagster-chart) becomes a
+   stand-in without templates: Helm then merges and schema-checks the ``dagster:`` values
+   exactly as with the real chart, while only our own templates produce manifests.
+2. Otherwise the archive ``helm dependency build helm`` puts in ``helm/charts/``: Dagster's
+   real chart, whose manifests are rendered too.
+
+Nothing else is looked at: with neither, the tests that need the chart stop with one line
+saying how to provide it (tests/helm/fixtures.py).
 
 Dagster's schema points its Kubernetes types at schemas on GitHub; offline, those
 references are resolved against the Kubernetes schemas that ``kubernetes-validate``
@@ -19,6 +28,7 @@ import json
 import os
 import shutil
 import subprocess
+import tarfile
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -33,19 +43,41 @@ INSTALL_HELM = REPO_ROOT / "scripts" / "install_helm.sh"
 # The Kubernetes version the chart promises (Chart.yaml kubeVersion) and the newest one
 # kubernetes-validate knows: manifests must be valid for both.
 KUBE_VERSIONS = ("1.30.0", kubernetes_validate.utils.latest_version())
-DAGSTER_CHART_VERSION = "1.13.27"
 RELEASE = "tradestream"
 NAMESPACE = "tradestream-namespace"
+DAGSTER_CHART_SETTING = "TRADESTREAM_DAGSTER_CHART"
+USER_DEPLOYMENTS = "dagster-user-deployments"
 
 
-def dagster_reference_dir() -> Path:
-    path = Path(os.environ.get("TRADESTREAM_DAGSTER_CHART_REFERENCE",
-                               REPO_ROOT.parent / "shared" / "reference" / "dagster-chart"))
-    if not (path / "values.schema.json").is_file():
-        raise FileNotFoundError(
-            f"Dagster's chart reference data is not at {path} (values.yaml, values.schema.json, "
-            "charts/dagster-user-deployments/); point TRADESTREAM_DAGSTER_CHART_REFERENCE at it")
-    return path
+class DagsterChartMissing(RuntimeError):
+    """Dagster's chart is neither built into helm/charts/ nor named by TRADESTREAM_DAGSTER_CHART."""
+
+
+def dagster_dependency() -> dict[str, Any]:
+    """The `dagster` entry of helm/Chart.yaml's dependencies (name, version, repository)."""
+    chart = yaml.safe_load((CHART_DIR / "Chart.yaml").read_text())
+    (dependency,) = [d for d in chart["dependencies"] if d["name"] == "dagster"]
+    return dependency
+
+
+def locate_dagster_chart() -> Path:
+    """Dagster's chart: the setting if set, else the archive of `helm dependency build helm`."""
+    setting = os.environ.get(DAGSTER_CHART_SETTING)
+    if setting:
+        path = Path(setting).expanduser().resolve()
+        missing = [name for name in ("values.yaml", "values.schema.json") if not (path / name).is_file()]
+        if missing:
+            raise DagsterChartMissing(f"{DAGSTER_CHART_SETTING}={setting} is not a copy of Dagster's chart "
+                                      f"(no {' or '.join(missing)} in {path})")
+        return path
+    dependency = dagster_dependency()
+    archive = CHART_DIR / "charts" / f"dagster-{dependency['version']}.tgz"
+    if archive.is_file():
+        return archive
+    raise DagsterChartMissing(
+        f"Dagster's Helm chart is missing: run `helm dependency build helm` (fetches dagster {dependency['version']} "
+        f"from {dependency['repository']}) or set {DAGSTER_CHART_SETTING} to a local copy of the chart "
+        "(e.g. ../shared/reference/dagster-chart); see docs/kubernetes.md")
 
 
 def helm_binary() -> str:
@@ -94,14 +126,6 @@ def offline_schema(schema_path: Path) -> dict[str, Any]:
     return schema
 
 
-def dagster_schema() -> dict[str, Any]:
-    return offline_schema(dagster_reference_dir() / "values.schema.json")
-
-
-def user_deployments_schema() -> dict[str, Any]:
-    return offline_schema(dagster_reference_dir() / "charts" / "dagster-user-deployments" / "values.schema.json")
-
-
 def coalesce(defaults: Any, overrides: Any) -> Any:
     """Helm's merge of a chart's defaults with user values: maps merge, a null deletes, the rest replaces."""
     if isinstance(defaults, dict) and isinstance(overrides, dict):
@@ -121,41 +145,79 @@ def chart_values() -> dict[str, Any]:
     return yaml.safe_load((CHART_DIR / "values.yaml").read_text())
 
 
-def dagster_values(values: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The values Dagster's chart receives: its defaults merged with our `dagster:` block."""
-    ours = (values or chart_values())["dagster"]
-    defaults = yaml.safe_load((dagster_reference_dir() / "values.yaml").read_text())
-    return coalesce(defaults, ours)
+@dataclass(frozen=True)
+class DagsterChart:
+    """Dagster's chart as it sits in the prepared copy of ours (charts/dagster), schemas made offline."""
+
+    root: Path
+
+    def _read(self, *parts: str) -> Any:
+        path = self.root.joinpath(*parts)
+        return json.loads(path.read_text()) if path.suffix == ".json" else yaml.safe_load(path.read_text())
+
+    def defaults(self) -> dict[str, Any]:
+        return self._read("values.yaml")
+
+    def schema(self) -> dict[str, Any]:
+        return self._read("values.schema.json")
+
+    def user_deployments_defaults(self) -> dict[str, Any]:
+        return self._read("charts", USER_DEPLOYMENTS, "values.yaml")
+
+    def user_deployments_schema(self) -> dict[str, Any]:
+        return self._read("charts", USER_DEPLOYMENTS, "values.schema.json")
+
+    def values(self, values: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The values Dagster's chart receives: its defaults merged with our `dagster:` block."""
+        return coalesce(self.defaults(), (values or chart_values())["dagster"])
 
 
 # ------------------------------------------------------------------ the chart under test
 
 
-def _write_dagster_stand_in(charts_dir: Path) -> None:
-    reference = dagster_reference_dir()
-    dagster = charts_dir / "dagster"
-    user_deployments = dagster / "charts" / "dagster-user-deployments"
+def _write_dagster_stand_in(source: Path, dagster: Path) -> None:
+    """Dagster's values and schemas without templates, under the version our Chart.yaml asks for."""
+    version = dagster_dependency()["version"]
+    user_deployments = dagster / "charts" / USER_DEPLOYMENTS
     user_deployments.mkdir(parents=True)
     (dagster / "Chart.yaml").write_text(yaml.safe_dump({
-        "apiVersion": "v2", "name": "dagster", "version": DAGSTER_CHART_VERSION,
+        "apiVersion": "v2", "name": "dagster", "version": version,
         "description": "Offline stand-in: Dagster's published values and schema, no templates.",
-        "dependencies": [{"name": "dagster-user-deployments", "version": DAGSTER_CHART_VERSION,
-                          "condition": "dagster-user-deployments.enableSubchart"}],
+        "dependencies": [{"name": USER_DEPLOYMENTS, "version": version,
+                          "condition": f"{USER_DEPLOYMENTS}.enableSubchart"}],
     }))
-    shutil.copy(reference / "values.yaml", dagster / "values.yaml")
-    (dagster / "values.schema.json").write_text(json.dumps(dagster_schema()))
     (user_deployments / "Chart.yaml").write_text(yaml.safe_dump({
-        "apiVersion": "v2", "name": "dagster-user-deployments", "version": DAGSTER_CHART_VERSION}))
-    shutil.copy(reference / "charts" / "dagster-user-deployments" / "values.yaml", user_deployments / "values.yaml")
-    (user_deployments / "values.schema.json").write_text(json.dumps(user_deployments_schema()))
+        "apiVersion": "v2", "name": USER_DEPLOYMENTS, "version": version}))
+    for folder in (Path("."), Path("charts") / USER_DEPLOYMENTS):
+        for name in ("values.yaml", "values.schema.json"):
+            shutil.copy(source / folder / name, dagster / folder / name)
 
 
-def prepare_chart(workdir: Path) -> Path:
-    """A copy of helm/ with the Dagster stand-in in charts/ (a real install uses `helm dependency update`)."""
+def _unpack_subcharts(chart: Path) -> None:
+    """Subcharts packaged as archives in charts/ unpacked in place, so their files can be read."""
+    for archive in sorted((chart / "charts").glob("*.tgz")):
+        with tarfile.open(archive) as tar:
+            tar.extractall(archive.parent, filter="data")
+        archive.unlink()
+
+
+def prepare_chart(workdir: Path, dagster_source: Path) -> Path:
+    """A copy of helm/ with Dagster's chart (from ``locate_dagster_chart``) in charts/dagster."""
     target = workdir / "tradestream"
     shutil.copytree(CHART_DIR, target, ignore=shutil.ignore_patterns("charts"))
-    (target / "charts").mkdir()
-    _write_dagster_stand_in(target / "charts")
+    charts = target / "charts"
+    charts.mkdir()
+    dagster = charts / "dagster"
+    if dagster_source.is_file():  # the archive of `helm dependency build`
+        with tarfile.open(dagster_source) as tar:
+            tar.extractall(charts, filter="data")
+    elif (dagster_source / "templates").is_dir():
+        shutil.copytree(dagster_source, dagster)
+    else:
+        _write_dagster_stand_in(dagster_source, dagster)
+    _unpack_subcharts(dagster)
+    for schema in dagster.rglob("values.schema.json"):
+        schema.write_text(json.dumps(offline_schema(schema)))
     return target
 
 
@@ -222,8 +284,20 @@ def pod_spec(workload: dict[str, Any]) -> dict[str, Any]:
     return workload["spec"]["template"]["spec"]
 
 
+@cache
+def _chart_name() -> str:
+    return yaml.safe_load((CHART_DIR / "Chart.yaml").read_text())["name"]
+
+
+def ours(manifests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What our own templates render; Dagster's real chart adds its own (labelled helm.sh/chart: dagster-...)."""
+    return [d for d in manifests
+            if (d["metadata"].get("labels") or {}).get("helm.sh/chart", "").startswith(f"{_chart_name()}-")]
+
+
 def workloads(manifests: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [d for d in manifests if d["kind"] in ("Deployment", "StatefulSet", "Job", "DaemonSet")]
+    """Our workloads (Dagster's are configured through its values, checked in test_dagster_values.py)."""
+    return [d for d in ours(manifests) if d["kind"] in ("Deployment", "StatefulSet", "Job", "DaemonSet")]
 
 
 def embedded_manifest(config_map: dict[str, Any], key: str) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""Fixtures for the chart tests: helm built once (cached across sessions), one chart copy
-with the offline Dagster stand-in, and renders memoized per set of values."""
+"""Fixtures for the chart tests: renders memoized per set of values (helm, the chart copy and
+Dagster's chart come from tests/helm/fixtures.py, shared with the supervisor's tests)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,9 @@ from typing import Any
 
 import pytest
 
-from tests.helm.chart import KUBE_VERSIONS, Helm, helm_binary, prepare_chart
+from tests.helm.chart import KUBE_VERSIONS, Helm
 
 Manifests = list[dict[str, Any]]
-
-
-@pytest.fixture(scope="session")
-def helm(tmp_path_factory) -> Helm:
-    return Helm(helm_binary(), prepare_chart(tmp_path_factory.mktemp("chart")))
 
 
 @pytest.fixture(scope="session")

@@ -10,33 +10,22 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.helm.chart import (
-    REPO_ROOT,
-    RenderError,
-    chart_values,
-    coalesce,
-    dagster_reference_dir,
-    dagster_schema,
-    dagster_values,
-    find,
-    user_deployments_schema,
-)
+from tests.helm.chart import REPO_ROOT, DagsterChart, RenderError, chart_values, coalesce, find
 
 
-def validate_dagster(values) -> None:
-    jsonschema.Draft202012Validator(dagster_schema()).validate(values)
+def validate_dagster(dagster_chart: DagsterChart, values) -> None:
+    jsonschema.Draft202012Validator(dagster_chart.schema()).validate(values)
 
 
-def test_values_passed_to_dagsters_chart_validate_against_its_schema():
-    validate_dagster(dagster_values())
+def test_values_passed_to_dagsters_chart_validate_against_its_schema(dagster_chart):
+    validate_dagster(dagster_chart, dagster_chart.values())
 
 
-def test_values_passed_to_dagsters_user_code_subchart_validate_against_its_schema():
-    merged = dagster_values()
-    defaults = yaml.safe_load((dagster_reference_dir() / "charts" / "dagster-user-deployments" / "values.yaml")
-                              .read_text())
-    subchart = coalesce(defaults, {**merged["dagster-user-deployments"], "global": merged["global"]})
-    jsonschema.Draft202012Validator(user_deployments_schema()).validate(subchart)
+def test_values_passed_to_dagsters_user_code_subchart_validate_against_its_schema(dagster_chart):
+    merged = dagster_chart.values()
+    subchart = coalesce(dagster_chart.user_deployments_defaults(),
+                        {**merged["dagster-user-deployments"], "global": merged["global"]})
+    jsonschema.Draft202012Validator(dagster_chart.user_deployments_schema()).validate(subchart)
 
 
 @pytest.mark.parametrize("path, bad", [
@@ -44,15 +33,15 @@ def test_values_passed_to_dagsters_user_code_subchart_validate_against_its_schem
     (("dagsterWebserver", "readinessProbe", "periodSeconds"), "often"),  # a Kubernetes Probe field
     (("runLauncher", "config", "k8sRunLauncher", "imagePulPolicy"), "Always"),
 ])
-def test_dagster_schema_check_rejects_bad_values(path, bad):
+def test_dagster_schema_check_rejects_bad_values(dagster_chart, path, bad):
     """Guards the two tests above: the offline schema is strict where Dagster's is."""
-    values = dagster_values()
+    values = dagster_chart.values()
     node = values
     for key in path[:-1]:
         node = node[key]
     node[path[-1]] = bad
     with pytest.raises(jsonschema.ValidationError):
-        validate_dagster(values)
+        validate_dagster(dagster_chart, values)
 
 
 def test_helm_itself_checks_dagster_values_against_dagsters_schema(render):

@@ -7,7 +7,7 @@ import tomllib
 
 import yaml
 
-from tests.helm.chart import REPO_ROOT, chart_values, dagster_values
+from tests.helm.chart import REPO_ROOT, chart_values
 
 DOCKERFILE = (REPO_ROOT / "Dockerfile").read_text()
 
@@ -51,8 +51,8 @@ def test_image_installs_exactly_the_locked_versions():
     assert "COPY pyproject.toml requirements.lock README.md ./" in DOCKERFILE
 
 
-def test_image_home_for_dagster_matches_dagsters_chart():
-    assert f"DAGSTER_HOME={dagster_values()['global']['dagsterHome']}" in final_stage()
+def test_image_home_for_dagster_matches_dagsters_chart(dagster_chart):
+    assert f"DAGSTER_HOME={dagster_chart.values()['global']['dagsterHome']}" in final_stage()
 
 
 def test_build_context_holds_every_package_of_the_project():

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import psutil
+import pytest
 
 from streaming.pipeline.smoke import EXPECTED, run_smoke
 
 
+@pytest.mark.services  # Beam's job server (a JVM) runs the mini-cluster
 def test_smoke_pipeline_counts_words_on_the_embedded_mini_cluster(settings, tmp_path):
     result = run_smoke(settings, tmp_path, flink_master="[local]")
     assert result.counts == EXPECTED

@@ -84,6 +84,7 @@ def test_cli_start_twice_says_already_running(kafka):
     assert "already running" in out.stdout
 
 
+@pytest.mark.services  # starts its own three brokers
 def test_three_broker_cluster_forms_and_holds_a_replication_factor_3_topic(tmp_path):
     s = make_settings(tmp_path, kafka=KafkaSettings(port=19192, controller_port=19193))
     cluster = LocalKafka(s)

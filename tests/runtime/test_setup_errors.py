@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.services import service_fixture
 from tradestream.runtime import jars
 from tradestream.runtime.kafka import KafkaRuntimeError, LocalKafka
 from tradestream.settings import KafkaSettings, PathSettings, Settings
@@ -49,7 +50,9 @@ def test_missing_mvn_is_named(monkeypatch):
         jars.mvn_binary()
 
 
-def _copy_cache(tmp_path: Path) -> Settings:
+@service_fixture
+def kafka_cache_copy(tmp_path: Path) -> Settings:
+    """Settings whose cache holds a copy of the Kafka jars `make setup` provisioned (java and mvn check them)."""
     real = Settings()
     cache = tmp_path / "cache"
     art = jars.kafka_artifact(real)
@@ -58,8 +61,8 @@ def _copy_cache(tmp_path: Path) -> Settings:
                     kafka=KafkaSettings(port=19292, controller_port=19293))
 
 
-def test_truncated_jar_in_cache_is_reported_and_nothing_starts(tmp_path):
-    s = _copy_cache(tmp_path)
+def test_truncated_jar_in_cache_is_reported_and_nothing_starts(kafka_cache_copy):
+    s = kafka_cache_copy
     libs = jars.kafka_artifact(s).folder / "libs"
     victim = next(libs.glob("kafka_2.13-*.jar"))
     victim.write_bytes(victim.read_bytes()[:1000])
@@ -68,15 +71,15 @@ def test_truncated_jar_in_cache_is_reported_and_nothing_starts(tmp_path):
     assert not LocalKafka(s).running
 
 
-def test_half_downloaded_cache_without_completion_marker_is_not_used(tmp_path):
-    s = _copy_cache(tmp_path)
+def test_half_downloaded_cache_without_completion_marker_is_not_used(kafka_cache_copy):
+    s = kafka_cache_copy
     (jars.kafka_artifact(s).folder / jars.MARKER).unlink()
     with pytest.raises(KafkaRuntimeError, match="is not provisioned .* run `make setup`"):
         LocalKafka(s).start()
 
 
-def test_setup_refetches_a_corrupt_cache(tmp_path):
-    s = _copy_cache(tmp_path)
+def test_setup_refetches_a_corrupt_cache(kafka_cache_copy):
+    s = kafka_cache_copy
     libs = jars.kafka_artifact(s).folder / "libs"
     victim = next(libs.glob("kafka-clients-*.jar"))
     victim.write_bytes(b"not a jar")

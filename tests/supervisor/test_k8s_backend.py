@@ -31,7 +31,7 @@ from streaming.supervisor.k8s import (
     StreamTemplateError,
     StreamTemplates,
 )
-from tests.helm.chart import KUBE_VERSIONS, NAMESPACE, Helm, find, helm_binary, prepare_chart
+from tests.helm.chart import KUBE_VERSIONS, NAMESPACE, Helm, find
 
 JOBMANAGER = f"tradestream-flink-jobmanager.{NAMESPACE}.svc.cluster.local:8081"
 KAFKA_ENV = {"TRADESTREAM_KAFKA_BOOTSTRAP_SERVERS": f"tradestream-kafka-bootstrap.{NAMESPACE}.svc.cluster.local:9092",
@@ -173,20 +173,15 @@ class FakeFlink:
 # ------------------------------------------------------------------ fixtures
 
 
-@pytest.fixture(scope="module")
-def chart(tmp_path_factory) -> Helm:
-    return Helm(helm_binary(), prepare_chart(tmp_path_factory.mktemp("chart")))
-
-
-def rendered_templates(chart: Helm, sets: list[str] | None = None) -> tuple[StreamTemplates, list[dict]]:
-    manifests = chart.template(sets=sets)
+def rendered_templates(helm: Helm, sets: list[str] | None = None) -> tuple[StreamTemplates, list[dict]]:
+    manifests = helm.template(sets=sets)
     config_map = find(manifests, "ConfigMap", "tradestream-stream-templates")
     return StreamTemplates.from_config_map_data(config_map["data"]), manifests
 
 
 @pytest.fixture(scope="module")
-def wet_templates(chart) -> tuple[StreamTemplates, list[dict]]:
-    return rendered_templates(chart)
+def wet_templates(helm) -> tuple[StreamTemplates, list[dict]]:
+    return rendered_templates(helm)
 
 
 @pytest.fixture
@@ -454,8 +449,8 @@ def test_files_on_the_command_line_travel_to_the_pod_in_a_config_map(backend, cl
     assert "SMA_RSI" in next(iter(files_now["data"].values()))
 
 
-def test_pipeline_dry_runs_on_beams_embedded_flink_without_a_worker_pool(chart, cluster):
-    templates, _ = rendered_templates(chart, ["pipeline.runMode=dry"])
+def test_pipeline_dry_runs_on_beams_embedded_flink_without_a_worker_pool(helm, cluster):
+    templates, _ = rendered_templates(helm, ["pipeline.runMode=dry"])
     backend = KubernetesBackend(templates, cluster)
     spec = StreamSpec("candles_stream", "beam", ("tradestream", "pipeline", "candles", "--mode", "stream"))
 
@@ -610,9 +605,9 @@ def test_the_official_client_adapter_speaks_the_api_paths_and_patch_type(wet_tem
     assert backend.status("trades_stream").detail == "stopped (scaled to 0)"
 
 
-def test_in_cluster_reads_the_templates_of_the_release(wet_templates, chart, cluster, api_server, tmp_path,
+def test_in_cluster_reads_the_templates_of_the_release(wet_templates, helm, cluster, api_server, tmp_path,
                                                        monkeypatch):
-    manifests = chart.template()
+    manifests = helm.template()
     config_map = copy.deepcopy(find(manifests, "ConfigMap", "tradestream-stream-templates"))
     config_map["metadata"]["namespace"] = NAMESPACE
     cluster.create(config_map)

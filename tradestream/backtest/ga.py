@@ -17,6 +17,9 @@ so an interrupted study resumes where it stopped) with TradeStream's operators:
 
 Every draw uses a generator seeded by (seed, trial number), so a study run in one go and
 one interrupted and resumed sample the same individuals.
+
+``BaseGASampler`` is private Optuna API (``optuna.samplers._ga``), hence the upper bound on
+Optuna in pyproject.toml.
 """
 
 from __future__ import annotations
