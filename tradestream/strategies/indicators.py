@@ -277,7 +277,9 @@ register(IndicatorDef("stochrsi", ta.stochrsi, ("close",),
                       lambda k: k["rsi_length"] + k["length"] + k["k"] + k["d"] - 3,
                       lambda k: rma_memory(k["rsi_length"]), _i("length", "rsi_length", "k", "d")))
 register(IndicatorDef("cmo", ta.cmo, ("close",), lambda k: k["length"], int_params=_i("length"),
-                      note="pandas-ta's own CMO: Chande's rolling sums, not TA-Lib's Wilder smoothing"))
+                      fixed={"talib": False},
+                      note="talib=False: Chande's rolling sums; pandas-ta's cmo switches to Wilder smoothing "
+                           "whenever its talib flag is on, even with TA-Lib absent"))
 register(IndicatorDef("willr", ta.willr, ("high", "low", "close"), lambda k: k["length"] - 1,
                       int_params=_i("length")))
 register(IndicatorDef("ao", ta.ao, ("high", "low"), lambda k: k["slow"] - 1, int_params=_i("fast", "slow")))
