@@ -328,9 +328,12 @@ register(IndicatorDef("massi", ta.massi, ("high", "low"), lambda k: 2 * (k["fast
 register(IndicatorDef("chandelier_exit", ta.chandelier_exit, ("high", "low", "close"),
                       lambda k: max(k["atr_length"], k["high_length"], k["low_length"]),
                       lambda k: rma_memory(k["atr_length"]), _i("high_length", "low_length", "atr_length")))
-register(IndicatorDef("atrts", ta.atrts, ("high", "low", "close"), lambda k: max(k["length"], k["ma_length"]),
+register(IndicatorDef("atrts", ta.atrts, ("high", "low", "close"), lambda k: k["length"] + k["ma_length"] - 1,
                       lambda k: ema_memory(k["length"]) + ema_memory(k["ma_length"]) + PATH_MEMORY,
-                      _i("length", "ma_length")))
+                      _i("length", "ma_length"),
+                      note="look-back length + ma_length - 1: pandas-ta returns nothing for a shorter frame, "
+                           "although a longer one has values from max(length, ma_length) on (found by the "
+                           "lookahead check)"))
 register(IndicatorDef("stdev", ta.stdev, ("close",), lambda k: k["length"] - 1, int_params=_i("length")))
 register(IndicatorDef("ha", ta.ha, ("open", "high", "low", "close"), lambda k: 1,
                       lambda k: convergence_bars(0.5), note="HA open is a running average with alpha 1/2"))
