@@ -33,11 +33,9 @@ PARITY = [c for c in CASES.values() if c.kind == "parity"]
 
 
 @pytest.fixture(scope="session")
-def vectorbt(tmp_path_factory) -> dict[str, dict]:
+def vectorbt(tmp_path_factory, reference_python) -> dict[str, dict]:
     """vectorbt's results for every case, computed now by the current vectorbt in its venv."""
-    built = subprocess.run([str(ROOT / "benchmarks/vectorbt_env/setup.sh")], capture_output=True, text=True)
-    assert built.returncode == 0, f"could not build vectorbt's venv:\n{built.stderr[-3000:]}"
-    python = built.stdout.strip().splitlines()[-1]
+    python = reference_python
     work = tmp_path_factory.mktemp("vectorbt")
     (work / "cases.json").write_text(json.dumps([c.as_dict() for c in CASES.values()]))
     ran = subprocess.run([python, str(ROOT / "tests/backtest/vectorbt_runner.py"), str(work / "cases.json"),
