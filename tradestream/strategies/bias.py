@@ -144,13 +144,9 @@ def check_lookahead(spec: StrategySpec, candles: pd.DataFrame, params: Mapping[s
     for t in cuts:
         cut_signals, cut_operands = _evaluate(spec, frame.iloc[: t + 1], values)
         checked += t + 1 - lookback
-        for what, full, part in zip(("entry", "exit"), full_signals, cut_signals, strict=True):
-            bad = np.flatnonzero(full[: t + 1] != part)
-            if bad.size:
-                b = int(bad[0])
-                findings.append(BiasFinding("lookahead", spec.name, dict(values), b, frame.index[b], what,
-                                            f"{bool(full[b])} with the full history, {bool(part[b])} with "
-                                            f"the history cut at bar {t}"))
+        findings += _signal_findings("lookahead", spec, values, frame, full_signals, cut_signals, 0, 0,
+                                     lambda a, b, t=t: f"{a} with the full history, {b} with the history cut at "
+                                                       f"bar {t}")
         for (what, left, right), (_, cut_left, cut_right) in zip(full_operands, cut_operands, strict=True):
             for side, full, part in (("left", left, cut_left), ("right", right, cut_right)):
                 # from the look-back on: earlier values are never read (signals are False there)
@@ -165,6 +161,21 @@ def check_lookahead(spec: StrategySpec, candles: pd.DataFrame, params: Mapping[s
         if findings:
             break  # one cut proves it; the first finding says where
     return CheckResult("lookahead", spec.name, dict(values), checked, tuple(findings))
+
+
+def _signal_findings(kind: Kind, spec: StrategySpec, values: Mapping[str, ParamValue], frame: pd.DataFrame,
+                     full: tuple[np.ndarray, ...], other: tuple[np.ndarray, ...], offset: int, first: int,
+                     detail) -> list[BiasFinding]:
+    """The first bar from ``first`` on where ``other``'s entry (exit) differs from ``full``'s; ``other`` was
+    evaluated on the frame from bar ``offset`` on (and possibly cut short)."""
+    out = []
+    for what, a, b in zip(("entry", "exit"), full, other, strict=True):
+        bad = np.flatnonzero(a[first: offset + b.size] != b[first - offset:]) + first
+        if bad.size:
+            i = int(bad[0])
+            out.append(BiasFinding(kind, spec.name, dict(values), i, frame.index[i], what,
+                                   detail(bool(a[i]), bool(b[i - offset]))))
+    return out
 
 
 def _spread_cuts(lookback: int, length: int, signals: tuple[np.ndarray, ...]) -> list[int]:
@@ -196,13 +207,9 @@ def check_warmup(spec: StrategySpec, candles: pd.DataFrame, params: Mapping[str,
         later_signals, later_operands = _evaluate(spec, frame.iloc[offset:], values)
         span = slice(start, len(frame))
         checked += len(frame) - start
-        for what, full, part in zip(("entry", "exit"), full_signals, later_signals, strict=True):
-            bad = np.flatnonzero(full[span] != part[window - 1:]) + start
-            if bad.size:
-                b = int(bad[0])
-                findings.append(BiasFinding("warmup", spec.name, dict(values), b, frame.index[b], what,
-                                            f"{bool(full[b])} from bar 0, {bool(part[b - offset])} from bar "
-                                            f"{offset} ({window} bars of declared warm-up)"))
+        findings += _signal_findings("warmup", spec, values, frame, full_signals, later_signals, offset, start,
+                                     lambda a, b, o=offset: f"{a} from bar 0, {b} from bar {o} ({window} bars of "
+                                                            "declared warm-up)")
         for (what, left, right), (_, l2, r2) in zip(full_operands, later_operands, strict=True):
             margin, later_margin = (left - right)[span], (l2 - r2)[window - 1:]
             scale = np.fmax(np.fmax(np.abs(left[span]), np.abs(right[span])), close[span])
