@@ -152,12 +152,10 @@ def check_lookahead(spec: StrategySpec, candles: pd.DataFrame, params: Mapping[s
                 # from the look-back on: earlier values are never read (signals are False there)
                 same = (full[lookback: t + 1] == part[lookback:]) | (np.isnan(full[lookback: t + 1])
                                                                      & np.isnan(part[lookback:]))
-                bad = np.flatnonzero(~same) + lookback
-                if bad.size:
-                    b = int(bad[0])
-                    findings.append(BiasFinding("lookahead", spec.name, dict(values), b, frame.index[b], what,
-                                                f"{side} side {full[b]!r} with the full history, {part[b]!r} "
-                                                f"with the history cut at bar {t}"))
+                findings += _first_difference(
+                    "lookahead", spec, values, frame, ~same, lookback, what,
+                    lambda b, f=full, p=part, side=side, t=t: f"{side} side {f[b]!r} with the full history, "
+                                                              f"{p[b]!r} with the history cut at bar {t}")
         if findings:
             break  # one cut proves it; the first finding says where
     return CheckResult("lookahead", spec.name, dict(values), checked, tuple(findings))
@@ -170,12 +168,19 @@ def _signal_findings(kind: Kind, spec: StrategySpec, values: Mapping[str, ParamV
     evaluated on the frame from bar ``offset`` on (and possibly cut short)."""
     out = []
     for what, a, b in zip(("entry", "exit"), full, other, strict=True):
-        bad = np.flatnonzero(a[first: offset + b.size] != b[first - offset:]) + first
-        if bad.size:
-            i = int(bad[0])
-            out.append(BiasFinding(kind, spec.name, dict(values), i, frame.index[i], what,
-                                   detail(bool(a[i]), bool(b[i - offset]))))
+        out += _first_difference(kind, spec, values, frame, a[first: offset + b.size] != b[first - offset:], first,
+                                 what, lambda i, a=a, b=b: detail(bool(a[i]), bool(b[i - offset])))
     return out
+
+
+def _first_difference(kind: Kind, spec: StrategySpec, values: Mapping[str, ParamValue], frame: pd.DataFrame,
+                      differs: np.ndarray, first: int, what: str, describe) -> list[BiasFinding]:
+    """A finding at the first True of ``differs`` (whose element 0 is bar ``first``), or none."""
+    bad = np.flatnonzero(differs)
+    if not bad.size:
+        return []
+    bar = int(bad[0]) + first
+    return [BiasFinding(kind, spec.name, dict(values), bar, frame.index[bar], what, describe(bar))]
 
 
 def _spread_cuts(lookback: int, length: int, signals: tuple[np.ndarray, ...]) -> list[int]:
@@ -216,12 +221,10 @@ def check_warmup(spec: StrategySpec, candles: pd.DataFrame, params: Mapping[str,
             with np.errstate(invalid="ignore"):
                 differs = np.abs(margin - later_margin) > MARGIN_TOLERANCE * scale
             differs |= np.isnan(margin) != np.isnan(later_margin)
-            bad = np.flatnonzero(differs) + start
-            if bad.size:
-                b = int(bad[0])
-                findings.append(BiasFinding("warmup", spec.name, dict(values), b, frame.index[b], what,
-                                            f"margin {margin[b - start]!r} from bar 0, "
-                                            f"{later_margin[b - start]!r} from bar {offset}"))
+            findings += _first_difference(
+                "warmup", spec, values, frame, differs, start, what,
+                lambda b, m=margin, lm=later_margin, o=offset, s=start: f"margin {m[b - s]!r} from bar 0, "
+                                                                        f"{lm[b - s]!r} from bar {o}")
         if findings:
             break
     return CheckResult("warmup", spec.name, dict(values), checked, tuple(findings))
