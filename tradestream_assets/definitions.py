@@ -9,6 +9,7 @@ import dagster as dg
 
 from tradestream_assets.research.assets import RESEARCH_ASSETS
 from tradestream_assets.research.backtest import backtest, backtest_results
+from tradestream_assets.research.checks import RESEARCH_CHECKS
 from tradestream_assets.research.jobs import live_config_job, optimization_job
 from tradestream_assets.research.schedules import live_config_on_new_reports, nightly_optimization
 from tradestream_assets.resources import RESOURCES
@@ -22,7 +23,7 @@ from tradestream_assets.warehouse.schedules import fresh_partitions, hourly_ware
 
 defs = dg.Definitions(
     assets=[*STREAM_ASSETS, *WAREHOUSE_ASSETS, *RESEARCH_ASSETS, backtest_results],
-    asset_checks=[*STREAM_CHECKS, *WAREHOUSE_CHECKS],
+    asset_checks=[*STREAM_CHECKS, *WAREHOUSE_CHECKS, *RESEARCH_CHECKS],
     jobs=[streams_job, warehouse_job, optimization_job, live_config_job, backtest],
     sensors=[stream_supervisor, fresh_partitions, live_config_on_new_reports],
     schedules=[hourly_warehouse, nightly_optimization],

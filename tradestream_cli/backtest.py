@@ -343,6 +343,7 @@ def report_dict(report: WalkForwardReport) -> dict[str, Any]:
         "mean_out_of_sample_sharpe": report.mean_out_of_sample_sharpe, "degradation": report.degradation,
         "deflated_sharpe": report.deflated.deflated, "deflated_sharpe_probability": report.deflated.probability,
         "expected_max_sharpe": report.deflated.expected_max_sharpe, "trials": report.deflated.trials,
+        "probability_of_backtest_overfitting": None if report.overfitting is None else report.overfitting.pbo,
         "out_of_sample": report.out_of_sample.as_dict(),
         "folds": json.loads(folds.to_json(orient="records", date_format="iso")),
     }
@@ -368,6 +369,10 @@ def print_report(report: WalkForwardReport) -> None:
                   f"{report.mean_out_of_sample_sharpe:.3f}; degradation {degradation}")
     console.print(f"deflated Sharpe {d.deflated:.3f} (Sharpe {d.sharpe:.3f} minus {d.expected_max_sharpe:.3f} expected "
                   f"from the best of {d.trials} skill-less trials); P(true Sharpe > that) = {d.probability:.3f}")
+    if report.overfitting is not None:
+        o = report.overfitting
+        console.print(f"probability of backtest overfitting {o.pbo:.3f} (CSCV: {o.combinations} splits of "
+                      f"{o.trials} parameter sets into {o.splits} blocks)")
     if report.passed:
         console.print("[bold green]PASS[/bold green]")
     else:

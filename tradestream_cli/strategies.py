@@ -78,3 +78,51 @@ def show_command(name: str = typer.Argument(..., help="Strategy name (case-insen
                   f"live window: {spec.window(defaults)} bars")
     console.print("Long-only: BUY when flat and the entry rule holds at a bar's close; "
                   "SELL when long and the exit rule holds.")
+
+
+@app.command("check")
+def check_command(
+    names: list[str] = typer.Argument(None, help="Strategies to check (case-insensitive); default: all 60."),
+    draws: int = typer.Option(2, "--draws", min=0, help="Random feasible parameter sets besides the defaults."),
+    param: list[str] = typer.Option(None, "--param", help="Check this parameter set only: NAME=VALUE, repeatable "
+                                                           "(one strategy)."),
+) -> None:
+    """Lookahead and warm-up bias checks, one table per strategy; exit code 1 if any check fails.
+
+    Lookahead: signals and compared series on bars up to t from the history cut at t equal
+    the full history's. Warm-up: from the declared warm-up (spec.window) on, a history
+    started later gives the same signals and margins. On the synthetic market.
+    """
+    from tradestream.strategies.bias import check_candles, check_strategy, parameter_spread
+
+    try:
+        specs = [get_strategy(n) for n in names] if names else list_strategies()
+    except UnknownStrategyError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(code=2) from None
+    if param and len(specs) != 1:
+        console.print("[red]--param needs exactly one strategy name[/red]")
+        raise typer.Exit(code=2)
+    given = dict(p.split("=", 1) for p in param or [])
+    sets = {s.name: [s.validate_params(given)] if given else parameter_spread(s, draws) for s in specs}
+    candles = check_candles(specs, sets)
+    failed = []
+    for spec in specs:
+        report = check_strategy(spec, candles, sets[spec.name])
+        table = Table(title=f"{spec.name}: {'[green]no bias found[/green]' if report.passed else '[red]BIAS[/red]'}",
+                      title_justify="left", expand=True)
+        table.add_column("check", no_wrap=True)
+        table.add_column("parameters", overflow="fold", ratio=3)
+        table.add_column("bars compared", justify="right", no_wrap=True)
+        table.add_column("result", min_width=6, ratio=2)
+        for result in report.results:
+            verdict = "[green]pass[/green]" if result.passed else f"[red]FAIL[/red] {escape(str(result.findings[0]))}"
+            table.add_row(result.kind, escape(", ".join(f"{k}={_fmt(v)}" for k, v in result.params.items())),
+                          str(result.bars_checked), verdict)
+        console.print(table)
+        if not report.passed:
+            failed.append(spec.name)
+    console.print(f"{len(specs) - len(failed)} of {len(specs)} strategies free of lookahead and warm-up bias"
+                  + (f"; failed: {', '.join(failed)}" if failed else ""))
+    if failed:
+        raise typer.Exit(code=1)

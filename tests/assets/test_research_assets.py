@@ -93,3 +93,34 @@ def test_new_walk_forward_reports_trigger_one_live_config_rewrite(research_resou
     assert isinstance(request, dg.RunRequest) and request.job_name in (None, "live_config_job")
     again = live_config_on_new_reports(dg.build_sensor_context(instance=instance, cursor=context.cursor))
     assert isinstance(again, dg.SkipReason)
+
+
+def test_bias_checks_pass_on_the_fallback_live_config(research_resources, instance):
+    from tradestream_assets.research.checks import no_lookahead, no_warmup_bias
+
+    result = dg.materialize([live_strategy_config, no_lookahead, no_warmup_bias], resources=research_resources,
+                            instance=instance)
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert set(evaluations) == {"no_lookahead", "no_warmup_bias"}
+    for evaluation in evaluations.values():
+        assert evaluation.passed, evaluation.description
+        assert evaluation.metadata["entries_checked"].value == 4  # the four fallback strategies, defaults
+
+
+def test_a_strategy_that_reads_the_next_candle_fails_no_lookahead(research_resources, instance, monkeypatch):
+    """SMA_RSI with an extra condition on the next bar's close: the check names the comparison."""
+    import tradestream.strategies as strategies
+    from tradestream.strategies.expressions import CLOSE
+    from tradestream.strategies.spec import StrategySpec
+    from tradestream_assets.research.checks import no_lookahead
+
+    original = strategies.get_strategy
+    real = original("SMA_RSI")
+    leaky = StrategySpec(real.name, real.description, real.space, real.entry & (CLOSE.prev(-1) > CLOSE), real.exit,
+                         real.family)
+    monkeypatch.setattr(strategies, "get_strategy", lambda name: leaky if name.upper() == "SMA_RSI" else original(name))
+    result = dg.materialize([live_strategy_config, no_lookahead], resources=research_resources, instance=instance,
+                            raise_on_error=False)
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert not evaluation.passed
+    assert "SMA_RSI lookahead" in evaluation.description and "close[-1 bars ago] > close" in evaluation.description

@@ -52,6 +52,8 @@ def test_a_strategy_with_a_real_edge_passes(studies: Path) -> None:
                           ga=GAConfig(population=20, generations=6), seed=1, storage_dir=studies)
     assert report.passed, report.reasons
     assert len(report.folds) == 4
+    # the cycle is real: the set best in sample stays in the upper half out of sample in most CSCV splits
+    assert report.overfitting is not None and report.overfitting.pbo < 0.3
     assert report.mean_out_of_sample_sharpe >= 0.5 and report.degradation <= 0.5
     for fold in report.folds:
         buy, sell = fold.best_params["buy_phase"], fold.best_params["sell_phase"]
@@ -71,6 +73,10 @@ def test_an_overfit_strategy_on_noise_fails_with_reasons(studies: Path) -> None:
     assert any("out-of-sample Sharpe" in r for r in report.reasons)
     assert report.deflated.deflated < report.deflated.sharpe  # 120 trials: luck is priced in
     assert report.deflated.trials == sum(f.trials for f in report.folds)
+    # PBO by CSCV over the parameter sets the folds tried, on noise: picking the best is a coin flip or worse
+    overfitting = report.overfitting
+    assert overfitting is not None and (overfitting.splits, overfitting.combinations) == (8, 70)
+    assert 2 <= overfitting.trials <= 50 and overfitting.pbo >= 0.3
 
 
 def test_too_few_folds_fail_the_minimum(studies: Path) -> None:

@@ -45,3 +45,21 @@ def test_show_unknown_strategy_fails_with_suggestions():
     result = runner.invoke(app, ["strategies", "show", "MACD_CROSOVER"], env={"COLUMNS": "200"})
     assert result.exit_code == 2
     assert "unknown strategy 'MACD_CROSOVER'" in result.output and "MACD_CROSSOVER" in result.output
+
+
+def test_check_prints_a_table_per_strategy_and_exits_zero_when_no_bias_is_found():
+    result = runner.invoke(app, ["strategies", "check", "macd_crossover", "vwap_crossover", "--draws", "1"],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for text in ("MACD_CROSSOVER: no bias found", "VWAP_CROSSOVER: no bias found", "lookahead", "warmup",
+                 "fast=12, slow=26, signal=9", "bars compared", "2 of 2 strategies free of lookahead and warm-up bias"):
+        assert text in result.output, text
+    assert result.output.count("pass") == 8  # 2 strategies x 2 parameter sets x 2 checks
+
+
+def test_check_with_given_parameters_and_bad_arguments():
+    result = runner.invoke(app, ["strategies", "check", "SMA_RSI", "--param", "rsi_period=9"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "rsi_period=9" in result.output and result.output.count("pass") == 2
+    assert runner.invoke(app, ["strategies", "check", "NOPE"]).exit_code == 2
+    assert runner.invoke(app, ["strategies", "check", "SMA_RSI", "MACD_CROSSOVER", "--param", "x=1"]).exit_code == 2

@@ -2,14 +2,16 @@
 
 The arithmetic lives in the numba kernel ``_kernels.compute_metrics`` (shared by single
 runs and grids); this module names the numbers, and adds the statistics that look across
-many trials: the probabilistic and deflated Sharpe ratios of Bailey and Lopez de Prado.
+many trials: the probabilistic and deflated Sharpe ratios of Bailey and Lopez de Prado, and the
+probability of backtest overfitting by combinatorially symmetric cross-validation (CSCV).
 Every formula is written out in docs/backtesting.md.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 from statistics import NormalDist
 
@@ -92,10 +94,16 @@ def probabilistic_sharpe(returns: np.ndarray, benchmark_sharpe: float = 0.0) -> 
     m2 = np.mean(centred**2)
     skew = np.mean(centred**3) / m2**1.5 if m2 > 0 else 0.0
     kurt = np.mean(centred**4) / m2**2 if m2 > 0 else 3.0
-    denominator = 1.0 - skew * sharpe + (kurt - 1.0) / 4.0 * sharpe**2
+    return probabilistic_sharpe_from_moments(sharpe, t, skew, kurt, benchmark_sharpe)
+
+
+def probabilistic_sharpe_from_moments(sharpe: float, observations: int, skewness: float, kurtosis: float,
+                                      benchmark_sharpe: float = 0.0) -> float:
+    """The PSR from its inputs: per-bar Sharpe, number of returns, skewness, non-excess kurtosis."""
+    denominator = 1.0 - skewness * sharpe + (kurtosis - 1.0) / 4.0 * sharpe**2
     if denominator <= 0:
         denominator = 1e-12  # extreme skew: the estimate is as certain as it gets
-    return _NORMAL.cdf((sharpe - benchmark_sharpe) * math.sqrt(t - 1) / math.sqrt(denominator))
+    return _NORMAL.cdf((sharpe - benchmark_sharpe) * math.sqrt(observations - 1) / math.sqrt(denominator))
 
 
 def expected_max_sharpe(trial_sharpe_variance: float, trials: int) -> float:
@@ -144,3 +152,60 @@ def deflated_sharpe(returns: np.ndarray, trials: int, trial_sharpe_variance: flo
         probability=probabilistic_sharpe(returns, sr0),
         trials=trials,
     )
+
+
+@dataclass(frozen=True)
+class BacktestOverfitting:
+    """Bailey, Borwein, Lopez de Prado and Zhu's probability of backtest overfitting, by CSCV.
+
+    ``pbo`` is the share of the ``combinations`` train/test splits in which the parameter
+    set that was best in sample ranks in the lower half out of sample (logit <= 0).
+    """
+
+    pbo: float
+    logits: np.ndarray
+    combinations: int
+    splits: int
+    trials: int
+
+
+def backtest_overfitting(returns: np.ndarray, splits: int = 8,
+                         performance: Callable[[np.ndarray], np.ndarray] | None = None) -> BacktestOverfitting:
+    """PBO of choosing the best of ``returns``' columns (T bars x N trials) by combinatorially symmetric
+    cross-validation (Bailey et al., "The Probability of Backtest Overfitting", 2015).
+
+    The rows are cut into ``splits`` (even) equal blocks, in order (the first ``T mod splits`` rows
+    are dropped). For each of the C(S, S/2) ways to pick half the blocks as in-sample, the trial
+    with the best in-sample ``performance`` (default: per-bar Sharpe, 0 without dispersion) is
+    ranked among all trials on the other half: relative rank w = rank / (N + 1), rank 1 the
+    worst, ties broken by column order; logit = ln(w / (1 - w)). PBO is the share of logits <= 0.
+    """
+    returns = np.asarray(returns, dtype=np.float64)
+    if returns.ndim != 2 or returns.shape[1] < 2:
+        raise ValueError(f"returns must be bars x trials with at least 2 trials, got shape {returns.shape}")
+    if splits < 2 or splits % 2:
+        raise ValueError(f"splits={splits} must be an even number >= 2")
+    block = returns.shape[0] // splits
+    if block < 2:
+        raise ValueError(f"{returns.shape[0]} bars are too few for {splits} splits of at least 2 bars")
+    score = performance or _column_sharpe
+    blocks = returns[returns.shape[0] - block * splits:].reshape(splits, block, returns.shape[1])
+    trials = returns.shape[1]
+    logits = []
+    for chosen in itertools.combinations(range(splits), splits // 2):
+        rest = [b for b in range(splits) if b not in chosen]
+        in_sample = score(blocks[list(chosen)].reshape(-1, trials))
+        out_of_sample = score(blocks[rest].reshape(-1, trials))
+        best = int(np.argmax(in_sample))
+        order = np.argsort(out_of_sample, kind="stable")  # ascending: position 0 is the worst
+        rank = int(np.flatnonzero(order == best)[0]) + 1
+        w = rank / (trials + 1)
+        logits.append(math.log(w / (1 - w)))
+    values = np.asarray(logits)
+    return BacktestOverfitting(float(np.mean(values <= 0)), values, values.shape[0], splits, trials)
+
+
+def _column_sharpe(returns: np.ndarray) -> np.ndarray:
+    std = returns.std(axis=0, ddof=1)
+    mean = returns.mean(axis=0)
+    return np.divide(mean, std, out=np.zeros_like(mean), where=std > 0)

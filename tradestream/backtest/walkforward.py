@@ -25,9 +25,16 @@ import pandas as pd
 from tradestream.backtest import _kernels as k
 from tradestream.backtest.candles import validate_candles
 from tradestream.backtest.config import BacktestConfig
-from tradestream.backtest.engine import BacktestRun, run_backtest, strategy_signals
+from tradestream.backtest.engine import BacktestRun, indicator_cache, run_backtest, strategy_signals
 from tradestream.backtest.errors import BacktestInputError
-from tradestream.backtest.metrics import DeflatedSharpe, Metrics, deflated_sharpe, per_period_sharpe
+from tradestream.backtest.metrics import (
+    BacktestOverfitting,
+    DeflatedSharpe,
+    Metrics,
+    backtest_overfitting,
+    deflated_sharpe,
+    per_period_sharpe,
+)
 from tradestream.backtest.optimize import (
     GAConfig,
     Method,
@@ -42,6 +49,9 @@ from tradestream.settings import Settings
 from tradestream.timeframes import parse_timeframe
 
 MIN_FOLD_BARS = 10
+#: Parameter sets the probability of backtest overfitting is computed over (spread evenly over the distinct
+#: sets the folds tried): each is backtested over the whole history.
+PBO_MAX_TRIALS = 50
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,7 @@ class WalkForwardConfig:
     min_oos_sharpe: float = 0.5
     max_degradation: float = 0.5
     min_folds: int = 3
+    pbo_splits: int = 8  # CSCV blocks for the probability of backtest overfitting (even)
 
     def __post_init__(self) -> None:
         if self.folds < 1:
@@ -73,6 +84,8 @@ class WalkForwardConfig:
             raise BacktestInputError(f"min_folds={self.min_folds} must be at least 1")
         if self.max_degradation < 0:
             raise BacktestInputError(f"max_degradation={self.max_degradation} must not be negative")
+        if self.pbo_splits < 2 or self.pbo_splits % 2:
+            raise BacktestInputError(f"pbo_splits={self.pbo_splits} must be an even number >= 2")
 
 
 @dataclass(frozen=True)
@@ -112,6 +125,7 @@ class WalkForwardReport:
     mean_out_of_sample_sharpe: float
     degradation: float
     deflated: DeflatedSharpe  # chained out-of-sample returns, deflated by all trials of all folds
+    overfitting: BacktestOverfitting | None  # PBO by CSCV over the trials' full-history returns (None: < 2 trials)
     passed: bool
     reasons: tuple[str, ...]  # why it failed; empty when it passed
     out_of_sample_equity: pd.Series
@@ -193,6 +207,7 @@ def walk_forward(candles: pd.DataFrame, strategy: str | StrategyLike, *, pair: s
     folds = make_folds(len(candles), timeframe, walk)
     results: list[FoldResult] = []
     all_trial_sharpes: list[np.ndarray] = []
+    tried: list[pd.DataFrame] = []
     for fold in folds:
         in_sample = candles.iloc[fold.in_sample]
         callback = None if progress is None else (lambda p, n=fold.number: progress(n, len(folds), p))
@@ -205,6 +220,7 @@ def walk_forward(candles: pd.DataFrame, strategy: str | StrategyLike, *, pair: s
         oos_run = _out_of_sample_run(candles, fold, spec, params, config, timeframe)
         sharpes = _distinct_sharpes(search, spec.space.names)
         all_trial_sharpes.append(sharpes)
+        tried.append(search.trials[list(spec.space.names)])
         is_deflated = deflated_sharpe(is_run.returns.to_numpy(), len(sharpes),
                                       _per_period_variance(sharpes, annual), annual)
         results.append(FoldResult(
@@ -218,6 +234,7 @@ def walk_forward(candles: pd.DataFrame, strategy: str | StrategyLike, *, pair: s
     chained_returns = (chained_equity / chained_equity.shift(1).fillna(config.cash) - 1.0).to_numpy()
     every_sharpe = np.concatenate(all_trial_sharpes)
     deflated = deflated_sharpe(chained_returns, len(every_sharpe), _per_period_variance(every_sharpe, annual), annual)
+    overfitting = _overfitting(candles, spec, pd.concat(tried), config, timeframe, walk.pbo_splits)
     mean_is = float(np.mean([f.in_sample.sharpe for f in results]))
     mean_oos = float(np.mean([f.out_of_sample.sharpe for f in results]))
     degradation = _degradation(mean_is, mean_oos)
@@ -235,7 +252,8 @@ def walk_forward(candles: pd.DataFrame, strategy: str | StrategyLike, *, pair: s
     return WalkForwardReport(
         strategy=spec.name, pair=pair, timeframe=timeframe, objective=objective, config=walk, folds=tuple(results),
         out_of_sample=chained_metrics, mean_in_sample_sharpe=mean_is, mean_out_of_sample_sharpe=mean_oos,
-        degradation=degradation, deflated=deflated, passed=not reasons, reasons=tuple(reasons),
+        degradation=degradation, deflated=deflated, overfitting=overfitting, passed=not reasons,
+        reasons=tuple(reasons),
         out_of_sample_equity=chained_equity, out_of_sample_trades=chained_trades)
 
 
@@ -254,6 +272,24 @@ def _distinct_sharpes(search: OptimizationResult, names: tuple[str, ...]) -> np.
     """Annualized Sharpe of each distinct parameter set tried: repeats add no selection bias."""
     distinct = search.trials.drop_duplicates(subset=list(names))
     return distinct["sharpe"].to_numpy(dtype=np.float64)
+
+
+def _overfitting(candles: pd.DataFrame, spec: StrategyLike, tried: pd.DataFrame, config: BacktestConfig,
+                 timeframe: str, splits: int) -> BacktestOverfitting | None:
+    """PBO of picking the best of the parameter sets the folds tried, by CSCV on their per-bar returns
+    over the whole history (at most ``PBO_MAX_TRIALS`` sets, spread evenly over the distinct ones)."""
+    distinct = tried.drop_duplicates().to_dict("records")
+    if len(distinct) < 2 or len(candles) < 2 * splits:
+        return None
+    picks = np.unique(np.linspace(0, len(distinct) - 1, min(len(distinct), PBO_MAX_TRIALS)).round().astype(int))
+    cache = indicator_cache(candles, spec)
+    columns = []
+    for i in picks:
+        params = spec.space.validate(distinct[i])
+        run = run_backtest(candles, *strategy_signals(candles, spec, params, cache), config, timeframe=timeframe,
+                           allow_gaps=True)
+        columns.append(run.returns.to_numpy())
+    return backtest_overfitting(np.column_stack(columns), splits)
 
 
 def _per_period_variance(sharpes: np.ndarray, annual: float) -> float:

@@ -28,6 +28,18 @@ the synthetic market and proven by the no-skew tests.
 
 Cumulative indicators (OBV, PVT, A/D) differ on a window by a constant offset; rules
 only use them in offset-free ways (crossing their own moving average, n-bar highs).
+
+pandas-ta's own arithmetic, always: pandas-ta silently hands many functions (EMA, RSI,
+ATR, ADX, STDEV, ...) to TA-Lib whenever ``talib`` is importable, and TA-Lib seeds and
+smooths differently (RSI differs by 0.7 points, a volatility stop by 50 dollars on the
+synthetic month). TA-Lib is a test dependency here (the independent reference of the
+strategy checks), so installing it must not move a strategy's numbers. A ``talib=False``
+argument is not enough: pandas-ta's composite indicators (STOCHRSI, TRIX, the mass
+index, VWMA, ...) call their parts without passing it on. So this module switches off
+pandas-ta's TA-Lib dispatch globally (``pandas_ta.maps.Imports["talib"]``, the flag every
+pandas-ta function reads at call time), and tests/strategies/test_pandas_ta_mode.py
+checks, in two fresh interpreters, that every indicator of every strategy is
+bit-identical with TA-Lib importable and with it hidden.
 """
 
 from __future__ import annotations
@@ -48,7 +60,11 @@ from tradestream.strategies import custom
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # pandas-ta warns about optional extras at import
     import pandas_ta as ta
+    from pandas_ta.maps import Imports as _pandas_ta_imports
     from pandas_ta.utils import non_zero_range
+
+# pandas-ta's own arithmetic whether or not TA-Lib is installed (see the module docstring).
+_pandas_ta_imports["talib"] = False
 
 CONVERGENCE_E_FOLDS = 50.0  # the seed's weight falls to e**-50 ~ 2**-72 (see above)
 # Bars for path-dependent state (SAR, trailing stops) to forget its start; on the
@@ -262,7 +278,8 @@ register(IndicatorDef("stochrsi", ta.stochrsi, ("close",),
                       lambda k: rma_memory(k["rsi_length"]), _i("length", "rsi_length", "k", "d")))
 register(IndicatorDef("cmo", ta.cmo, ("close",), lambda k: k["length"], int_params=_i("length"),
                       fixed={"talib": False},
-                      note="talib=False: Chande's rolling sums, not Wilder smoothing"))
+                      note="talib=False: Chande's rolling sums; pandas-ta's cmo switches to Wilder smoothing "
+                           "whenever its talib flag is on, even with TA-Lib absent"))
 register(IndicatorDef("willr", ta.willr, ("high", "low", "close"), lambda k: k["length"] - 1,
                       int_params=_i("length")))
 register(IndicatorDef("ao", ta.ao, ("high", "low"), lambda k: k["slow"] - 1, int_params=_i("fast", "slow")))
@@ -311,9 +328,12 @@ register(IndicatorDef("massi", ta.massi, ("high", "low"), lambda k: 2 * (k["fast
 register(IndicatorDef("chandelier_exit", ta.chandelier_exit, ("high", "low", "close"),
                       lambda k: max(k["atr_length"], k["high_length"], k["low_length"]),
                       lambda k: rma_memory(k["atr_length"]), _i("high_length", "low_length", "atr_length")))
-register(IndicatorDef("atrts", ta.atrts, ("high", "low", "close"), lambda k: max(k["length"], k["ma_length"]),
+register(IndicatorDef("atrts", ta.atrts, ("high", "low", "close"), lambda k: k["length"] + k["ma_length"] - 1,
                       lambda k: ema_memory(k["length"]) + ema_memory(k["ma_length"]) + PATH_MEMORY,
-                      _i("length", "ma_length")))
+                      _i("length", "ma_length"),
+                      note="look-back length + ma_length - 1: pandas-ta returns nothing for a shorter frame, "
+                           "although a longer one has values from max(length, ma_length) on (found by the "
+                           "lookahead check)"))
 register(IndicatorDef("stdev", ta.stdev, ("close",), lambda k: k["length"] - 1, int_params=_i("length")))
 register(IndicatorDef("ha", ta.ha, ("open", "high", "low", "close"), lambda k: 1,
                       lambda k: convergence_bars(0.5), note="HA open is a running average with alpha 1/2"))

@@ -175,6 +175,7 @@ def walk_forward_report(context: dg.AssetExecutionContext, config: WalkForwardSe
             "mean_in_sample_sharpe": report.mean_in_sample_sharpe,
             "mean_out_of_sample_sharpe": report.mean_out_of_sample_sharpe, "degradation": report.degradation,
             "deflated_sharpe": report.deflated.deflated, "folds": len(report.folds),
+            "probability_of_backtest_overfitting": None if report.overfitting is None else report.overfitting.pbo,
             "study_name": found["study_name"]}
     out = {"pair": pair, "timeframe": opt["timeframe"], "start": opt["start"], "end": opt["end"],
            "optimization_run_id": opt["run_id"], "walk_forward_run_id": context.run_id,
