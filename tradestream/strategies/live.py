@@ -99,14 +99,22 @@ class LiveSignal:
             signal_id=self.signal_id)
         message.candle_time.FromDatetime(self.candle_time.to_pydatetime())
         message.emitted_at.FromDatetime(emitted_at or datetime.now(UTC))
-        message.strategy.strategy = self.strategy
-        for name, value in self.params.items():
-            parameter = message.strategy.parameters.add(name=name)
-            if isinstance(value, int):
-                parameter.int_value = value
-            else:
-                parameter.double_value = float(value)
+        message.strategy.CopyFrom(strategy_message(self.strategy, self.params))
         return message
+
+
+def strategy_message(strategy: str, params: Mapping[str, ParamValue]):  # -> strategy_pb2.StrategyParameters
+    """A strategy and its parameters as tradestream.v1.StrategyParameters (ints stay ints)."""
+    from tradestream.v1 import strategy_pb2
+
+    message = strategy_pb2.StrategyParameters(strategy=strategy)
+    for name, value in params.items():
+        parameter = message.parameters.add(name=name)
+        if isinstance(value, int):
+            parameter.int_value = value
+        else:
+            parameter.double_value = float(value)
+    return message
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,7 @@ class RiskReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RISK_REASON_REVISED_CANDLE: _ClassVar[RiskReason]
     RISK_REASON_VENUE_REJECTED: _ClassVar[RiskReason]
     RISK_REASON_OPERATOR: _ClassVar[RiskReason]
+    RISK_REASON_ORDER_PENDING: _ClassVar[RiskReason]
 
 class RiskEventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -119,6 +120,7 @@ RISK_REASON_OUT_OF_ORDER: RiskReason
 RISK_REASON_REVISED_CANDLE: RiskReason
 RISK_REASON_VENUE_REJECTED: RiskReason
 RISK_REASON_OPERATOR: RiskReason
+RISK_REASON_ORDER_PENDING: RiskReason
 RISK_EVENT_KIND_UNSPECIFIED: RiskEventKind
 RISK_EVENT_KIND_ORDER_DENIED: RiskEventKind
 RISK_EVENT_KIND_INPUT_REJECTED: RiskEventKind
