@@ -170,10 +170,6 @@ class AccountConfig(BaseModel):
             seen.add(key)
         return self
 
-    @property
-    def unallocated_cash(self) -> float:
-        return self.cash * max(0.0, 1.0 - sum(a.share for a in self.allocations))
-
 
 @dataclass(frozen=True)
 class Allocation:
@@ -272,7 +268,7 @@ def parse_accounts(text: str, path: str | Path | None = None) -> AccountsConfig:
         error = exc.errors()[0]
         loc = tuple(error["loc"])
         line = _line_of(node, loc)
-        field = ".".join(str(p) for p in loc) or "(top level)"
+        field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "(top level)"
         message = error["msg"].removeprefix("Value error, ")
         value = error.get("input")
         shown = "" if isinstance(value, (Mapping, list)) or error["type"] == "missing" else f" (got {value!r})"

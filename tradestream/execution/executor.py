@@ -47,6 +47,7 @@ from tradestream.execution import fills as fill_models
 from tradestream.execution.accounts import AccountConfig, AccountsConfig, Allocation
 from tradestream.execution.ledger import Booked, Ledger
 from tradestream.execution.risk import (
+    DAY_NS,
     AccountRisk,
     Denial,
     OrderContext,
@@ -233,7 +234,7 @@ class Executor:
         """Orders for one signal from the ``signals`` topic; ``now`` is the executor's clock."""
         out = Outputs()
         now_ns = to_ns(now)
-        self._tick(now_ns)
+        self._tick(now_ns, out)
         self.counters["signals"] += 1
         parsed = _parse_signal(signal)
         if not isinstance(parsed, _Signal):
@@ -266,7 +267,7 @@ class Executor:
             self.counters["trades_rejected"] += 1
             return out
         time_ns = trade.event_time.seconds * NS_PER_S + trade.event_time.nanos
-        self._tick(time_ns)
+        self._tick(time_ns, out)
         self._set_mark(pair, price, time_ns)
         if pair in self._tape_pairs:
             self._tape.add(pair, time_ns, price, trade.trade_id)
@@ -289,7 +290,7 @@ class Executor:
         """The kill switch: halt or resume one account (``command.account``) or all (empty)."""
         out = Outputs()
         time_ns = command.requested_at.seconds * NS_PER_S + command.requested_at.nanos
-        self._tick(time_ns)
+        self._tick(time_ns, out)
         self.counters["halt_commands"] += 1
         name = command.account
         if name and name not in self._risk:
@@ -327,7 +328,7 @@ class Executor:
         """Live mode: book the venue's fills of a pending order (each once) and its final status."""
         out = Outputs()
         if report.time_ns:
-            self._tick(report.time_ns)
+            self._tick(report.time_ns, out)
         found = next(((a, s) for i, s in self._states.items() if s.pending is not None
                       and s.pending.client_order_id == report.client_order_id
                       for a in [self._allocations.get(i)] if a is not None), None)
@@ -467,7 +468,7 @@ class Executor:
         return OrderContext(is_entry=is_entry, now_ns=now_ns, signal_age_s=(now_ns - signal.signal_ns) / NS_PER_S,
                             notional=notional, pair_exposure_after=pair_exposure + (notional if is_entry else 0.0),
                             gross_exposure_after=gross + (notional if is_entry else 0.0),
-                            open_positions_after=open_positions + (1 if is_entry else 0), cash=ledger.cash)
+                            open_positions_after=open_positions + (1 if is_entry else 0))
 
     def _new_order(self, alloc: Allocation, signal: _Signal, now_ns: int) -> pb.Order:
         ledger = self._ledgers[alloc.id]
@@ -535,11 +536,13 @@ class Executor:
         return [a for a in self._allocations.values() if a.account == account]
 
     def _equity(self, account: str) -> float:
+        """Cash no ledger holds plus every ledger's equity (removed allocations' ledgers included:
+        their money is still the account's)."""
         cfg = self._accounts.get(account)
-        total = cfg.unallocated_cash if cfg else 0.0
+        total = cfg.cash if cfg else 0.0
         for ledger in self._ledgers.values():
-            if ledger.account == account:  # removed allocations' ledgers still hold the account's money
-                total += ledger.equity(self._mark(ledger.pair))
+            if ledger.account == account:
+                total += ledger.equity(self._mark(ledger.pair)) - ledger.starting_cash
         return total
 
     def _exposure(self, account: str) -> tuple[float, int]:
@@ -566,8 +569,13 @@ class Executor:
         self._event(out, pb.RISK_EVENT_KIND_STATUS_CHANGED, change.reason, change.detail, account=account,
                     value=change.value, limit=change.limit, status=change.status, previous=change.previous)
 
-    def _tick(self, time_ns: int) -> None:
-        self._clock_ns = max(self._clock_ns, time_ns)
+    def _tick(self, time_ns: int, out: Outputs) -> None:
+        """Advance the clock; at a UTC midnight every account's daily loss base starts over."""
+        previous = self._clock_ns
+        self._clock_ns = max(previous, time_ns)
+        if previous and self._clock_ns // DAY_NS > previous // DAY_NS:
+            for account in sorted(self._accounts):
+                self._mark_account(account, out, publish=True)
 
     def _set_mark(self, pair: str, price: float, time_ns: int) -> None:
         current = self._marks.get(pair)

@@ -11,7 +11,7 @@ denial carries that rule's reason code, the measured value and the limit):
 5. entries only: ``max_order_notional`` (the cash the BUY commits), ``max_position_notional``
    (the account's exposure to the pair after the order), ``max_gross_exposure`` (all its
    positions after the order), ``max_open_positions`` (allocations long, this one
-   included), and cash left to commit (NO_CASH).
+   included).
 
 Exits are never refused for notional or position limits: they reduce risk, and a refused
 exit would leave a position nobody closes. Duplicate signals are refused before all
@@ -99,7 +99,6 @@ class OrderContext:
     pair_exposure_after: float
     gross_exposure_after: float
     open_positions_after: int
-    cash: float
 
 
 def check_order(limits: RiskLimits, risk: AccountRisk, halt_all: bool, order: OrderContext) -> Denial | None:
@@ -142,8 +141,6 @@ def check_order(limits: RiskLimits, risk: AccountRisk, halt_all: bool, order: Or
         return Denial(pb.RISK_REASON_MAX_OPEN_POSITIONS, f"{order.open_positions_after} open positions "
                       f"> max_open_positions={limits.max_open_positions}",
                       float(order.open_positions_after), float(limits.max_open_positions))
-    if order.cash <= 0.0:
-        return Denial(pb.RISK_REASON_NO_CASH, f"the allocation has {order.cash:g} cash to commit")
     return None
 
 

@@ -55,7 +55,6 @@ class RiskReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RISK_REASON_DUPLICATE_SIGNAL: _ClassVar[RiskReason]
     RISK_REASON_ORDER_RATE_LIMIT: _ClassVar[RiskReason]
     RISK_REASON_KILL_SWITCH: _ClassVar[RiskReason]
-    RISK_REASON_NO_CASH: _ClassVar[RiskReason]
     RISK_REASON_MALFORMED: _ClassVar[RiskReason]
     RISK_REASON_UNKNOWN_STRATEGY: _ClassVar[RiskReason]
     RISK_REASON_UNKNOWN_PAIR: _ClassVar[RiskReason]
@@ -108,7 +107,6 @@ RISK_REASON_STALE_SIGNAL: RiskReason
 RISK_REASON_DUPLICATE_SIGNAL: RiskReason
 RISK_REASON_ORDER_RATE_LIMIT: RiskReason
 RISK_REASON_KILL_SWITCH: RiskReason
-RISK_REASON_NO_CASH: RiskReason
 RISK_REASON_MALFORMED: RiskReason
 RISK_REASON_UNKNOWN_STRATEGY: RiskReason
 RISK_REASON_UNKNOWN_PAIR: RiskReason
