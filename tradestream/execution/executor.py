@@ -353,6 +353,8 @@ class Executor:
             self._publish_fill(alloc, order, booked, market, stable_id(order.client_order_id, venue_fill.trade_id),
                                pb.FILL_MODEL_VENUE, out)
         final = VENUE_FINAL.get(report.status)
+        if final == pb.ORDER_STATUS_FILLED and order.side == SELL and ledger.write_off_dust():
+            out.positions.append(self._position(alloc, report.time_ns or self._clock_ns))
         if final is not None:
             state.pending, state.venue_trades = None, []
             order.status = final

@@ -101,6 +101,16 @@ class Ledger:
             self._flat()
         return Booked(price=price, size=size, fee=fee, quote_amount=proceeds, realized_pnl=pnl)
 
+    def write_off_dust(self) -> float:
+        """Close what a completed venue SELL left (units under the venue's size increment, which
+        cannot be sold): its committed cash is lost to the round trip. Returns the units written off."""
+        dust = self.units
+        if dust > 0.0:
+            self.realized_pnl -= self.committed
+            self.closed_trades += 1
+            self._flat()
+        return dust
+
     def _flat(self) -> None:
         self.units = self.committed = self.entry_fees = self.entry_price = 0.0
 
