@@ -162,20 +162,17 @@ def mark_equity(limits: RiskLimits, risk: AccountRisk, equity: float, clock_ns: 
             changes.append(_move(risk, ACTIVE, pb.RISK_REASON_DAILY_LOSS_LIMIT,
                                  "a new UTC day: the daily loss limit starts over"))
     risk.peak_equity = max(risk.peak_equity, equity)
-    if limits.max_drawdown is not None and risk.peak_equity > 0:
-        drawdown = 1.0 - equity / risk.peak_equity
-        if drawdown >= limits.max_drawdown:
-            change = _escalate(risk, limits.on_max_drawdown, pb.RISK_REASON_MAX_DRAWDOWN,
-                               f"drawdown {drawdown:.6f} of peak equity {risk.peak_equity:.2f} reached "
-                               f"max_drawdown={limits.max_drawdown:g}", drawdown, limits.max_drawdown)
-            if change:
-                changes.append(change)
-    if limits.daily_loss_limit is not None and risk.day_start_equity > 0:
-        loss = 1.0 - equity / risk.day_start_equity
-        if loss >= limits.daily_loss_limit:
-            change = _escalate(risk, limits.on_daily_loss, pb.RISK_REASON_DAILY_LOSS_LIMIT,
-                               f"loss {loss:.6f} of the day's starting equity {risk.day_start_equity:.2f} reached "
-                               f"daily_loss_limit={limits.daily_loss_limit:g}", loss, limits.daily_loss_limit)
+    rules = ((limits.max_drawdown, risk.peak_equity, limits.on_max_drawdown, pb.RISK_REASON_MAX_DRAWDOWN,
+              "drawdown", "peak equity", "max_drawdown"),
+             (limits.daily_loss_limit, risk.day_start_equity, limits.on_daily_loss, pb.RISK_REASON_DAILY_LOSS_LIMIT,
+              "loss", "the day's starting equity", "daily_loss_limit"))
+    for limit, base, breach, reason, what, of, key in rules:
+        if limit is None or base <= 0:
+            continue
+        fall = 1.0 - equity / base
+        if fall >= limit:
+            change = _escalate(risk, breach, reason, f"{what} {fall:.6f} of {of} {base:.2f} reached {key}={limit:g}",
+                               fall, limit)
             if change:
                 changes.append(change)
     return changes
