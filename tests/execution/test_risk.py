@@ -225,6 +225,20 @@ def test_bad_signals_are_rejected_with_a_reason_and_counted(message, reason):
     assert ex.counters[f"rejected:{pb.RiskReason.Name(reason)}"] == 1
 
 
+def test_bad_trades_and_commands_are_counted_not_raised():
+    ex = executor(account(fill_model="next_trade"))
+    ex.on_signal(signal("BUY", 0, 100.0), close_of(0))
+    for bad in (trade(math.nan, close_of(1), "n"), trade(-1.0, close_of(1), "m"), b"junk", None):
+        assert not ex.on_trade(bad)
+    no_time = trade(100.0, close_of(1), "x")
+    no_time.ClearField("event_time")
+    assert not ex.on_trade(no_time)
+    assert ex.counters["trades_rejected"] == 5 and ex.pending_orders()
+    (event,) = ex.on_halt("halt everything").risk_events
+    assert event.reason == pb.RISK_REASON_MALFORMED
+    assert len(ex.on_trade(trade(100.0, close_of(1), "ok")).fills) == 1
+
+
 def test_sell_without_and_buy_with_a_position():
     ex = executor(account())
     only_denial(ex.on_signal(signal("SELL", 0, 100.0), close_of(0)), pb.RISK_REASON_SELL_WITHOUT_POSITION)

@@ -262,10 +262,12 @@ class Executor:
         """Mark to market and fill waiting next_trade orders with one trade from ``trades``."""
         out = Outputs()
         self.counters["trades"] += 1
-        pair, price = trade.currency_pair, trade.price
-        if not pair or not trade.HasField("event_time") or not math.isfinite(price) or price <= 0:
+        if (not isinstance(trade, market_pb2.Trade) or not trade.currency_pair or not trade.HasField("event_time")
+                or not math.isfinite(trade.price) or trade.price <= 0):
+            # Market data, not an instruction: counted, no risk event (ingestion dead-letters bad trades).
             self.counters["trades_rejected"] += 1
             return out
+        pair, price = trade.currency_pair, trade.price
         time_ns = trade.event_time.seconds * NS_PER_S + trade.event_time.nanos
         self._tick(time_ns, out)
         self._set_mark(pair, price, time_ns)
@@ -289,6 +291,10 @@ class Executor:
     def on_halt(self, command: pb.HaltCommand) -> Outputs:
         """The kill switch: halt or resume one account (``command.account``) or all (empty)."""
         out = Outputs()
+        if not isinstance(command, pb.HaltCommand):
+            self._reject(out, pb.RISK_REASON_MALFORMED, f"expected a tradestream.v1.HaltCommand, got "
+                         f"{type(command).__name__}")
+            return out
         time_ns = command.requested_at.seconds * NS_PER_S + command.requested_at.nanos
         self._tick(time_ns, out)
         self.counters["halt_commands"] += 1
