@@ -33,8 +33,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from streaming.ingestion.metrics import IngestCounters
 from streaming.ingestion.publisher import TRADE_HEADERS, KafkaTradePublisher, producer_config
 from streaming.ingestion.service import IngestionService
-from streaming.ingestion.venues.simulator.adapter import SimulatorAdapter, simulator_config
-from streaming.ingestion.venues.simulator.market import MarketSimulator
+from streaming.venues.simulator.adapter import SimulatorAdapter, simulator_config
+from streaming.venues.simulator.market import MarketSimulator
 from tradestream.ingest.wire import encode_trades
 from tradestream.runtime.kafka import KafkaRuntimeError, LocalKafka, require_reachable
 from tradestream.settings import IngestionSettings, PathSettings, Settings

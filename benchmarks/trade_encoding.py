@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from streaming.ingestion.venues.simulator.market import MarketSimulator, SimulatorConfig
+from streaming.venues.simulator.market import MarketSimulator, SimulatorConfig
 from tradestream.ingest.wire import encode_trades
 
 

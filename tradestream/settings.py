@@ -87,7 +87,7 @@ WebSocketUrl = Annotated[str, AfterValidator(check_websocket_url)]
 class SettingsSection(BaseSettings):
     """One section of the settings: ``[<section>]`` in the config file, ``TRADESTREAM_<...>_`` in the
     environment. The core's sections are fields of :class:`Settings`; a venue's section (its own
-    module under ``streaming/ingestion/venues``) subclasses this and is read with :meth:`Settings.venue`."""
+    module under ``streaming/venues``) subclasses this and is read with :meth:`Settings.venue`."""
 
     section: ClassVar[str] = ""
 
@@ -189,7 +189,7 @@ class FlinkSettings(SettingsSection):
 class IngestMode(StrEnum):
     """Where ingestion takes its trades from: THE list of modes (``--mode``, TRADESTREAM_INGEST_MODE,
     the Dagster resource, the chart's ``dataIngestion.runMode``). Which source serves a mode is the
-    venue registry's business (``streaming/ingestion/venues/registry.py``)."""
+    venue registry's business (``streaming/venues/registry.py``)."""
 
     DRY = "dry"          #: a simulated market
     WET = "wet"          #: a live exchange, the one named by ``ingestion.exchange``
@@ -202,7 +202,7 @@ class IngestionSettings(SettingsSection):
 
     mode: IngestMode = Field(IngestMode.DRY, description="dry = simulator, wet = live exchange, replay = file.")
     exchange: str = Field("coinbase", description="Wet mode: the live exchange, a source registered in "
-                                                  "streaming/ingestion/venues (e.g. coinbase).")
+                                                  "streaming/venues (e.g. coinbase).")
     products: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["BTC-USD", "ETH-USD", "SOL-USD", "XRP-USD", "DOGE-USD",
                                  "ADA-USD", "AVAX-USD", "LINK-USD", "DOT-USD", "LTC-USD"],

@@ -19,8 +19,8 @@ import duckdb
 from confluent_kafka.admin import AdminClient
 from pydantic import Field
 
-from streaming.ingestion.venues.registry import live_exchanges, mode_help, source_for
 from streaming.supervisor.base import SupervisorBackend
+from streaming.venues.registry import live_exchanges, mode_help, source_for
 from tradestream import store
 from tradestream.settings import IngestionSettings, IngestMode, KafkaSettings, PathSettings, Settings
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from streaming.ingestion.venues.registry import live_exchanges, mode_help
+from streaming.venues.registry import live_exchanges, mode_help
 from tradestream.settings import IngestMode
 from tradestream_cli._console import clean_errors, console, fail, settings_or_exit
 
@@ -44,7 +44,7 @@ def ingest(
     """Publish trades to Kafka `trades` (bad input to `trades.dlq`) until stopped; print a summary."""
     from streaming.ingestion.options import InvalidOption, apply_options
     from streaming.ingestion.service import run_ingestion
-    from streaming.ingestion.venues.registry import build_adapter
+    from streaming.venues.registry import build_adapter
     from tradestream.runtime.kafka import KafkaRuntimeError, ensure_topics
 
     if mode is not None and mode not in {m.value for m in IngestMode}:

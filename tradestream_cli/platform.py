@@ -6,7 +6,7 @@ import time
 
 import typer
 
-from streaming.ingestion.venues.registry import mode_help
+from streaming.venues.registry import mode_help
 from tradestream.runtime import jars
 from tradestream.settings import IngestMode
 from tradestream_cli._console import clean_errors, console, settings_or_exit

@@ -141,7 +141,7 @@ install would let through). Each message names the value and says what to do.
 {{- if not (has .Values.pipeline.runMode (list "wet" "dry")) -}}
 {{- fail (printf "pipeline.runMode %q is not wet or dry; wet runs pipelines on the Flink session cluster, dry on Beam's embedded Flink" (toString .Values.pipeline.runMode)) -}}
 {{- end -}}
-{{- /* the ingest modes a cluster runs: streaming/ingestion/venues/registry.py CLUSTER_MODES (a test keeps them equal) */ -}}
+{{- /* the ingest modes a cluster runs: streaming/venues/registry.py CLUSTER_MODES (a test keeps them equal) */ -}}
 {{- $ingestModes := list "wet" "dry" -}}
 {{- if not (has .Values.dataIngestion.runMode $ingestModes) -}}
 {{- fail (printf "dataIngestion.runMode %q is not one of %s; wet ingests from the live exchange (TRADESTREAM_INGEST_EXCHANGE, default coinbase), dry from the market simulator" (toString .Values.dataIngestion.runMode) (join ", " $ingestModes)) -}}

@@ -14,7 +14,7 @@ import sys
 
 from streaming.ingestion.options import apply_options
 from streaming.ingestion.service import run_ingestion
-from streaming.ingestion.venues.registry import build_adapter, live_exchanges, mode_help
+from streaming.venues.registry import build_adapter, live_exchanges, mode_help
 from tradestream.runtime.kafka import KafkaRuntimeError, ensure_topics
 from tradestream.settings import ConfigFileError, IngestMode, Settings
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from streaming.ingestion.venues.registry import with_venue_options
+from streaming.venues.registry import with_venue_options
 from tradestream.settings import IngestionSettings, Settings
 
 

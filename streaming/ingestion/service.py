@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from streaming.ingestion.adapter import ExchangeAdapter
 from streaming.ingestion.metrics import IngestCollector, IngestCounters, MetricsServer, SummaryLogger
 from streaming.ingestion.publisher import KafkaTradePublisher, PublishAbandoned
-from streaming.ingestion.venues.registry import build_adapter
+from streaming.venues.registry import build_adapter
 from tradestream.ingest.columns import TradeColumns
 from tradestream.ingest.dedupe import TradeDeduplicator
 from tradestream.ingest.trade import TradeRecord

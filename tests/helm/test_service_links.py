@@ -5,7 +5,7 @@ may be named so that one of those variables is a TradeStream setting."""
 
 from __future__ import annotations
 
-from streaming.ingestion.venues.registry import SOURCES
+from streaming.venues.registry import SOURCES
 from tests.helm.chart import chart_values, of_kind, pod_spec, workloads
 from tradestream.settings import Settings
 

@@ -16,8 +16,8 @@ from streaming.ingestion.adapter import ExchangeAdapter, TradeSink
 from streaming.ingestion.metrics import IngestCounters
 from streaming.ingestion.publisher import KafkaTradePublisher
 from streaming.ingestion.service import IngestionService, run_ingestion
-from streaming.ingestion.venues.simulator.adapter import SimulatorAdapter
-from streaming.ingestion.venues.simulator.market import SimulatorConfig
+from streaming.venues.simulator.adapter import SimulatorAdapter
+from streaming.venues.simulator.market import SimulatorConfig
 from tests.ingestion.kafka_io import decode_dead_letters, decode_trades, read_topic
 from tradestream.ingest.trade import TakerSide, TradeRecord
 from tradestream.ingest.validation import Rejection, RejectReason, format_timestamp_ns

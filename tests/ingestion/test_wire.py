@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from streaming.ingestion.venues.simulator.market import MarketSimulator, SimulatorConfig
+from streaming.venues.simulator.market import MarketSimulator, SimulatorConfig
 from tradestream.ingest.columns import TradeColumns
 from tradestream.ingest.trade import TakerSide, TradeRecord, trade_from_proto
 from tradestream.ingest.wire import check_schema, encode_trades

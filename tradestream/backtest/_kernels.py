@@ -9,6 +9,8 @@ Semantics (the shared long-only rules of ``tradestream.strategies.positions``):
 a bar whose entry holds while flat BUYs; a bar whose exit holds while long SELLs; a
 bar with both while flat BUYs only. Orders fill at that bar's close, or at the next
 bar's open when ``next_open`` is set (a signal on the last bar then has no fill).
+The money of a fill (fees, slippage, sizing) is ``money.py``'s, shared with the order
+executor, so a paper allocation and a backtest compute the same numbers.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import math
 
 import numpy as np
 from numba import njit, prange
+
+from tradestream.backtest.money import close_position, open_position, trade_return
 
 # Columns of a trade record (one row per round trip; the last row may be an open trade).
 TRADE_ENTRY_BAR = 0
@@ -93,27 +97,12 @@ def long_only_actions(entries: np.ndarray, exits: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True)
-def _open_position(market: float, cash: float, fees: float, slippage: float, size_fraction: float):
-    """Buy with ``size_fraction`` of the cash; fees come out of the committed amount (vectorbt's rule)."""
-    fill = market * (1.0 + slippage)
-    committed = cash if size_fraction >= 1.0 else cash * size_fraction
-    spend = committed / (1.0 + fees)
-    units = spend / fill
-    remaining = 0.0 if size_fraction >= 1.0 else cash - committed
-    return units, remaining, committed, committed - spend, fill
-
-
-@njit(cache=True)
-def _close_position(units: float, market: float, cash: float, committed: float, fees: float, slippage: float,
+def _book_close(units: float, market: float, cash: float, committed: float, fees: float, slippage: float,
                     entry_bar: int, entry_price: float, entry_fees: float, exit_bar: int, reason: int,
                     stats: np.ndarray, trades: np.ndarray, row_index: int) -> float:
-    """Sell everything at ``market`` less slippage and fees; book the round trip; return the new cash."""
-    fill = market * (1.0 - slippage)
-    value = units * fill
-    exit_fees = value * fees
-    proceeds = value - exit_fees
-    pnl = proceeds - committed
-    ret = pnl / (units * entry_price)
+    """Sell everything at ``market`` (``money.close_position``); book the round trip; return the new cash."""
+    fill, exit_fees, proceeds, pnl = close_position(units, market, committed, fees, slippage)
+    ret = trade_return(pnl, units, entry_price)
     stats[STAT_CLOSED] += 1.0
     if pnl > 0.0:
         stats[STAT_WINS] += 1.0
@@ -210,7 +199,7 @@ def simulate_long_only(
         exit_reason = EXIT_SIGNAL
         if pending == 1:
             pending = 0
-            units, cash, committed, entry_fees, entry_price = _open_position(
+            units, cash, committed, entry_fees, entry_price = open_position(
                 open_[i], cash, fees, slippage, size_fraction)
             entry_bar, reference, peak, stops_from = i, open_[i], open_[i], i
         elif pending == -1:
@@ -254,7 +243,7 @@ def simulate_long_only(
                 pending = -1
 
         if not math.isnan(exit_price):
-            cash = _close_position(units, exit_price, cash, committed, fees, slippage, entry_bar, entry_price,
+            cash = _book_close(units, exit_price, cash, committed, fees, slippage, entry_bar, entry_price,
                                    entry_fees, i, exit_reason, stats, trades, n_rows)
             if record:
                 n_rows += 1
@@ -265,7 +254,7 @@ def simulate_long_only(
                 if i + 1 < n:
                     pending = 1
             else:
-                units, cash, committed, entry_fees, entry_price = _open_position(
+                units, cash, committed, entry_fees, entry_price = open_position(
                     close[i], cash, fees, slippage, size_fraction)
                 entry_bar, reference, peak, stops_from = i, close[i], close[i], i + 1
 
@@ -289,7 +278,7 @@ def simulate_long_only(
             row[TRADE_ENTRY_FEES] = entry_fees
             row[TRADE_EXIT_FEES] = 0.0
             row[TRADE_PNL] = mark - committed
-            row[TRADE_RETURN] = (mark - committed) / (units * entry_price)
+            row[TRADE_RETURN] = trade_return(mark - committed, units, entry_price)
             row[TRADE_EXIT_REASON] = EXIT_STILL_OPEN
             n_rows += 1
     return n_rows

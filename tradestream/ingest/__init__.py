@@ -3,7 +3,7 @@ trade record and its protobuf encoding, de-duplication, sequence-gap and reconne
 arithmetic, pair sources.
 
 Each source's own parsing (Coinbase's frames, the simulator's market, the replay-file
-reader) lives with its client in ``streaming/ingestion/venues/<source>/``; the
+reader) lives with its client in ``streaming/venues/<source>/``; the
 long-running side (connections, the Kafka publisher, signal handling) in ``streaming/ingestion``.
 """
 

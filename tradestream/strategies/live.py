@@ -103,6 +103,7 @@ class LiveSignal:
         return message
 
 
+
 @dataclass(frozen=True)
 class LiveCandle:
     pair: str
