@@ -41,8 +41,9 @@ def ingest(
     """Publish trades to Kafka `trades` (bad input to `trades.dlq`) until stopped; print a summary."""
     from pydantic import ValidationError
 
+    from streaming.kafka.topics import ensure_topics
     from tradestream.ingest.replay import ReplayFileError
-    from tradestream.runtime.kafka import KafkaRuntimeError, ensure_topics
+    from tradestream.runtime.kafka import KafkaRuntimeError
     from tradestream.settings import CoinbaseSettings, IngestionSettings
 
     if mode is not None and mode not in MODES:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import psutil
 
-from streaming.pipeline.smoke import EXPECTED, run_smoke
+from streaming.jobs.smoke import EXPECTED, run_smoke
 
 
 def test_smoke_pipeline_counts_words_on_the_embedded_mini_cluster(settings, tmp_path):
