@@ -259,6 +259,8 @@ class LocalKafka:
             if not all(procs.port_open(self.client_port(n), self.k.host) for n in range(brokers)):
                 time.sleep(0.3)
                 continue
+            # The one place that builds a Kafka client without streaming.kafka.clients: the local runtime
+            # asks the plaintext listeners it configured itself, and tradestream/ does not import streaming/.
             admin = admin or AdminClient({"bootstrap.servers": self.bootstrap(brokers), "socket.timeout.ms": 2000,
                                           "logger": _rdkafka_log})
             try:
