@@ -159,7 +159,7 @@ def parse_minute(value: str | None, option: str) -> int | None:
 def build_candle_pipeline(p: beam.Pipeline, config: CandleJobConfig) -> None:
     """Adds read -> decode -> candles (fold, publish, fill, roll up) -> write to ``p``."""
     batch = config.mode == "batch"
-    reader = ReaderSettings(client=config.kafka, group_id=config.consumer_group, parse=parse_trade,
+    reader = ReaderSettings(kafka=config.kafka, group_id=config.consumer_group, parse=parse_trade,
                             watermark_lag_s=config.watermark_lag_s,
                             idle_timeout_s=config.idle_timeout_s, live_horizon_s=config.live_horizon_s,
                             commit_offsets=not batch, emit_watermark=not batch)

@@ -280,7 +280,7 @@ class _KafkaWatermarkProvider(WatermarkEstimatorProvider):
 class ReaderSettings:
     """How a reader consumes. Picklable; travels with the pipeline."""
 
-    client: KafkaClientConfig
+    kafka: KafkaClientConfig
     group_id: str
     parse: ParseFn = kafka_timestamp
     watermark_lag_s: float = 2.0
@@ -294,7 +294,7 @@ class ReaderSettings:
     consumer_config: tuple[tuple[str, Any], ...] = ()
 
     def consumer_conf(self) -> dict[str, Any]:
-        """The reader's own consumer settings, on top of the cluster's (``KafkaClientConfig``)."""
+        """The reader's own consumer settings, on top of the cluster's (``kafka``)."""
         conf = {"enable.auto.commit": False,
                 "enable.auto.offset.store": False, "enable.partition.eof": True,
                 "auto.offset.reset": "earliest", "isolation.level": "read_committed",
@@ -303,7 +303,7 @@ class ReaderSettings:
         return conf
 
     def consumer(self) -> Consumer:
-        return self.client.consumer(self.group_id, self.consumer_conf())
+        return self.kafka.consumer(self.group_id, self.consumer_conf())
 
 
 _rdkafka_logger = logging.getLogger("tradestream.rdkafka.reader")
@@ -354,7 +354,7 @@ class _ReadKafkaFn(beam.DoFn):
         self._keys = set()
 
     def _reader(self, restriction: KafkaRestriction) -> _ReaderRuntime:
-        key = (self._settings.client.bootstrap, self._settings.group_id, restriction.topic,
+        key = (self._settings.kafka.bootstrap, self._settings.group_id, restriction.topic,
                tuple(s.partition for s in restriction.spans), restriction.bounded)
         with _RUNTIMES_LOCK:
             runtime = _RUNTIMES.get(key)
@@ -431,7 +431,7 @@ class _ReadKafkaFn(beam.DoFn):
                             runtime.positions[partition] = message.offset()
                         continue
                     if error.fatal() or not error.retriable():
-                        raise KafkaIOError(f"reading {topic}[{partition}] from {settings.client.bootstrap} failed: "
+                        raise KafkaIOError(f"reading {topic}[{partition}] from {settings.kafka.bootstrap} failed: "
                                            f"{error.str()}")
                     log.warning("transient error reading %s[%s]: %s", topic, partition, error.str())
                     continue
@@ -507,20 +507,20 @@ class _ReadBoundedKafkaFn(_ReadKafkaFn):
 # ---------------------------------------------------------------- offsets resolved at construction
 
 
-def topic_partitions(client: KafkaClientConfig, topic: str, timeout: float = 10.0) -> list[int]:
-    with OffsetReader(client, topic, purpose="probe") as reader:
+def topic_partitions(kafka: KafkaClientConfig, topic: str, timeout: float = 10.0) -> list[int]:
+    with OffsetReader(kafka, topic, purpose="probe") as reader:
         try:
             return reader.partitions(timeout)
         except TopicMissing:
-            raise KafkaIOError(f"topic {topic!r} does not exist on {client.bootstrap}; create it with "
+            raise KafkaIOError(f"topic {topic!r} does not exist on {kafka.bootstrap}; create it with "
                                "`tradestream topics ensure`") from None
         except KafkaRangeError as exc:
-            raise KafkaIOError(f"cannot reach Kafka at {client.bootstrap} to list topic {topic!r}: {exc}; "
+            raise KafkaIOError(f"cannot reach Kafka at {kafka.bootstrap} to list topic {topic!r}: {exc}; "
                                "start it with `tradestream kafka start` or set "
                                "TRADESTREAM_KAFKA_BOOTSTRAP_SERVERS") from None
 
 
-def resolve_offsets(client: KafkaClientConfig, topic: str, group_id: str, partitions: Sequence[int],
+def resolve_offsets(kafka: KafkaClientConfig, topic: str, group_id: str, partitions: Sequence[int],
                     at: StartPolicy | int | Literal["end"] | None) -> dict[int, int | None]:
     """Offsets per partition for a policy: earliest, latest/end, committed (falls back to
     earliest), an epoch-milliseconds time (first offset at or after it), or None (no bound)."""
@@ -528,7 +528,7 @@ def resolve_offsets(client: KafkaClientConfig, topic: str, group_id: str, partit
         return {p: None for p in partitions}
     if not (isinstance(at, int) or at in ("committed", "earliest", "latest", "end")):
         raise ValueError(f"offset policy {at!r} must be earliest, latest, committed, end, an epoch-ms time or None")
-    with OffsetReader(client, topic, group_id=group_id) as reader:
+    with OffsetReader(kafka, topic, group_id=group_id) as reader:
         deadline = time.monotonic() + 10.0
         try:
             watermarks = {p: reader.watermarks(p, deadline) for p in partitions}
@@ -542,7 +542,7 @@ def resolve_offsets(client: KafkaClientConfig, topic: str, group_id: str, partit
             index = 0 if at == "earliest" else 1
             return {p: watermarks[p][index] for p in partitions}
         except KafkaRangeError as exc:
-            raise KafkaIOError(f"cannot read offsets of {topic!r} at {client.bootstrap}: {exc}") from exc
+            raise KafkaIOError(f"cannot read offsets of {topic!r} at {kafka.bootstrap}: {exc}") from exc
 
 
 def reader_restrictions(topic: str, starts: Mapping[int, int], stops: Mapping[int, int | None],
@@ -567,9 +567,9 @@ class ReadFromKafka(beam.PTransform):
     def __init__(self, topic: str, settings: ReaderSettings, *, start: StartPolicy | int = "earliest",
                  stop: Literal["end"] | int | None = None, readers: int = 1):
         super().__init__()
-        partitions = topic_partitions(settings.client, topic)
-        starts = resolve_offsets(settings.client, topic, settings.group_id, partitions, start)
-        stops = resolve_offsets(settings.client, topic, settings.group_id, partitions, stop)
+        partitions = topic_partitions(settings.kafka, topic)
+        starts = resolve_offsets(settings.kafka, topic, settings.group_id, partitions, start)
+        stops = resolve_offsets(settings.kafka, topic, settings.group_id, partitions, stop)
         self.restrictions = reader_restrictions(topic, starts, stops, readers)  # type: ignore[arg-type]
         self._settings = settings
         self._bounded = stop is not None
@@ -587,9 +587,9 @@ class ReadFromKafka(beam.PTransform):
 
 
 class _ProduceFn(beam.DoFn):
-    def __init__(self, topic: str, client: KafkaClientConfig, producer_config: tuple[tuple[str, Any], ...]):
+    def __init__(self, topic: str, kafka: KafkaClientConfig, producer_config: tuple[tuple[str, Any], ...]):
         self._topic = topic
-        self._client = client
+        self._kafka = kafka
         self._producer_config = producer_config
         self._written = Metrics.counter("kafka", f"records_written_{topic}")
 
@@ -597,7 +597,7 @@ class _ProduceFn(beam.DoFn):
         conf = {"enable.idempotence": True, "acks": "all", "linger.ms": 5, "compression.type": "lz4",
                 "logger": logging.getLogger("tradestream.rdkafka.writer")}
         conf.update(dict(self._producer_config))
-        self._producer = self._client.producer(conf)
+        self._producer = self._kafka.producer(conf)
         self._failures: list[str] = []
 
     def _delivered(self, error, message) -> None:
@@ -619,7 +619,7 @@ class _ProduceFn(beam.DoFn):
         pending = self._producer.flush(60)
         failures, self._failures = self._failures, []
         if pending or failures:
-            raise KafkaIOError(f"writing to {self._topic} at {self._client.bootstrap} failed ({pending} records "
+            raise KafkaIOError(f"writing to {self._topic} at {self._kafka.bootstrap} failed ({pending} records "
                                f"unconfirmed after 60 s): {failures[:3]}; the bundle is retried from the last "
                                "checkpoint")
 
@@ -633,11 +633,11 @@ class WriteToKafka(beam.PTransform):
     """Writes ``(key: bytes, value: bytes)`` pairs to a topic; at-least-once per checkpoint.
 
     ``producer_config``: the producer's own librdkafka settings (tuning) as key/value pairs, on
-    top of the cluster's (``client``)."""
+    top of the cluster's (``kafka``)."""
 
-    def __init__(self, topic: str, client: KafkaClientConfig, producer_config: Iterable[tuple[str, Any]] = ()):
+    def __init__(self, topic: str, kafka: KafkaClientConfig, producer_config: Iterable[tuple[str, Any]] = ()):
         super().__init__()
-        self._fn = _ProduceFn(topic, client, tuple(producer_config))
+        self._fn = _ProduceFn(topic, kafka, tuple(producer_config))
 
     def expand(self, pcoll):
         return pcoll | "Produce" >> beam.ParDo(self._fn)

@@ -102,11 +102,11 @@ class OffsetReader:
     (the reader itself never commits); by default a throw-away group per reader.
     """
 
-    def __init__(self, client: KafkaClientConfig, topic: str, *, purpose: str = "reader",
+    def __init__(self, kafka: KafkaClientConfig, topic: str, *, purpose: str = "reader",
                  group_id: str | None = None):
-        self.client = client
+        self.kafka = kafka
         self.topic = topic
-        self._consumer = client.consumer(group_id or f"tradestream-{purpose}-{uuid.uuid4().hex[:12]}", {
+        self._consumer = kafka.consumer(group_id or f"tradestream-{purpose}-{uuid.uuid4().hex[:12]}", {
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",
@@ -133,12 +133,12 @@ class OffsetReader:
         try:
             metadata = self._consumer.list_topics(self.topic, timeout=timeout_s)
         except KafkaException as exc:
-            raise KafkaRangeError(f"cannot read the metadata of topic {self.topic!r} at {self.client.bootstrap}: "
+            raise KafkaRangeError(f"cannot read the metadata of topic {self.topic!r} at {self.kafka.bootstrap}: "
                                   f"{exc}") from None
         info = metadata.topics.get(self.topic)
         if info is None or info.error is not None or not info.partitions:
             why = info.error if info is not None and info.error is not None else "no such topic"
-            raise TopicMissing(f"topic {self.topic!r} cannot be read at {self.client.bootstrap}: {why}")
+            raise TopicMissing(f"topic {self.topic!r} cannot be read at {self.kafka.bootstrap}: {why}")
         return sorted(info.partitions)
 
     def watermarks(self, partition: int, deadline: float) -> tuple[int, int]:
@@ -242,7 +242,7 @@ class OffsetReader:
 # --------------------------------------------------------------------------- by time
 
 
-def read_time_range[T](client: KafkaClientConfig, topic: str, start: datetime, end: datetime, decode: Decoder[T], *,
+def read_time_range[T](kafka: KafkaClientConfig, topic: str, start: datetime, end: datetime, decode: Decoder[T], *,
                        timeout_s: float = 120.0) -> RangeRead[T]:
     """Records of ``topic`` whose Kafka timestamp lies in ``[start, end)``, decoded.
 
@@ -255,7 +255,7 @@ def read_time_range[T](client: KafkaClientConfig, topic: str, start: datetime, e
     t0 = time.monotonic()
     deadline = t0 + timeout_s
     result: RangeRead[T] = RangeRead(topic=topic, start=start, end=end)
-    with OffsetReader(client, topic) as reader:
+    with OffsetReader(kafka, topic) as reader:
         partitions = reader.partitions(min(timeout_s, 10.0))
         result.partitions = len(partitions)
         firsts = reader.offsets_at(partitions, epoch_ms(start), min(timeout_s, 10.0))
@@ -297,13 +297,13 @@ def _kafka_time_ms(message: Message) -> int:
     return stamp
 
 
-def newest_record(client: KafkaClientConfig, topic: str, timeout_s: float = 5.0) -> TopicPosition:
+def newest_record(kafka: KafkaClientConfig, topic: str, timeout_s: float = 5.0) -> TopicPosition:
     """The newest record's timestamp over all partitions; reads at most one record per partition.
 
     A partition whose newest record does not arrive within ``timeout_s`` adds no timestamp.
     """
     deadline = time.monotonic() + timeout_s
-    with OffsetReader(client, topic, purpose="probe") as reader:
+    with OffsetReader(kafka, topic, purpose="probe") as reader:
         partitions = reader.partitions(timeout_s)
         end_offsets: dict[int, int] = {}
         total = 0
@@ -324,9 +324,9 @@ def newest_record(client: KafkaClientConfig, topic: str, timeout_s: float = 5.0)
                          datetime.fromtimestamp(newest / 1000, UTC) if newest is not None else None)
 
 
-def consumer_lag(client: KafkaClientConfig, group_id: str, topic: str, timeout_s: float = 5.0) -> int | None:
+def consumer_lag(kafka: KafkaClientConfig, group_id: str, topic: str, timeout_s: float = 5.0) -> int | None:
     """Records of ``topic`` the group has not committed yet; None when the group committed nothing."""
-    with OffsetReader(client, topic, group_id=group_id) as reader:
+    with OffsetReader(kafka, topic, group_id=group_id) as reader:
         partitions = reader.partitions(timeout_s)
         deadline = time.monotonic() + timeout_s
         committed = reader.committed(partitions, deadline)

@@ -142,7 +142,7 @@ def runnable_live_set(config: SignalJobConfig, skipped: Callable[[str], None]) -
 def build_signal_pipeline(p: beam.Pipeline, config: SignalJobConfig) -> None:
     """Adds read -> decode -> evaluate -> write to ``p``."""
     # Latency matters more than batching here: poll often, hand over small batches.
-    reader = ReaderSettings(client=config.kafka, group_id=config.consumer_group, max_poll_s=0.2,
+    reader = ReaderSettings(kafka=config.kafka, group_id=config.consumer_group, max_poll_s=0.2,
                             empty_poll_delay_s=0.05)
     batches = p | "ReadCandles" >> ReadFromKafka(config.candles_topic, reader, start=config.start)
     decoded = batches | "DecodeCandles" >> DecodeCandles(config.live_set.history_hours, config.parallelism)

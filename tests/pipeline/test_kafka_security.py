@@ -47,15 +47,15 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> Recorded:
     class RecordRead(beam.PTransform):
         def __init__(self, topic, settings, **_):
             super().__init__()
-            seen.readers.append({**settings.client.librdkafka(), **settings.consumer_conf()})
+            seen.readers.append({**settings.kafka.librdkafka(), **settings.consumer_conf()})
 
         def expand(self, pbegin):
             return pbegin | beam.Create([])
 
     class RecordWrite(beam.PTransform):
-        def __init__(self, topic, client, producer_config=()):
+        def __init__(self, topic, kafka, producer_config=()):
             super().__init__()
-            seen.writers.append({**client.librdkafka(), **dict(producer_config)})
+            seen.writers.append({**kafka.librdkafka(), **dict(producer_config)})
 
         def expand(self, pcoll):
             return pcoll

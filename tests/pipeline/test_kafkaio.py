@@ -92,7 +92,7 @@ def test_a_bounded_read_returns_every_record_once_with_event_times(topics: Setti
     publisher.publish(trades)
     publisher.raw(b"P0-USD", b"\x00garbage")
     publisher.flush()
-    reader = ReaderSettings(client=KafkaClientConfig.from_settings(topics.kafka), group_id="test", parse=parse_trade,
+    reader = ReaderSettings(kafka=KafkaClientConfig.from_settings(topics.kafka), group_id="test", parse=parse_trade,
                             commit_offsets=False, emit_watermark=False, max_batch_records=50)
     expected = [(t.trade_id, t.event_ns // 1000) for t in trades] + [(None, None)]
     with TestPipeline(runner=FN_API) as p:
