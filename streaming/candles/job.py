@@ -23,7 +23,7 @@ from apache_beam.runners.runner import PipelineResult, PipelineState
 from streaming.candles.transforms import DLQ_TAG, BuildCandles, DecodeTrades, EncodeCandles, parse_trade
 from streaming.jobs.checkpoints import resume_args
 from streaming.jobs.control import python_first_on_path, run_until_stopped
-from streaming.jobs.entry import check_flink_master
+from streaming.jobs.entry import checked_flink_master
 from streaming.kafka.beam import ReaderSettings, ReadFromKafka, StartPolicy, WriteToKafka
 from streaming.kafka.clients import KafkaClientConfig
 from tradestream.candles.timeframes import MINUTE_NS, NS_PER_MS, higher_timeframes
@@ -99,12 +99,9 @@ class CandleJobConfig:
             raise CandleOptionError(f"--mode {mode!r} must be 'stream' or 'batch'")
         if start not in START_POLICIES:
             raise CandleOptionError(f"--start {start!r} must be earliest, latest or committed")
-        try:
-            check_flink_master(flink_master)
-        except ValueError as exc:
-            raise CandleOptionError(f"--flink-master {exc}") from None
         overrides = {"from_ns": parse_minute(from_, "--from"), "to_ns": parse_minute(to, "--to"),
-                     "flink_master": flink_master, "parallelism": parallelism, "sdk_workers": sdk_workers,
+                     "flink_master": checked_flink_master(flink_master, CandleOptionError),
+                     "parallelism": parallelism, "sdk_workers": sdk_workers,
                      "checkpointing_interval_ms": checkpoint_interval_ms, "start": start, "fresh": fresh,
                      "job_name": job_name, "watermark_lag_s": watermark_lag_s, "idle_timeout_s": idle_timeout_s}
         if lateness_s is not None:

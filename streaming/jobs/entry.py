@@ -30,6 +30,14 @@ def check_flink_master(value: str | None) -> str | None:
     return value
 
 
+def checked_flink_master(value: str | None, error: type[ValueError]) -> str | None:
+    """``check_flink_master`` for a job's builder: ``error`` (the job's own type) names the option."""
+    try:
+        return check_flink_master(value)
+    except ValueError as exc:
+        raise error(f"--flink-master {exc}") from None
+
+
 def flink_master_argument(value: str) -> str:
     """argparse type of ``--flink-master``."""
     try:

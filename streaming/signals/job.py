@@ -22,7 +22,7 @@ from apache_beam.runners.runner import PipelineResult
 
 from streaming.jobs.checkpoints import resume_args
 from streaming.jobs.control import python_first_on_path, run_until_stopped
-from streaming.jobs.entry import check_flink_master
+from streaming.jobs.entry import checked_flink_master
 from streaming.kafka.beam import ReaderSettings, ReadFromKafka, StartPolicy, WriteToKafka
 from streaming.kafka.clients import KafkaClientConfig
 from streaming.signals.engine import DEFAULT_SNAPSHOT_EVERY
@@ -99,14 +99,11 @@ class SignalJobConfig:
             start = "earliest"
         if start not in START_POLICIES:
             raise SignalJobError(f"--start {start!r} is not one of {', '.join(START_POLICIES)}")
-        try:
-            check_flink_master(flink_master)
-        except ValueError as exc:
-            raise SignalJobError(f"--flink-master {exc}") from None
         return cls.from_settings(
             settings, config, reload_interval_s=reload_interval, history_hours=history_hours, start=start,
             fresh=fresh, seed_from_topic=seed, parallelism=parallelism, job_name=job_name, consumer_group=group,
-            flink_master=flink_master, worker_pool=settings.flink.worker_pool or None)
+            flink_master=checked_flink_master(flink_master, SignalJobError),
+            worker_pool=settings.flink.worker_pool or None)
 
     def validated(self) -> SignalJobConfig:
         if self.start not in START_POLICIES:
