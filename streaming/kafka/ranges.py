@@ -205,7 +205,10 @@ class OffsetReader:
                                            for p, stop in sorted(remaining.items()))
                     raise KafkaRangeError(f"reading {self.topic} timed out with partitions {unfinished} unfinished "
                                           f"({result.records_read} records read)")
-                for message in consumer.consume(num_messages=5000, timeout=min(1.0, _left(deadline, 1.0))):
+                # consume() waits for a full batch (or its timeout): ask for no more than the spans still hold
+                left = sum(stop - result.next_offsets[p] for p, stop in remaining.items())
+                for message in consumer.consume(num_messages=max(1, min(5000, left)),
+                                                timeout=min(1.0, _left(deadline, 1.0))):
                     p = message.partition()
                     stop = remaining.get(p)
                     if stop is None:
