@@ -27,16 +27,17 @@ import time
 import uuid
 from pathlib import Path
 
-from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import NewTopic
 
 from streaming.ingestion.metrics import IngestCounters
 from streaming.ingestion.publisher import TRADE_HEADERS, KafkaTradePublisher, producer_config
 from streaming.ingestion.service import IngestionService
+from streaming.kafka.clients import KafkaClientConfig
+from streaming.kafka.topics import require_reachable
 from streaming.venues.simulator.adapter import SimulatorAdapter, simulator_config
 from streaming.venues.simulator.market import MarketSimulator
 from tradestream.ingest.wire import encode_trades
-from tradestream.runtime.kafka import KafkaRuntimeError, LocalKafka, require_reachable
+from tradestream.runtime.kafka import KafkaRuntimeError, LocalKafka
 from tradestream.settings import IngestionSettings, PathSettings, Settings
 
 TARGET = 0.7
@@ -47,14 +48,14 @@ _QUIET.propagate = False
 
 
 def make_topic(settings: Settings, name: str) -> Settings:
-    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap, "logger": _QUIET})
+    admin = KafkaClientConfig.from_settings(settings.kafka).admin({"logger": _QUIET})
     for future in admin.create_topics([NewTopic(name, settings.kafka.topic_partitions, 1)]).values():
         future.result(30)
     return settings.model_copy(update={"kafka": settings.kafka.model_copy(update={"trades_topic": name})})
 
 
 def drop_topics(settings: Settings, names: list[str]) -> None:
-    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap, "logger": _QUIET})
+    admin = KafkaClientConfig.from_settings(settings.kafka).admin({"logger": _QUIET})
     for future in admin.delete_topics(names).values():
         try:
             future.result(30)
@@ -87,7 +88,8 @@ def bare_payloads(settings: Settings, trades: int) -> list[tuple[str, bytes]]:
 
 
 def run_bare(settings: Settings, payloads: list[tuple[str, bytes]]) -> float:
-    producer = Producer(producer_config(settings.kafka, settings.ingestion, "bench-bare"))
+    kafka = KafkaClientConfig.from_settings(settings.kafka)
+    producer = kafka.producer(producer_config(settings.ingestion, "bench-bare"))
     produce, poll, topic, headers = producer.produce, producer.poll, settings.kafka.trades_topic, TRADE_HEADERS
     started = time.perf_counter()
     for key, value in payloads:

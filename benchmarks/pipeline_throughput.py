@@ -36,12 +36,14 @@ os.environ.setdefault("TRADESTREAM_KAFKA_CONTROLLER_PORT", "39093")
 
 from confluent_kafka import Producer  # noqa: E402
 
-from streaming.pipeline.candle_reader import CandleReader  # noqa: E402
-from streaming.pipeline.launcher import CandleJobProcess  # noqa: E402
+from streaming.candles.reader import CandleReader  # noqa: E402
+from streaming.kafka.clients import KafkaClientConfig  # noqa: E402
+from streaming.kafka.topics import ensure_topics  # noqa: E402
+from tests.pipeline.jobs import CandleJobProcess  # noqa: E402
 from tradestream.candles.codec import encode_trade  # noqa: E402
 from tradestream.candles.model import TradeTick  # noqa: E402
 from tradestream.candles.reference import diff_candles, reference_candles_for_ticks  # noqa: E402
-from tradestream.runtime.kafka import LocalKafka, ensure_topics  # noqa: E402
+from tradestream.runtime.kafka import LocalKafka  # noqa: E402
 from tradestream.settings import KafkaSettings, PathSettings, PipelineSettings, Settings  # noqa: E402
 from tradestream.timeframes import TIMEFRAMES  # noqa: E402
 
@@ -70,8 +72,9 @@ def historical_trades(count: int, pairs: list[str], events_per_s: float, seed: i
 
 
 def producer(settings: Settings) -> Producer:
-    return Producer({**settings.kafka.client_config(), "linger.ms": 20, "batch.num.messages": 10000,
-                     "queue.buffering.max.messages": 500000, "compression.type": "lz4"})
+    return KafkaClientConfig.from_settings(settings.kafka).producer({
+        "linger.ms": 20, "batch.num.messages": 10000, "queue.buffering.max.messages": 500000,
+        "compression.type": "lz4"})
 
 
 def publish(prod: Producer, topic: str, records: list[tuple[bytes, bytes]]) -> None:
@@ -122,7 +125,7 @@ def throughput(base: Settings, args, log_dir: Path) -> dict:
     job = CandleJobProcess(settings, "bench-throughput", log_dir, "--mode", "stream", "--fresh",
                            "--parallelism", str(args.parallelism), "--sdk-workers", str(args.sdk_workers)).start()
     try:
-        with CandleReader(settings.kafka.bootstrap, settings.kafka.candles_topic) as reader:
+        with CandleReader(KafkaClientConfig.from_settings(settings.kafka), settings.kafka.candles_topic) as reader:
             started = time.monotonic()
             if not wait_for_minute(reader, pairs, last_closed_minute_start(warmup[-1].event_ns), job, 600):
                 raise SystemExit(f"warm-up candles did not appear; log {job.log_path}")
@@ -162,7 +165,7 @@ def delay(base: Settings, args, log_dir: Path) -> dict:
     measure_from_ns = None
     ids = 0
     try:
-        with CandleReader(settings.kafka.bootstrap, settings.kafka.candles_topic) as reader:
+        with CandleReader(KafkaClientConfig.from_settings(settings.kafka), settings.kafka.candles_topic) as reader:
             tick = 0.02
             per_tick = args.rate * tick
             owed = 0.0

@@ -47,12 +47,15 @@ sys.path.insert(0, str(ROOT))
 
 import pandas as pd  # noqa: E402
 import psutil  # noqa: E402
-from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
-from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
+from confluent_kafka import TopicPartition  # noqa: E402
+from confluent_kafka.admin import NewTopic  # noqa: E402
 
-from streaming.pipeline.signals_config import LiveSetSpec  # noqa: E402
-from streaming.pipeline.signals_engine import MemoryKeyState, SignalEngine, decode_candle  # noqa: E402
-from streaming.pipeline.signals_history import KafkaCandleHistory  # noqa: E402
+from streaming.kafka.clients import KafkaClientConfig  # noqa: E402
+from streaming.signals.decoding import decode_candle  # noqa: E402
+from streaming.signals.engine import SignalEngine  # noqa: E402
+from streaming.signals.history import KafkaCandleHistory  # noqa: E402
+from streaming.signals.live_set import LiveSetSpec  # noqa: E402
+from streaming.signals.state import MemoryKeyState  # noqa: E402
 from tradestream.candles.codec import candle_key, candle_to_proto  # noqa: E402
 from tradestream.candles.model import CandleRecord  # noqa: E402
 from tradestream.runtime.kafka import LocalKafka  # noqa: E402
@@ -114,13 +117,12 @@ def evaluation_cost(market: pd.DataFrame, candles: int, rounds: int) -> dict[str
 class SignalCollector(threading.Thread):
     """Consumes `signals` from the start, recording each record's arrival time."""
 
-    def __init__(self, bootstrap: str, topic: str):
+    def __init__(self, kafka: KafkaClientConfig, topic: str):
         super().__init__(daemon=True)
         self.arrivals: list[tuple[float, strategy_pb2.Signal]] = []
         self._stopping = threading.Event()
-        self._consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4()}",
-                                   "enable.auto.commit": False, "fetch.wait.max.ms": 5,
-                                   "enable.partition.eof": False})
+        self._consumer = kafka.consumer(f"bench-{uuid.uuid4()}", {"enable.auto.commit": False, "fetch.wait.max.ms": 5,
+                                                                 "enable.partition.eof": False})
         partitions = self._consumer.list_topics(topic, timeout=10).topics[topic].partitions
         self._consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
 
@@ -190,6 +192,7 @@ def main() -> int:
 def measure(args: argparse.Namespace, settings: Settings, home: Path, load_before: tuple[float, ...]) -> bool:
     """Runs the job and the closes; prints the figures; True when every signal came once."""
     bootstrap = settings.kafka.bootstrap
+    kafka = KafkaClientConfig.from_settings(settings.kafka)
     active = ActiveStrategySet.default()
     window = active.window_for("BTC-USD", "1m")
     shards = {frame_bucket(entry.window) for entry in active}  # keys with strategies per stream
@@ -207,11 +210,11 @@ def measure(args: argparse.Namespace, settings: Settings, home: Path, load_befor
     suffix = uuid.uuid4().hex[:8]
     topics = {"candles": f"bench-candles-{suffix}", "signals": f"bench-signals-{suffix}",
               "dlq": f"bench-dlq-{suffix}"}
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = kafka.admin()
     for future in admin.create_topics([NewTopic(t, num_partitions=3, replication_factor=1)
                                        for t in topics.values()]).values():
         future.result(30)
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 0})
+    producer = kafka.producer({"enable.idempotence": True, "linger.ms": 0})
     print(f"publishing {history_bars} candles of history for {len(PAIRS)} pairs ...", flush=True)
     for pair, market in markets.items():
         key = candle_key(pair, "1m")
@@ -229,7 +232,7 @@ def measure(args: argparse.Namespace, settings: Settings, home: Path, load_befor
             "--job-name", f"signal-latency-{suffix}"]
     if args.parallelism is not None:
         argv += ["--parallelism", str(args.parallelism)]
-    collector = SignalCollector(bootstrap, topics["signals"])
+    collector = SignalCollector(kafka, topics["signals"])
     collector.start()
     with log_path.open("wb") as out:
         job = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
@@ -287,7 +290,7 @@ def measure(args: argparse.Namespace, settings: Settings, home: Path, load_befor
     # What each close should produce: the same engine over the same records, in this process.
     print("computing the reference signals with the engine in-process ...", flush=True)
     engine = SignalEngine(LiveSetSpec(history_hours=settings.kafka.retention_hours),
-                          history=KafkaCandleHistory(bootstrap, topics["candles"]))
+                          history=KafkaCandleHistory(kafka, topics["candles"]))
     states: dict[str, MemoryKeyState] = {}
     expected: dict[str, int] = {}  # signal_id -> close
     for close in range(total_closes):

@@ -22,9 +22,10 @@ os.environ.setdefault("TRADESTREAM_KAFKA_CONTROLLER_PORT", "19093")
 os.environ.setdefault("TRADESTREAM_FLINK_REST_PORT", "18081")
 os.environ.setdefault("TRADESTREAM_FLINK_JOB_SERVER_PORT", "18099")
 
+from streaming.kafka.topics import ensure_topics  # noqa: E402
 from tests.services import mark_service_tests, service_fixture  # noqa: E402
 from tradestream.runtime.flink import FlinkAlreadyRunning, FlinkSession  # noqa: E402
-from tradestream.runtime.kafka import AlreadyRunning, LocalKafka, ensure_topics  # noqa: E402
+from tradestream.runtime.kafka import AlreadyRunning, LocalKafka  # noqa: E402
 from tradestream.settings import PathSettings, Settings  # noqa: E402
 
 ARTIFACTS = Path(os.environ.get("TRADESTREAM_TEST_ARTIFACTS", "test-artifacts"))

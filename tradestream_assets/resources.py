@@ -16,9 +16,9 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
-from confluent_kafka.admin import AdminClient
 from pydantic import Field
 
+from streaming.kafka.clients import KafkaClientConfig
 from streaming.supervisor.base import SupervisorBackend
 from streaming.venues.registry import live_exchanges, mode_help, source_for
 from tradestream import store
@@ -52,12 +52,9 @@ class KafkaResource(dg.ConfigurableResource):
     def bootstrap(self) -> str:
         return self.kafka_settings().bootstrap
 
-    def client_config(self) -> dict[str, str]:
-        """librdkafka settings for this cluster (bootstrap, and security when the cluster needs it)."""
-        return self.kafka_settings().client_config()
-
-    def admin(self) -> AdminClient:
-        return AdminClient({**self.client_config(), "socket.timeout.ms": 3000})
+    def client(self) -> KafkaClientConfig:
+        """This cluster as every Kafka client sees it (bootstrap, and security when the cluster needs it)."""
+        return KafkaClientConfig.from_settings(self.kafka_settings())
 
 
 class DuckDBStore(dg.ConfigurableResource):
@@ -128,8 +125,9 @@ class StreamSupervisor(dg.ConfigurableResource):
                           "flink.master is HOST:PORT, none for the embedded [local] mini-cluster.")
     commands: dict[str, list[str]] = Field(
         default_factory=dict,
-        description="Replace a stream's command line, e.g. {'trades_stream': ['tradestream', 'ingest', '--mode', "
-                    "'replay', '--file', 'x.csv']}. A leading 'tradestream' runs this environment's CLI.")
+        description="Replace a stream's command line, e.g. {'candles_stream': ['python', '-m', 'streaming.candles', "
+                    "'--mode', 'stream', '--sdk-workers', '2']}. A leading 'python -m' runs the module with this "
+                    "environment's interpreter (local backend) or the image's (Kubernetes).")
 
     def kind(self) -> SupervisorKind:
         if self.backend is not None:

@@ -38,3 +38,13 @@ def settings_or_exit():
         raise fail(f"invalid setting {where}={first.get('input')!r}: {first['msg']}") from None
     except ConfigFileError as exc:
         raise fail(str(exc)) from None
+
+
+def check_flink_master(value: str | None) -> str | None:
+    """Typer callback of ``--flink-master``: '[local]', '[auto]' or HOST:PORT."""
+    from streaming.jobs.entry import check_flink_master as check
+
+    try:
+        return check(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None

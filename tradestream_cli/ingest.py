@@ -44,8 +44,9 @@ def ingest(
     """Publish trades to Kafka `trades` (bad input to `trades.dlq`) until stopped; print a summary."""
     from streaming.ingestion.options import InvalidOption, apply_options
     from streaming.ingestion.service import run_ingestion
+    from streaming.kafka.topics import ensure_topics
     from streaming.venues.registry import build_adapter
-    from tradestream.runtime.kafka import KafkaRuntimeError, ensure_topics
+    from tradestream.runtime.kafka import KafkaRuntimeError
 
     if mode is not None and mode not in {m.value for m in IngestMode}:
         raise fail(f"--mode {mode!r} is not one of {', '.join(IngestMode)}")

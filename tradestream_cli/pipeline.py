@@ -9,26 +9,17 @@ from pathlib import Path
 import typer
 
 from tradestream.runtime.jars import RuntimeSetupError
-from tradestream_cli._console import clean_errors, console, fail, settings_or_exit
+from tradestream_cli._console import check_flink_master, clean_errors, console, fail, settings_or_exit
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 
 
-def _check_master(value: str | None) -> str | None:
-    if value is None or value in ("[local]", "[auto]"):
-        return value
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise typer.BadParameter(f"{value!r} must be '[local]' or HOST:PORT, e.g. localhost:8081")
-    return value
-
-
 @app.command()
-def smoke(flink_master: str = typer.Option(None, "--flink-master", callback=_check_master,
+def smoke(flink_master: str = typer.Option(None, "--flink-master", callback=check_flink_master,
                                            help="'[local]' (embedded mini-cluster, default) or HOST:PORT of a "
                                                 "session cluster, e.g. localhost:8081.")) -> None:
     """Run a small word-count pipeline on the FlinkRunner and check its output."""
-    from streaming.pipeline.smoke import EXPECTED, run_smoke
+    from streaming.jobs.smoke import EXPECTED, run_smoke
 
     settings = settings_or_exit()
     with clean_errors(RuntimeSetupError), tempfile.TemporaryDirectory() as tmp:

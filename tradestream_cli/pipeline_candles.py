@@ -3,45 +3,13 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from tradestream.runtime.jars import RuntimeSetupError
-from tradestream.timeframes import MINUTE_NS, NS_PER_SECOND
-from tradestream_cli._console import clean_errors, console, settings_or_exit
-
-
-def parse_minute(value: str | None, option: str) -> int | None:
-    """A UTC time given as ISO-8601 or epoch seconds, as ns; it must be a whole minute."""
-    if value is None:
-        return None
-    text = value.strip()
-    try:
-        if text.lstrip("-").isdigit():
-            ns = int(text) * NS_PER_SECOND
-        else:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=UTC)
-            ns = int(moment.timestamp()) * NS_PER_SECOND + moment.microsecond * 1000
-    except ValueError:
-        raise typer.BadParameter(f"{option} {value!r} is not a time; use ISO-8601 UTC like 2024-05-01T13:00 or "
-                                 "epoch seconds") from None
-    if ns % MINUTE_NS:
-        raise typer.BadParameter(f"{option} {value!r} is not a whole minute; candles start on UTC minutes")
-    return ns
-
-
-def _check_master(value: str | None) -> str | None:
-    if value is None or value in ("[local]", "[auto]"):
-        return value
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise typer.BadParameter(f"{value!r} must be '[local]' or HOST:PORT, e.g. localhost:8081")
-    return value
+from tradestream_cli._console import check_flink_master, clean_errors, console, settings_or_exit
 
 
 def candles(
@@ -50,7 +18,7 @@ def candles(
     from_: str = typer.Option(None, "--from", help="Batch: first window start (UTC minute, ISO-8601 or epoch s). "
                                                    "Default: everything on the topic."),
     to: str = typer.Option(None, "--to", help="Batch: windows end at or before this UTC minute. Default: now."),
-    flink_master: str = typer.Option(None, "--flink-master", callback=_check_master,
+    flink_master: str = typer.Option(None, "--flink-master", callback=check_flink_master,
                                      help="'\\[local]' (embedded mini-cluster, default) or HOST:PORT of a session "
                                           "cluster."),
     parallelism: int = typer.Option(None, "--parallelism", min=1, help="Flink parallelism (default: settings)."),
@@ -71,26 +39,21 @@ def candles(
                                          help="A partition at its end this long stops holding the watermark."),
 ) -> None:
     """Build 1m..1d candles from Kafka `trades` into `candles` (Beam on Flink)."""
-    from streaming.pipeline.candles import CandleJobConfig, CandleJobError, run_candle_job
-    from streaming.pipeline.kafkaio import KafkaIOError
+    from streaming.candles.job import CandleJobConfig, CandleJobError, CandleOptionError, run_candle_job
+    from streaming.kafka.beam import KafkaIOError
 
-    if mode not in ("stream", "batch"):
-        raise typer.BadParameter(f"--mode {mode!r} must be 'stream' or 'batch'")
-    if start not in ("earliest", "latest", "committed"):
-        raise typer.BadParameter(f"--start {start!r} must be earliest, latest or committed")
     settings = settings_or_exit()
     # Beam reports every string type hint it cannot resolve at INFO; keep the console for the job's own news
     logging.getLogger("apache_beam.typehints").setLevel(logging.WARNING)
-    overrides = {"from_ns": parse_minute(from_, "--from"), "to_ns": parse_minute(to, "--to"),
-                 "flink_master": flink_master, "parallelism": parallelism, "sdk_workers": sdk_workers,
-                 "checkpointing_interval_ms": checkpoint_interval_ms, "start": start, "fresh": fresh,
-                 "job_name": job_name, "watermark_lag_s": watermark_lag_s, "idle_timeout_s": idle_timeout_s}
-    if lateness_s is not None:
-        overrides["allowed_lateness_s"] = lateness_s
-    if fill_cap_s is not None:
-        overrides["fill_forward_cap_s"] = fill_cap_s
     with clean_errors(CandleJobError, KafkaIOError, RuntimeSetupError):
-        config = CandleJobConfig.from_settings(settings, mode, **overrides)  # type: ignore[arg-type]
+        try:
+            config = CandleJobConfig.from_options(
+                settings, mode=mode, from_=from_, to=to, flink_master=flink_master, parallelism=parallelism,
+                sdk_workers=sdk_workers, checkpoint_interval_ms=checkpoint_interval_ms, start=start, fresh=fresh,
+                job_name=job_name, lateness_s=lateness_s, fill_cap_s=fill_cap_s, watermark_lag_s=watermark_lag_s,
+                idle_timeout_s=idle_timeout_s)
+        except CandleOptionError as exc:
+            raise typer.BadParameter(str(exc)) from None
         where = config.flink_master or settings.flink.master
         console.print(f"candle job [bold]{config.job_name}[/] ({mode}) on Flink {escape(where)}: "
                       f"{config.trades_topic} -> {config.candles_topic}, dead letters to {config.dlq_topic}")

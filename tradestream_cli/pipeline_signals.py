@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from tradestream_cli._console import clean_errors, console, err_console, fail, settings_or_exit
-
-WORKER_POOL_ENV = "TRADESTREAM_FLINK_WORKER_POOL"  # set by the Kubernetes stream supervisor
-
-
-def _check_master(value: str | None) -> str | None:
-    if value is None or value in ("[local]", "[auto]"):
-        return value
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise typer.BadParameter(f"{value!r} must be '[local]' or HOST:PORT, e.g. localhost:8081")
-    return value
+from tradestream_cli._console import check_flink_master, clean_errors, console, err_console, fail, settings_or_exit
 
 
 def signals(
@@ -27,7 +15,7 @@ def signals(
         "--config", help="Live strategy config (YAML/JSON): strategies and parameters per pair and timeframe. "
                          "Reloaded when it changes. Default: every strategy with its defaults on 1m candles.")] = None,
     flink_master: Annotated[str | None, typer.Option(
-        "--flink-master", callback=_check_master,
+        "--flink-master", callback=check_flink_master,
         help="'[local]' (embedded mini-cluster, default) or HOST:PORT of a session cluster.")] = None,
     start: Annotated[str, typer.Option(
         help="Where to read `candles` when no checkpoint is resumed: latest (windows seeded from the topic's "
@@ -53,30 +41,24 @@ def signals(
         = "tradestream-signals",
 ) -> None:
     """Run the live strategy engine: Kafka `candles` -> strategy signals on Kafka `signals`, until stopped."""
-    from streaming.pipeline.kafkaio import KafkaIOError
-    from streaming.pipeline.signals import START_POLICIES, SignalJobConfig, SignalJobError, run_signal_job
-    from streaming.pipeline.signals_config import LiveConfigError, load_live_set
+    from streaming.kafka.beam import KafkaIOError
+    from streaming.signals.job import SignalJobConfig, SignalJobError, run_signal_job, runnable_live_set
+    from streaming.signals.live_set import LiveConfigError
     from tradestream.runtime.jars import RuntimeSetupError
 
-    if from_beginning:
-        if start not in ("latest", "earliest"):
-            raise fail(f"--from-beginning contradicts --start {start}; give one of them")
-        start = "earliest"
-    if start not in START_POLICIES:
-        raise fail(f"--start {start!r} is not one of {', '.join(START_POLICIES)}")
     settings = settings_or_exit()
+
+    def skipped(error: str) -> None:
+        err_console.print(f"skipped {error}", highlight=False, markup=False, soft_wrap=True)
+
     try:
-        job = SignalJobConfig.from_settings(
-            settings, config, reload_interval_s=reload_interval, history_hours=history_hours, start=start,
-            fresh=fresh, seed_from_topic=seed, parallelism=parallelism, job_name=job_name, consumer_group=group,
-            flink_master=flink_master, worker_pool=os.environ.get(WORKER_POOL_ENV) or None)
-        active, errors = load_live_set(job.live_set)
+        job = SignalJobConfig.from_options(
+            settings, config=config, flink_master=flink_master, start=start, from_beginning=from_beginning,
+            fresh=fresh, seed=seed, parallelism=parallelism, reload_interval=reload_interval,
+            history_hours=history_hours, job_name=job_name, group=group)
+        active = runnable_live_set(job, skipped)
     except (LiveConfigError, SignalJobError) as exc:
         raise fail(str(exc)) from None
-    for error in errors:
-        err_console.print(f"skipped {error}", highlight=False, markup=False, soft_wrap=True)
-    if not active.entries:
-        raise fail(f"strategy config {config} has no usable entry; fix the entries above")
     source = str(config) if config else "default set (every strategy, default parameters, 1m)"
     console.print(f"signal engine: {len(active)} strategy entries from {source}; {settings.kafka.candles_topic} -> "
                   f"{settings.kafka.signals_topic} on Flink {flink_master or settings.flink.master}, "

@@ -5,7 +5,8 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from tradestream.runtime.kafka import KafkaRuntimeError, ensure_topics
+from streaming.kafka.topics import ensure_topics
+from tradestream.runtime.kafka import KafkaRuntimeError
 from tradestream_cli._console import clean_errors, console, settings_or_exit
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)

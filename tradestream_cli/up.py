@@ -17,9 +17,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+from streaming.kafka.topics import ensure_topics
 from tradestream.runtime import procs
 from tradestream.runtime.jars import RuntimeSetupError
-from tradestream.runtime.kafka import AlreadyRunning, KafkaRuntimeError, LocalKafka, ensure_topics
+from tradestream.runtime.kafka import AlreadyRunning, KafkaRuntimeError, LocalKafka
 from tradestream.settings import Settings
 from tradestream_cli._console import console, err_console
 

@@ -146,7 +146,7 @@ spec:
         - name: stream
           image: {{ include "tradestream.image" $root | quote }}
           imagePullPolicy: {{ $root.Values.image.pullPolicy }}
-          args: ["tradestream", "pipeline", "--help"]
+          args: ["python", "-m", "streaming.candles", "--help"]
           envFrom:
             {{- include "tradestream.envFrom" $root | nindent 12 }}
           env:

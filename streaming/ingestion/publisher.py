@@ -38,6 +38,7 @@ from collections.abc import Sequence
 from confluent_kafka import KafkaError, Message, Producer
 
 from streaming.ingestion.metrics import IngestCounters
+from streaming.kafka.clients import KafkaClientConfig
 from tradestream.ingest.columns import TradeColumns
 from tradestream.ingest.trade import (
     DEAD_LETTER_SCHEMA,
@@ -63,10 +64,9 @@ class PublishAbandoned(RuntimeError):
     """Shutdown's deadline passed while the producer queue stayed full; the record was not sent."""
 
 
-def producer_config(kafka: KafkaSettings, ingestion: IngestionSettings, client_id: str) -> dict[str, object]:
-    """librdkafka settings shared by the ingestion producers (without callbacks)."""
+def producer_config(ingestion: IngestionSettings, client_id: str) -> dict[str, object]:
+    """librdkafka settings of the ingestion producers on top of the cluster's (without callbacks)."""
     return {
-        **kafka.client_config(),  # bootstrap plus SASL/TLS when configured
         "client.id": client_id,
         "enable.idempotence": True,
         "acks": "all",
@@ -89,10 +89,11 @@ class KafkaTradePublisher:
         self.dlq_topic = kafka.dlq_topic
         self.bootstrap = kafka.bootstrap
         common = {"error_cb": self._on_error, "logger": _rdkafka_log}
-        self._producer = Producer({**producer_config(kafka, ingestion, client_id), **common,
-                                   "delivery.report.only.error": True, "on_delivery": self._on_trade_failed})
-        self._dlq_producer = Producer({**producer_config(kafka, ingestion, f"{client_id}-dlq"), **common,
-                                       "on_delivery": self._on_dead_letter_delivery})
+        cluster = KafkaClientConfig.from_settings(kafka)
+        self._producer = cluster.producer({**producer_config(ingestion, client_id), **common,
+                                           "delivery.report.only.error": True, "on_delivery": self._on_trade_failed})
+        self._dlq_producer = cluster.producer({**producer_config(ingestion, f"{client_id}-dlq"), **common,
+                                               "on_delivery": self._on_dead_letter_delivery})
         self._give_up_at: float | None = None
         self._failures_logged = 0
 

@@ -15,6 +15,15 @@ from typing import Literal, Protocol, runtime_checkable
 
 StreamKind = Literal["process", "beam"]
 
+#: The first word of a command that runs a module of this environment's Python: the local
+#: backend runs it with its own interpreter (``sys.executable``), a pod with the image's.
+PYTHON = "python"
+
+
+def module_command(module: str, *args: str) -> tuple[str, ...]:
+    """The command line that runs ``python -m <module> args``, e.g. ``module_command("streaming.candles")``."""
+    return (PYTHON, "-m", module, *args)
+
 
 @dataclass(frozen=True)
 class StreamSpec:
@@ -22,7 +31,7 @@ class StreamSpec:
 
     name: str                      # "trades_stream", "candles_stream", "signals_stream"
     kind: StreamKind               # "process" (ingestion) or "beam" (a Beam job on Flink)
-    argv: tuple[str, ...]          # command line, e.g. ("python", "-m", "streaming.ingestion", "--mode", "dry")
+    argv: tuple[str, ...]          # command line, e.g. module_command("streaming.candles", "--mode", "stream")
     env: dict[str, str] = field(default_factory=dict)
     config: dict = field(default_factory=dict)
 

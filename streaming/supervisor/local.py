@@ -3,6 +3,11 @@
 Each stream gets ``<home>/streams/<name>/`` with ``spec.json`` (what runs, config hash),
 ``pid``, ``started_at`` and ``stream.log``. Processes are detached (own session) so they
 outlive the Dagster run that started them; the supervisor sensor watches them.
+
+A spec's command runs in this very environment, wherever the supervisor was started from:
+``python`` (``module_command``: ``python -m <module> ...``) is this process's interpreter, and
+any other command without a path is looked up next to it first (a console script of this
+environment), then on PATH.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from streaming.supervisor.base import StreamHandle, StreamSpec, StreamStatus
+from streaming.supervisor.base import PYTHON, StreamHandle, StreamSpec, StreamStatus
 from tradestream.runtime import procs
 
 log = logging.getLogger(__name__)
@@ -52,13 +57,7 @@ class LocalProcessBackend:
         d = self._dir(spec.name)
         d.mkdir(parents=True, exist_ok=True)
         (d / "spec.json").write_text(spec.to_json())
-        argv = list(spec.argv)
-        if argv and argv[0] == "tradestream":
-            # the console script of this very environment, wherever it was started from
-            argv = [sys.executable, "-m", "tradestream_cli.main", *argv[1:]]
-        elif argv and argv[0] == "python":
-            # a module entry point (python -m streaming.ingestion) in this very environment
-            argv = [sys.executable, *argv[1:]]
+        argv = local_command(spec.argv)
         env = {**os.environ, **spec.env, "PYTHONUNBUFFERED": "1"}
         with open(d / "stream.log", "ab") as out:
             out.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S')} starting {spec.name}: {' '.join(argv)}\n".encode())
@@ -117,3 +116,18 @@ class LocalProcessBackend:
 
     def stop_all(self) -> list[str]:
         return [n for n in self.names() if self.stop(n)]
+
+
+def local_command(argv: tuple[str, ...] | list[str]) -> list[str]:
+    """The command line to start locally: ``python`` is this interpreter, a bare command name
+    one of this environment's scripts when there is one, anything else as given."""
+    command = list(argv)
+    if not command or os.sep in command[0]:
+        return command
+    if command[0] == PYTHON:
+        command[0] = sys.executable
+    else:
+        script = Path(sys.executable).parent / command[0]
+        if script.is_file() and os.access(script, os.X_OK):
+            command[0] = str(script)
+    return command

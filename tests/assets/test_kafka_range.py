@@ -7,7 +7,8 @@ from datetime import timedelta
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from streaming.kafka_range import consumer_lag, newest_record, read_time_range
+from streaming.kafka.clients import KafkaClientConfig
+from streaming.kafka.ranges import consumer_lag, newest_record, read_time_range
 from tests.assets.records import produce, trade
 from tradestream import store
 from tradestream.v1 import market_pb2
@@ -26,7 +27,7 @@ def _three_hours(bootstrap, topic, hour, bad_at_minute: int | None = None):
 
 def test_a_time_range_reads_exactly_its_records_and_counts_undecodable_ones(bootstrap, topics, hour):
     _three_hours(bootstrap, topics.trades, hour, bad_at_minute=30)
-    read = read_time_range(bootstrap, topics.trades, hour, hour + timedelta(hours=1), decode_trade)
+    read = read_time_range(KafkaClientConfig(bootstrap), topics.trades, hour, hour + timedelta(hours=1), decode_trade)
     times = sorted(r[6] for r in read.records)
     assert len(read.records) == 60 and read.undecodable == 1 and read.records_read == 61
     assert times[0] == store.utc_naive(hour) and times[-1] == store.utc_naive(hour + timedelta(minutes=59))
@@ -34,7 +35,7 @@ def test_a_time_range_reads_exactly_its_records_and_counts_undecodable_ones(boot
 
 
 def _loaded_partition(bootstrap, topic) -> int:
-    (partition,) = [p for p, end in newest_record(bootstrap, topic).end_offsets.items() if end]
+    (partition,) = [p for p, end in newest_record(KafkaClientConfig(bootstrap), topic).end_offsets.items() if end]
     return partition
 
 
@@ -49,24 +50,24 @@ def test_a_range_whose_records_were_deleted_is_reported_incomplete(bootstrap, to
     consumer.close()
     for future in admin.delete_records(middle).values():
         future.result(30)
-    read = read_time_range(bootstrap, topics.trades, hour, hour + timedelta(hours=1), decode_trade)
-    later = read_time_range(bootstrap, topics.trades, hour + timedelta(hours=1), hour + timedelta(hours=2),
-                            decode_trade)
+    read = read_time_range(KafkaClientConfig(bootstrap), topics.trades, hour, hour + timedelta(hours=1), decode_trade)
+    later = read_time_range(KafkaClientConfig(bootstrap), topics.trades, hour + timedelta(hours=1),
+                            hour + timedelta(hours=2), decode_trade)
     assert not read.complete and len(read.records) == 30
     assert later.complete and len(later.records) == 60
 
 
 def test_newest_record_and_consumer_lag_are_read_from_watermarks(bootstrap, topics, hour):
     _three_hours(bootstrap, topics.trades, hour)
-    position = newest_record(bootstrap, topics.trades)
+    position = newest_record(KafkaClientConfig(bootstrap), topics.trades)
     assert position.records == 180
     assert position.newest_timestamp == hour + timedelta(hours=2) - timedelta(minutes=1)
-    assert consumer_lag(bootstrap, "never-committed", topics.trades) is None
+    assert consumer_lag(KafkaClientConfig(bootstrap), "never-committed", topics.trades) is None
     group = Consumer({"bootstrap.servers": bootstrap, "group.id": "half-way"})
     partition = _loaded_partition(bootstrap, topics.trades)
     group.commit(offsets=[TopicPartition(topics.trades, partition, 100)], asynchronous=False)
     group.close()
-    assert consumer_lag(bootstrap, "half-way", topics.trades) == 80
+    assert consumer_lag(KafkaClientConfig(bootstrap), "half-way", topics.trades) == 80
 
 
 def test_decoder_rejects_records_lacking_required_fields():

@@ -35,9 +35,10 @@ def test_trades_stream_starts_real_ingestion_then_confirms_it_runs(resources, bo
     assert again["action"] == "already running"
     assert (again["pid"], again["config_hash"]) == (started["pid"], started["config_hash"])
     # the ingestion really publishes to the topic the supervisor watches
-    from streaming.kafka_range import newest_record
+    from streaming.kafka.clients import KafkaClientConfig
+    from streaming.kafka.ranges import newest_record
 
-    assert wait_until(lambda: newest_record(bootstrap, topics.trades).records > 0, timeout=60)
+    assert wait_until(lambda: newest_record(KafkaClientConfig(bootstrap), topics.trades).records > 0, timeout=60)
 
 
 def test_a_new_config_replaces_the_running_stream(resources):
@@ -85,9 +86,10 @@ def test_freshness_check_fails_for_a_stream_that_never_ran_and_passes_for_a_fres
     assert never.check_name == "stream_fresh"
     assert not never.passed and "never started" in never.description
     dg.materialize([candles_stream], resources=res)
-    from streaming.kafka_range import newest_record
+    from streaming.kafka.clients import KafkaClientConfig
+    from streaming.kafka.ranges import newest_record
 
-    assert wait_until(lambda: newest_record(bootstrap, topics.candles).records > 0, timeout=30)
+    assert wait_until(lambda: newest_record(KafkaClientConfig(bootstrap), topics.candles).records > 0, timeout=30)
     fresh = _check_result(dg.materialize([candles_stream, *STREAM_CHECKS], selection=check, resources=res),
                           "candles_stream")
     assert fresh.passed, fresh.description

@@ -8,9 +8,9 @@ from collections.abc import Iterable
 import pytest
 from confluent_kafka import Producer
 
+from streaming.kafka.topics import ensure_topics
 from tradestream.candles.codec import encode_trade
 from tradestream.candles.model import TradeTick
-from tradestream.runtime.kafka import ensure_topics
 from tradestream.settings import KafkaSettings, PipelineSettings, Settings
 
 

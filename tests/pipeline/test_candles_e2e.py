@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from streaming.pipeline.candle_reader import CandleReader, CandleSnapshot
-from streaming.pipeline.launcher import CandleJobProcess
+from streaming.candles.reader import CandleReader, CandleSnapshot
+from streaming.kafka.clients import KafkaClientConfig
 from tests.pipeline.conftest import TradePublisher, private_settings
+from tests.pipeline.jobs import CandleJobProcess
 from tradestream.candles.codec import decode_trade
 from tradestream.candles.model import CandleRecord
 from tradestream.candles.reference import diff_candles, reference_candles_for_ticks
@@ -98,7 +99,8 @@ def run_phased_scenario(settings: Settings, job: CandleJobProcess, scenario: Sce
     job.start()
     revising_pairs = sorted({t.currency_pair for t in scenario.revising})
     boundary_minute = scenario.boundary_ns - M
-    with CandleReader(settings.kafka.bootstrap, settings.kafka.candles_topic, keep_history=True) as reader:
+    kafka = KafkaClientConfig.from_settings(settings.kafka)
+    with CandleReader(kafka, settings.kafka.candles_topic, keep_history=True) as reader:
         closed = reader.wait_for(lambda s: all((p, "1m", boundary_minute) in s.final for p in revising_pairs),
                                  CATCH_UP_S)
         assert closed, f"phase 1 was not processed in {CATCH_UP_S} s; job log {job.log_path}:\n{job.tail()}"
@@ -180,7 +182,8 @@ def test_a_killed_and_restarted_job_resumes_from_its_checkpoint_without_losing_o
                            "--checkpoint-interval-ms", "2000")
     job.start()
     try:
-        with CandleReader(settings.kafka.bootstrap, settings.kafka.candles_topic, keep_history=True) as reader:
+        kafka = KafkaClientConfig.from_settings(settings.kafka)
+        with CandleReader(kafka, settings.kafka.candles_topic, keep_history=True) as reader:
             assert reader.wait_for(lambda s: len(s.final) >= 40, CATCH_UP_S), f"no candles; log {job.log_path}"
             publisher.publish(chunks[0])
             first = job.wait_for_checkpoint()
@@ -214,7 +217,7 @@ def test_batch_mode_processes_a_time_range_with_the_same_transforms_and_exits(ka
                                            fill_cap_s=CAP_S)
     # only windows inside [from, to): 1m and 5m here; the 15m..1d windows stick out of the range
     assert {c.timeframe for c in expected} == {"1m", "5m"}
-    with CandleReader(settings.kafka.bootstrap, settings.kafka.candles_topic) as reader:
+    with CandleReader(KafkaClientConfig.from_settings(settings.kafka), settings.kafka.candles_topic) as reader:
         reader.wait_for(lambda s: len(s.final) >= len(expected), 30)
         assert diff_candles(reader.snapshot.final.values(), expected) == []
         assert all(c.revision == 0 for c in reader.snapshot.final.values())

@@ -2,19 +2,23 @@
 
 In Kubernetes the brokers require SCRAM credentials; a job whose reader, writer or
 history consumer left them out could not connect. The jobs are built, not run, and no
-broker here speaks SASL: the Kafka transforms are swapped for recorders of the client
-settings they were given (expanding the real reader would contact the broker).
+broker here speaks SASL: the Kafka transforms are swapped for recorders of the cluster
+they were given (expanding the real reader would contact the broker).
 """
 
 from __future__ import annotations
+
+import pickle
 
 import apache_beam as beam
 import pytest
 from pydantic import SecretStr
 
-from streaming.pipeline import candles, signals
-from streaming.pipeline.candles import CandleJobConfig, build_candle_pipeline
-from streaming.pipeline.signals import SignalJobConfig, build_signal_pipeline
+from streaming.candles import job as candles
+from streaming.candles.job import CandleJobConfig, build_candle_pipeline
+from streaming.kafka.clients import KafkaClientConfig
+from streaming.signals import job as signals
+from streaming.signals.job import SignalJobConfig, build_signal_pipeline
 from tradestream.settings import KafkaSettings, Settings
 
 SECURE = {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "SCRAM-SHA-512",
@@ -36,21 +40,22 @@ class Recorded:
 
 @pytest.fixture
 def recorded(monkeypatch: pytest.MonkeyPatch) -> Recorded:
-    """ReadFromKafka/WriteToKafka in both job modules replaced by recorders of their client settings."""
+    """ReadFromKafka/WriteToKafka in both job modules replaced by recorders of the settings their
+    clients would start from (the cluster's, then their own)."""
     seen = Recorded()
 
     class RecordRead(beam.PTransform):
         def __init__(self, topic, settings, **_):
             super().__init__()
-            seen.readers.append(settings.consumer_conf())
+            seen.readers.append({**settings.kafka.librdkafka(), **settings.consumer_conf()})
 
         def expand(self, pbegin):
             return pbegin | beam.Create([])
 
     class RecordWrite(beam.PTransform):
-        def __init__(self, topic, bootstrap, producer_config=()):
+        def __init__(self, topic, kafka, producer_config=()):
             super().__init__()
-            seen.writers.append(dict(producer_config))
+            seen.writers.append({**kafka.librdkafka(), **dict(producer_config)})
 
         def expand(self, pcoll):
             return pcoll
@@ -73,7 +78,7 @@ def test_the_signal_job_reads_writes_and_seeds_with_the_cluster_credentials(sett
     assert readers and all(_has_credentials(c) for c in readers)
     assert len(writers) == 2 and all(_has_credentials(c) for c in writers)  # signals and dead letters
     history = config.engine_options().history
-    assert history is not None and _has_credentials(dict(history.client_config))
+    assert history is not None and _has_credentials(history.kafka.librdkafka())
 
 
 def test_the_candle_job_reads_and_writes_with_the_cluster_credentials(settings: Settings,
@@ -87,12 +92,26 @@ def test_the_candle_job_reads_and_writes_with_the_cluster_credentials(settings: 
 
 def test_plaintext_clusters_add_no_security_settings(settings: Settings) -> None:
     config = SignalJobConfig.from_settings(settings)
-    assert not any(k.startswith(("sasl.", "security.")) for k, _ in config.kafka_client)
+    assert not any(k.startswith(("sasl.", "security.")) for k in config.kafka.librdkafka())
+    assert not config.kafka.secured
 
 
 def test_job_configs_never_show_the_kafka_password(settings: Settings) -> None:
     secure = _secure_settings(settings)
     signal_config = SignalJobConfig.from_settings(secure)
     candle_config = CandleJobConfig.from_settings(secure, "stream")
-    texts = [repr(signal_config), repr(signal_config.engine_options()), repr(candle_config)]
+    texts = [repr(signal_config), repr(signal_config.engine_options()), repr(candle_config),
+             str(candle_config.kafka), f"{candle_config.kafka}"]
     assert not any("s3cret" in text for text in texts)
+    assert "sasl.username='tradestream'" in repr(candle_config.kafka)  # what is not secret still shows
+
+
+def test_the_cluster_travels_to_the_workers_with_its_credentials(settings: Settings) -> None:
+    kafka = KafkaClientConfig.from_settings(_secure_settings(settings).kafka)
+    assert _has_credentials(pickle.loads(pickle.dumps(kafka)).librdkafka())
+
+
+def test_a_client_cannot_replace_the_clusters_settings(settings: Settings) -> None:
+    kafka = KafkaClientConfig.from_settings(_secure_settings(settings).kafka)
+    with pytest.raises(ValueError, match=r"\['sasl.password'\] would replace the cluster's"):
+        kafka.producer({"sasl.password": "other"})

@@ -8,7 +8,8 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from confluent_kafka import Consumer, TopicPartition
 
-from streaming.pipeline.kafkaio import (
+from streaming.candles.transforms import parse_trade
+from streaming.kafka.beam import (
     KafkaRestriction,
     KafkaRestrictionTracker,
     PartitionClock,
@@ -19,7 +20,7 @@ from streaming.pipeline.kafkaio import (
     reader_restrictions,
     reader_watermark,
 )
-from streaming.pipeline.transforms import parse_trade
+from streaming.kafka.clients import KafkaClientConfig
 from tests.pipeline.conftest import TradePublisher
 from tradestream.candles.model import TradeTick
 from tradestream.settings import Settings
@@ -91,7 +92,7 @@ def test_a_bounded_read_returns_every_record_once_with_event_times(topics: Setti
     publisher.publish(trades)
     publisher.raw(b"P0-USD", b"\x00garbage")
     publisher.flush()
-    reader = ReaderSettings(bootstrap=topics.kafka.bootstrap, group_id="test", parse=parse_trade,
+    reader = ReaderSettings(kafka=KafkaClientConfig.from_settings(topics.kafka), group_id="test", parse=parse_trade,
                             commit_offsets=False, emit_watermark=False, max_batch_records=50)
     expected = [(t.trade_id, t.event_ns // 1000) for t in trades] + [(None, None)]
     with TestPipeline(runner=FN_API) as p:
@@ -113,7 +114,7 @@ def test_write_to_kafka_delivers_every_pair_with_its_key(topics: Settings):
     topic = topics.kafka.candles_topic
     pairs = [(f"k{i % 3}".encode(), f"v{i}".encode()) for i in range(50)]
     with TestPipeline(runner=FN_API) as p:
-        _ = p | beam.Create(pairs) | WriteToKafka(topic, topics.kafka.bootstrap)
+        _ = p | beam.Create(pairs) | WriteToKafka(topic, KafkaClientConfig.from_settings(topics.kafka))
     consumer = Consumer({"bootstrap.servers": topics.kafka.bootstrap, "group.id": "verify", "auto.offset.reset":
                          "earliest", "enable.partition.eof": False})
     consumer.assign([TopicPartition(topic, p, 0) for p in range(topics.kafka.topic_partitions)])

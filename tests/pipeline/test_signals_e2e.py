@@ -25,7 +25,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from streaming.pipeline.checkpoints import latest_checkpoint
+from streaming.jobs.checkpoints import latest_checkpoint
 from tests.pipeline.test_signals_fixtures import (
     CONFIG_A,
     CONFIG_B,

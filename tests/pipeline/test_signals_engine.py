@@ -12,14 +12,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from streaming.pipeline.signals_config import LiveConfigError, LiveSetSpec, LiveSetWatcher, load_live_set
-from streaming.pipeline.signals_engine import (
-    CandleUpdate,
-    MemoryKeyState,
-    RejectedCandle,
-    SignalEngine,
-    decode_candle,
-)
+from streaming.signals.decoding import CandleUpdate, RejectedCandle, decode_candle
+from streaming.signals.engine import SignalEngine
+from streaming.signals.live_set import LiveConfigError, LiveSetSpec, LiveSetWatcher, load_live_set
+from streaming.signals.state import MemoryKeyState
 from tests.pipeline.test_signals_fixtures import (
     CONFIG_A,
     CONFIG_B,

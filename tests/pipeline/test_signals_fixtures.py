@@ -14,7 +14,9 @@ from typing import NamedTuple
 import pandas as pd
 import yaml
 
-from streaming.pipeline.signals_engine import CandleUpdate, candles_frame, decode_candle, shard_buckets
+from streaming.signals.decoding import CandleUpdate, decode_candle
+from streaming.signals.history import candles_frame
+from streaming.signals.routing import shard_buckets
 from tradestream.candles.codec import candle_key
 from tradestream.params import params_key
 from tradestream.strategies import evaluate, get_strategy

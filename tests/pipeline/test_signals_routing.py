@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streaming.pipeline.signals_engine import SHARD_WEIGHTS, ShardRouter, flink_subtask, shard_buckets
+from streaming.signals.routing import SHARD_WEIGHTS, ShardRouter, flink_subtask, shard_buckets
 
 # Keys and the worker process that seeded them, from the log of a real run of the job
 # (benchmarks/signal_latency.py, parallelism 2, embedded Flink 1.19, Beam 2.62).

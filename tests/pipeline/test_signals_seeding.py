@@ -15,9 +15,12 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from streaming.pipeline.signals_config import LiveSetSpec
-from streaming.pipeline.signals_engine import MemoryKeyState, SignalEngine, decode_candle
-from streaming.pipeline.signals_history import KafkaCandleHistory
+from streaming.kafka.clients import KafkaClientConfig
+from streaming.signals.decoding import decode_candle
+from streaming.signals.engine import SignalEngine
+from streaming.signals.history import KafkaCandleHistory
+from streaming.signals.live_set import LiveSetSpec
+from streaming.signals.state import MemoryKeyState
 from tests.pipeline.test_signals_fixtures import (
     CONFIG_A,
     CONFIG_B,
@@ -76,7 +79,7 @@ def test_history_is_the_final_revision_of_each_earlier_bar_of_one_stream_from_th
     produce(kafka.kafka.bootstrap, topic, records)
     current = 2 * 50 + 2  # the offset of BTC's bar 50: two records a bar, two extra after bar 12
     assert decode_candle(records[current][1], records[current][0]).window_start_ms == btc.index[50].value // NS_PER_MS
-    history = KafkaCandleHistory(kafka.kafka.bootstrap, topic, margin_bars=0)
+    history = KafkaCandleHistory(KafkaClientConfig.from_settings(kafka.kafka), topic, margin_bars=0)
 
     whole = history.read("BTC-USD", "1m", partition=0, before_offset=current, before_ms=btc.index[50].value //
                          NS_PER_MS, bars=200)
@@ -99,7 +102,7 @@ def test_a_stream_met_mid_history_is_seeded_from_the_topic_and_continues_like_a_
     assert decode_candle(candle_records(frame, "BTC-USD")[240][1], b"BTC-USD|1m", 0, 240) == stream[240]
     config = write_config(tmp_path / "live.yaml", CONFIG_A)
     engine = SignalEngine(LiveSetSpec.from_file(config, history_hours=168),
-                          history=KafkaCandleHistory(kafka.kafka.bootstrap, topic))
+                          history=KafkaCandleHistory(KafkaClientConfig.from_settings(kafka.kafka), topic))
 
     states: dict[str, MemoryKeyState] = {}
     signals = []
@@ -121,7 +124,7 @@ def test_a_reload_starts_an_added_strategy_where_a_backtest_is_and_keeps_running
     stream = updates(frame, "BTC-USD")
     config = write_config(tmp_path / "live.yaml", CONFIG_A)
     engine = SignalEngine(LiveSetSpec.from_file(config, history_hours=168, reload_interval_s=0),
-                          history=KafkaCandleHistory(kafka.kafka.bootstrap, topic))
+                          history=KafkaCandleHistory(KafkaClientConfig.from_settings(kafka.kafka), topic))
     decoded = decoded_frame(stream)
     added, shard_window = CONFIG_B[2], 20  # AROON_MFI joins the shard of TICK_VOLUME_ANALYSIS (window 20)
 

@@ -10,9 +10,9 @@ import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from streaming.pipeline.kafkaio import KafkaBatch, KafkaRecord
-from streaming.pipeline.signals_config import LiveSetSpec
-from streaming.pipeline.signals_transforms import DLQ_TAG, DecodeCandles, EngineOptions, EvaluateStrategies
+from streaming.kafka.beam import KafkaBatch, KafkaRecord
+from streaming.signals.live_set import LiveSetSpec
+from streaming.signals.transforms import DLQ_TAG, DecodeCandles, EngineOptions, EvaluateStrategies
 from tests.pipeline.test_signals_fixtures import (
     candle_records,
     decoded_frame,

@@ -15,8 +15,8 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.test_stream import TestStream
 from apache_beam.testing.util import assert_that, equal_to
 
-from streaming.pipeline.kafkaio import KafkaBatch, KafkaRecord
-from streaming.pipeline.transforms import DLQ_TAG, BuildCandles, DecodeTrades
+from streaming.candles.transforms import DLQ_TAG, BuildCandles, DecodeTrades
+from streaming.kafka.beam import KafkaBatch, KafkaRecord
 from tradestream.candles.codec import encode_trade
 from tradestream.candles.model import TradeTick
 from tradestream.candles.reference import diff_candles, reference_candles_for_ticks

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psutil
 import pytest
 
-from streaming.pipeline.smoke import EXPECTED, run_smoke
+from streaming.jobs.smoke import EXPECTED, run_smoke
 
 
 @pytest.mark.services  # Beam's job server (a JVM) runs the mini-cluster

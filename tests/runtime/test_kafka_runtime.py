@@ -13,14 +13,9 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from streaming.kafka.topics import ensure_topics, require_reachable
 from tests.conftest import make_settings
-from tradestream.runtime.kafka import (
-    AlreadyRunning,
-    KafkaRuntimeError,
-    LocalKafka,
-    ensure_topics,
-    require_reachable,
-)
+from tradestream.runtime.kafka import AlreadyRunning, KafkaRuntimeError, LocalKafka
 from tradestream.settings import KafkaSettings
 from tradestream.v1 import market_pb2
 

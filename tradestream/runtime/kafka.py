@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
 
 from tradestream.runtime import jars, procs
 from tradestream.settings import Settings
@@ -259,6 +259,8 @@ class LocalKafka:
             if not all(procs.port_open(self.client_port(n), self.k.host) for n in range(brokers)):
                 time.sleep(0.3)
                 continue
+            # The one place that builds a Kafka client without streaming.kafka.clients: the local runtime
+            # asks the plaintext listeners it configured itself, and tradestream/ does not import streaming/.
             admin = admin or AdminClient({"bootstrap.servers": self.bootstrap(brokers), "socket.timeout.ms": 2000,
                                           "logger": _rdkafka_log})
             try:
@@ -311,61 +313,6 @@ class AlreadyRunning(KafkaRuntimeError):  # noqa: N818 - reads naturally at the 
     def __init__(self, status: KafkaStatus):
         super().__init__(f"Kafka is already running at {status.bootstrap} (pids {sorted(status.pids.values())})")
         self.status = status
-
-
-def admin_client(settings: Settings) -> AdminClient:
-    return AdminClient({**settings.kafka.client_config(), "socket.timeout.ms": 3000, "logger": _rdkafka_log})
-
-
-def require_reachable(settings: Settings, timeout: float = 5.0) -> None:
-    """Raise KafkaRuntimeError naming the bootstrap address when no broker answers."""
-    try:
-        md = admin_client(settings).list_topics(timeout=timeout)
-        if not md.brokers:
-            raise KafkaException("no brokers")
-    except KafkaException as exc:
-        raise KafkaRuntimeError(
-            f"no Kafka broker answers at {settings.kafka.bootstrap} ({exc.args[0] if exc.args else exc}); "
-            "start one with `tradestream kafka start` or set TRADESTREAM_KAFKA_BOOTSTRAP_SERVERS") from None
-
-
-def topic_configs(settings: Settings, topic: str) -> dict[str, str]:
-    k = settings.kafka
-    hours = k.dlq_retention_hours if topic == k.dlq_topic else k.retention_hours
-    cfg = {"retention.ms": str(hours * 3600 * 1000), "min.insync.replicas": str(k.topic_min_insync_replicas),
-           "compression.type": "producer"}
-    if topic == k.candles_topic:
-        # candles are upserted by key downstream; keep history (time retention) rather than compacting
-        cfg["cleanup.policy"] = "delete"
-    return cfg
-
-
-def ensure_topics(settings: Settings, timeout: float = 30.0) -> dict[str, str]:
-    """Create trades, candles, signals and trades.dlq if missing. Returns {topic: "created"|"exists"}."""
-    require_reachable(settings)
-    k = settings.kafka
-    admin = admin_client(settings)
-    existing = set(admin.list_topics(timeout=10).topics)
-    result: dict[str, str] = {}
-    new = []
-    for topic in k.topics:
-        if topic in existing:
-            result[topic] = "exists"
-        else:
-            new.append(NewTopic(topic, num_partitions=k.topic_partitions, replication_factor=k.topic_replication,
-                                config=topic_configs(settings, topic)))
-    if new:
-        for topic, fut in admin.create_topics(new, operation_timeout=timeout).items():
-            try:
-                fut.result(timeout)
-                result[topic] = "created"
-            except KafkaException as exc:
-                err = exc.args[0]
-                if getattr(err, "name", lambda: "")() == "TOPIC_ALREADY_EXISTS" or "already exists" in str(err):
-                    result[topic] = "exists"
-                else:
-                    raise KafkaRuntimeError(f"creating topic {topic!r} failed: {err}") from None
-    return result
 
 
 def _kafka_uuid() -> str:

@@ -106,6 +106,8 @@ class LiveSignal:
 
 @dataclass(frozen=True)
 class LiveCandle:
+    """A validated candle: only ``to_live_candle`` (or a decoder that called it) should make one."""
+
     pair: str
     timeframe: str
     window_start: pd.Timestamp
@@ -308,9 +310,14 @@ class LiveEvaluator:
         return self._active
 
     # ------------------------------------------------------------------ evaluation
-    def on_candle(self, candle: object) -> list[LiveSignal]:
-        """Signals for the newest candle of its (pair, timeframe); [] while warming up."""
-        live = to_live_candle(candle)
+    def on_candle(self, candle: LiveCandle | object) -> list[LiveSignal]:
+        """Signals for the newest candle of its (pair, timeframe); [] while warming up.
+
+        A ``LiveCandle`` is taken as it is: ``to_live_candle`` validated it when it was made
+        (the signal job decodes each record once). Anything else (a Candle protobuf, a
+        mapping, a pandas row) goes through ``to_live_candle`` first.
+        """
+        live = candle if isinstance(candle, LiveCandle) else to_live_candle(candle)
         stream = self._stream(live.pair, live.timeframe)
         status = stream.push(live)
         if status == "late":

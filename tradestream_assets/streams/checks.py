@@ -19,7 +19,7 @@ def probe_stream(name: str, supervisor: StreamSupervisor, exchange: ExchangeReso
                  kafka: KafkaResource) -> StreamHealth:
     settings = platform_settings(kafka)
     spec = expected_spec(name, settings, exchange.ingestion(), supervisor.paths().home, supervisor.commands)
-    return probe(profiles(settings)[name], supervisor.get_backend(), kafka.client_config(),
+    return probe(profiles(settings)[name], supervisor.get_backend(), kafka.client(),
                  spec.config_hash)
 
 

@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from streaming.kafka_range import Client, KafkaRangeError, consumer_lag, newest_record
+from streaming.kafka.clients import KafkaClientConfig
+from streaming.kafka.ranges import KafkaRangeError, consumer_lag, newest_record
 from streaming.supervisor.base import StreamStatus, SupervisorBackend
 from tradestream.runtime.flink_rest import FlinkRestClient, active_jobs
 from tradestream_assets.streams.specs import StreamProfile
@@ -95,7 +96,7 @@ def flink_job_of(status: StreamStatus, timeout_s: float = 2.0) -> dict | None:
     return max(pool, key=lambda j: j.get("start-time", 0)) if pool else None
 
 
-def probe(profile: StreamProfile, backend: SupervisorBackend, client: Client, expected_hash: str,
+def probe(profile: StreamProfile, backend: SupervisorBackend, client: KafkaClientConfig, expected_hash: str,
           now: datetime | None = None, timeout_s: float = PROBE_TIMEOUT_S) -> StreamHealth:
     now = now or datetime.now(UTC)
     status = backend.status(profile.name)

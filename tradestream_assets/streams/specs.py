@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from streaming.supervisor.base import StreamKind, StreamSpec
+from streaming.supervisor.base import StreamKind, StreamSpec, module_command
 from tradestream.settings import IngestionSettings, IngestMode, Settings
 
 TRADES_STREAM = "trades_stream"
@@ -90,7 +90,7 @@ def trades_spec(settings: Settings, ingestion: IngestionSettings) -> StreamSpec:
     """Ingestion through its own entry point (streaming/ingestion/__main__.py); the exchange only
     where the mode reads one (wet)."""
     mode = IngestMode(ingestion.mode)
-    argv: tuple[str, ...] = ("python", "-m", "streaming.ingestion", "--mode", mode.value)
+    argv = module_command("streaming.ingestion", "--mode", mode.value)
     config: dict[str, object] = {"mode": mode.value}
     if mode is IngestMode.WET:
         argv += ("--exchange", ingestion.exchange)
@@ -101,7 +101,7 @@ def trades_spec(settings: Settings, ingestion: IngestionSettings) -> StreamSpec:
 
 
 def candles_spec(settings: Settings) -> StreamSpec:
-    argv: tuple[str, ...] = ("tradestream", "pipeline", "candles", "--mode", "stream")
+    argv = module_command("streaming.candles", "--mode", "stream")
     if settings.flink.master not in ("[local]", "[auto]"):
         argv += ("--flink-master", settings.flink.master)
     return StreamSpec(CANDLES_STREAM, "beam", argv, env=kafka_env(settings),
@@ -109,7 +109,7 @@ def candles_spec(settings: Settings) -> StreamSpec:
 
 
 def signals_spec(settings: Settings, live_config: Path) -> StreamSpec:
-    argv: tuple[str, ...] = ("tradestream", "pipeline", "signals", "--config", str(live_config))
+    argv = module_command("streaming.signals", "--config", str(live_config))
     if settings.flink.master not in ("[local]", "[auto]"):
         argv += ("--flink-master", settings.flink.master)
     # the config file's content is part of the identity: new live parameters restart the stream

@@ -26,7 +26,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from streaming.kafka_range import RangeRead, read_time_range
+from streaming.kafka.ranges import RangeRead, read_time_range
 from tradestream import store
 from tradestream.v1 import market_pb2, strategy_pb2
 from tradestream_assets.partitions import hourly_partitions
@@ -146,7 +146,7 @@ def trades(context: dg.AssetExecutionContext, kafka: KafkaResource, duckdb: Duck
     topic = kafka.kafka_settings().trades_topic
     totals = HourlyTotals(topic)
     for start, end in hours(context):
-        read = read_time_range(kafka.client_config(), topic, start - TRADES_EARLY, end + TRADES_LATE, decode_trade)
+        read = read_time_range(kafka.client(), topic, start - TRADES_EARLY, end + TRADES_LATE, decode_trade)
         totals.add_read(start, read)
         rows = store.frame((r for r in read.records if start <= r.event_time < end), store.TRADE_TABLE_COLUMNS)
         with duckdb.writer() as con:
@@ -191,7 +191,7 @@ def candles(context: dg.AssetExecutionContext, config: CandlesPartitionConfig, k
     for start, end in hours(context):
         read = None
         if source is not CandleSource.TRADES:
-            read = read_time_range(kafka.client_config(), topic, start, end + BARS_LATE, decode_candle)
+            read = read_time_range(kafka.client(), topic, start, end + BARS_LATE, decode_candle)
             totals.add_read(start, read)
         if source is CandleSource.TRADES or (source is CandleSource.AUTO and not read.complete):
             why = "asked for" if source is CandleSource.TRADES else f"Kafka `{topic}` no longer holds the hour"
@@ -224,7 +224,7 @@ def signals(context: dg.AssetExecutionContext, kafka: KafkaResource, duckdb: Duc
     topic = kafka.kafka_settings().signals_topic
     totals = HourlyTotals(topic)
     for start, end in hours(context):
-        read = read_time_range(kafka.client_config(), topic, start, end + BARS_LATE, decode_signal)
+        read = read_time_range(kafka.client(), topic, start, end + BARS_LATE, decode_signal)
         totals.add_read(start, read)
         rows = store.frame((r for r in read.records if start < r.candle_close <= end), store.SIGNAL_TABLE_COLUMNS)
         with duckdb.writer() as con:

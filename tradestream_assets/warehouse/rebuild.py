@@ -1,7 +1,7 @@
 """Candles recomputed from DuckDB trades: the batch pipeline for a rebuild, the SQL reference for parity.
 
 ``batch_candles`` rebuilds the bars of an hour when Kafka no longer holds them. It runs
-the candle team's batch job (``streaming.pipeline.candles``, the same Beam transforms
+the candle team's batch job (``streaming.candles.job``, the same Beam transforms
 the stream runs, on Flink) over the hour's trades taken from DuckDB: the trades are
 replayed into a scratch topic with their event times as record times, the batch job
 writes candles to a scratch candles topic, the final revision of each bar is read back
@@ -23,10 +23,10 @@ from datetime import datetime, timedelta
 
 import duckdb
 import pandas as pd
-from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import NewTopic
 
-from streaming.kafka_range import read_time_range
+from streaming.kafka.clients import KafkaClientConfig
+from streaming.kafka.ranges import read_time_range
 from tradestream import store
 from tradestream.candles.model import CandleRecord
 from tradestream.candles.reference import reference_candles
@@ -87,22 +87,22 @@ def stored_trade_records(trades: pd.DataFrame) -> list[TradeRecord]:
 def batch_candles(settings: Settings, db_path, start: datetime, end: datetime,
                   timeframes: list[str]) -> pd.DataFrame:
     """Bars of ``timeframes`` closing in (start, end], computed by the batch candle job over DuckDB trades."""
-    from streaming.pipeline.candle_reader import read_final_candles
-    from streaming.pipeline.candles import CandleJobConfig, run_candle_job
+    from streaming.candles.job import CandleJobConfig, run_candle_job
+    from streaming.candles.reader import read_final_candles
 
     first_ns, end_ns = rebuild_range(start, end, timeframes)
     trades = store.read_trades(db_path, from_ns(first_ns), end)
     if trades.empty:
         return store.frame([], store.CANDLE_TABLE_COLUMNS)
-    client = settings.kafka.client_config()
+    kafka = KafkaClientConfig.from_settings(settings.kafka)
     scratch = f"rebuild-{uuid.uuid4().hex[:10]}"
     topics = {"trades": f"{scratch}.trades", "candles": f"{scratch}.candles", "dlq": f"{scratch}.dlq"}
-    admin = AdminClient(client)
+    admin = kafka.admin()
     for future in admin.create_topics([NewTopic(t, num_partitions=1, replication_factor=1)
                                        for t in topics.values()]).values():
         future.result(30)
     try:
-        producer = Producer({**client, "linger.ms": 20, "enable.idempotence": True})
+        producer = kafka.producer({"linger.ms": 20, "enable.idempotence": True})
         records = stored_trade_records(trades.sort_values("event_time"))
         for record, value in zip(records, encode_trades(records, None), strict=True):
             producer.produce(topics["trades"], value, record.currency_pair.encode(),
@@ -116,8 +116,7 @@ def batch_candles(settings: Settings, db_path, start: datetime, end: datetime,
             from_ns=first_ns, to_ns=end_ns, timeframes=tuple(timeframes))
         log.info("batch candle job over %d DuckDB trades in [%s, %s)", len(trades), from_ns(first_ns), end)
         run_candle_job(settings, config)
-        finals = read_final_candles(settings.kafka.bootstrap, topics["candles"],
-                                    client_config=settings.kafka.client_config())
+        finals = read_final_candles(kafka, topics["candles"])
     finally:
         for future in admin.delete_topics(list(topics.values())).values():
             try:
@@ -138,8 +137,8 @@ def late_trade_ids(settings: Settings, start: datetime, end: datetime) -> set[tu
         trade = market_pb2.Trade.FromString(letter.payload)
         return (trade.exchange, trade.currency_pair, trade.trade_id)
 
-    read = read_time_range(settings.kafka.client_config(), settings.kafka.dlq_topic, start, end + timedelta(minutes=15),
-                           decode, timeout_s=60)
+    read = read_time_range(KafkaClientConfig.from_settings(settings.kafka), settings.kafka.dlq_topic, start,
+                           end + timedelta(minutes=15), decode, timeout_s=60)
     return {r for r in read.records if r is not None}
 
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from streaming.kafka_range import KafkaRangeError, newest_record
+from streaming.kafka.ranges import KafkaRangeError, newest_record
 from tradestream_assets.partitions import hourly_partitions
 from tradestream_assets.resources import KafkaResource
 from tradestream_assets.warehouse.assets import candles
@@ -65,7 +65,7 @@ def fresh_partitions(context: dg.SensorEvaluationContext, kafka: KafkaResource) 
     # right at start-up only delays the streams
     topic = kafka.kafka_settings().candles_topic
     try:
-        newest = newest_record(kafka.client_config(), topic, timeout_s=4.0).newest_timestamp
+        newest = newest_record(kafka.client(), topic, timeout_s=4.0).newest_timestamp
     except KafkaRangeError as exc:
         return dg.SkipReason(f"cannot look at `{topic}`: {exc}")
     hour_start = now.replace(minute=0, second=0, microsecond=0)

@@ -1,4 +1,4 @@
-"""Where the candle job's Flink checkpoints live, and how a restart resumes from them.
+"""Where a job's Flink checkpoints live, and how a restart resumes from them (candle and signal job).
 
 Flink writes ``<dir>/<flink job id>/chk-<n>/_metadata`` for every completed checkpoint and
 keeps them after the job is cancelled or killed (externalized, retained). A restart
@@ -15,7 +15,11 @@ import re
 import shutil
 from pathlib import Path
 
+from tradestream.settings import Settings
+
 log = logging.getLogger(__name__)
+
+LOCAL_MASTERS = ("[local]", "[auto]")
 
 _CHECKPOINT = re.compile(r"chk-(\d+)")
 
@@ -74,3 +78,17 @@ def checkpoint_args(checkpoint_dir: Path, restore_from: Path | None, *, embedded
         if allow_non_restored_state:
             args.append("--allow_non_restored_state")
     return args
+
+
+def resume_args(settings: Settings, *, job_name: str, checkpoint_dir: Path | None, fresh: bool,
+                flink_master: str | None) -> tuple[list[str], Path | None]:
+    """Pipeline options for a streaming job's retained checkpoints, and the checkpoint it resumes
+    from: the newest one in ``checkpoint_dir`` (default ``<home>/checkpoints/<job_name>``), none
+    when ``fresh``. Checkpoints of other (older) jobs are deleted."""
+    checkpoint_dir = checkpoint_dir or settings.paths.home / "checkpoints" / job_name
+    restore = None if fresh else latest_checkpoint(checkpoint_dir)
+    prune_other_jobs(checkpoint_dir, restore)
+    master = flink_master or settings.flink.master
+    args = checkpoint_args(checkpoint_dir, restore, embedded=master in LOCAL_MASTERS,
+                           conf_dir=settings.paths.home / "flink-conf" / job_name)
+    return args, restore

@@ -55,3 +55,13 @@ def cancel_on_signals(result: PipelineResult, job: str) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+
+
+def run_until_stopped(result: PipelineResult, job: str) -> PipelineResult:
+    """Waits for a streaming job until SIGTERM/SIGINT cancel it; then stops its SDK worker processes."""
+    cancel_on_signals(result, job)
+    try:
+        result.wait_until_finish()
+    finally:
+        stop_worker_processes()
+    return result

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -19,28 +20,37 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.runner import PipelineResult, PipelineState
 
-from streaming.pipeline.checkpoints import checkpoint_args, latest_checkpoint, prune_other_jobs
-from streaming.pipeline.job_control import cancel_on_signals, python_first_on_path, stop_worker_processes
-from streaming.pipeline.kafkaio import ReaderSettings, ReadFromKafka, StartPolicy, WriteToKafka
-from streaming.pipeline.transforms import DLQ_TAG, BuildCandles, DecodeTrades, EncodeCandles, parse_trade
+from streaming.candles.transforms import DLQ_TAG, BuildCandles, DecodeTrades, EncodeCandles, parse_trade
+from streaming.jobs.checkpoints import resume_args
+from streaming.jobs.control import python_first_on_path, run_until_stopped
+from streaming.jobs.entry import checked_flink_master
+from streaming.kafka.beam import ReaderSettings, ReadFromKafka, StartPolicy, WriteToKafka
+from streaming.kafka.clients import KafkaClientConfig
 from tradestream.candles.windows import higher_timeframes
 from tradestream.runtime.beam import flink_pipeline_args
 from tradestream.settings import Settings
-from tradestream.timeframes import MINUTE_NS, NS_PER_MS, NS_PER_SECOND
+from tradestream.timeframes import MINUTE_NS, NS_PER_MS
 
 log = logging.getLogger(__name__)
 
 Mode = Literal["stream", "batch"]
+MODES: tuple[str, ...] = ("stream", "batch")
+START_POLICIES: tuple[str, ...] = ("earliest", "latest", "committed")
+DEFAULT_JOB_NAME = "tradestream-candles"
 
 
 class CandleJobError(ValueError):
     """The job's configuration is inconsistent. The message names the value and the fix."""
 
 
+class CandleOptionError(CandleJobError):
+    """A command-line option's value is not one the job accepts (a usage error)."""
+
+
 @dataclass(frozen=True)
 class CandleJobConfig:
     mode: Mode
-    bootstrap: str
+    kafka: KafkaClientConfig              # the cluster; its repr never shows the SASL password
     trades_topic: str
     candles_topic: str
     dlq_topic: str
@@ -56,7 +66,7 @@ class CandleJobConfig:
     to_ns: int | None = None              # batch: windows end at or before (whole minute); default now
     margin_s: int = 300                   # batch: clock skew allowed between trade and record times
     readers: int = 1
-    job_name: str = "tradestream-candles"
+    job_name: str = DEFAULT_JOB_NAME
     flink_master: str | None = None
     parallelism: int | None = None
     checkpointing_interval_ms: int | None = None
@@ -65,19 +75,41 @@ class CandleJobConfig:
     checkpoint_dir: Path | None = None    # stream mode; default <home>/checkpoints/<job_name>
     fresh: bool = False                   # stream mode: ignore retained checkpoints
     extra_args: tuple[str, ...] = field(default_factory=tuple)
-    # librdkafka security settings for every client; kept out of repr: it may hold a password
-    kafka_client: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings, mode: Mode, **overrides) -> CandleJobConfig:
         k, p = settings.kafka, settings.pipeline
-        config = cls(mode=mode, bootstrap=k.bootstrap, trades_topic=k.trades_topic, candles_topic=k.candles_topic,
+        config = cls(mode=mode, kafka=KafkaClientConfig.from_settings(k), trades_topic=k.trades_topic,
+                     candles_topic=k.candles_topic,
                      dlq_topic=k.dlq_topic, consumer_group=p.consumer_group, timeframes=tuple(p.timeframes),
                      allowed_lateness_s=p.allowed_lateness_s, fill_forward_cap_s=p.fill_forward_cap_s,
                      checkpoint_dir=settings.paths.home / "checkpoints" / overrides.get("job_name",
-                                                                                         cls.job_name),
-                     kafka_client=tuple(sorted(k.client_config().items())))
+                                                                                         cls.job_name))
         return replace(config, **overrides).validated()
+
+    @classmethod
+    def from_options(cls, settings: Settings, *, mode: str = "stream", from_: str | None = None,
+                     to: str | None = None, flink_master: str | None = None, parallelism: int | None = None,
+                     sdk_workers: int = 1, checkpoint_interval_ms: int | None = None, start: str = "earliest",
+                     fresh: bool = False, job_name: str = DEFAULT_JOB_NAME, lateness_s: int | None = None,
+                     fill_cap_s: int | None = None, watermark_lag_s: float = 2.0,
+                     idle_timeout_s: float = 5.0) -> CandleJobConfig:
+        """The job a command line asks for: the options of `tradestream pipeline candles` and of
+        `python -m streaming.candles`, by their parameter names there. None: the settings decide."""
+        if mode not in MODES:
+            raise CandleOptionError(f"--mode {mode!r} must be 'stream' or 'batch'")
+        if start not in START_POLICIES:
+            raise CandleOptionError(f"--start {start!r} must be earliest, latest or committed")
+        overrides = {"from_ns": parse_minute(from_, "--from"), "to_ns": parse_minute(to, "--to"),
+                     "flink_master": checked_flink_master(flink_master, CandleOptionError),
+                     "parallelism": parallelism, "sdk_workers": sdk_workers,
+                     "checkpointing_interval_ms": checkpoint_interval_ms, "start": start, "fresh": fresh,
+                     "job_name": job_name, "watermark_lag_s": watermark_lag_s, "idle_timeout_s": idle_timeout_s}
+        if lateness_s is not None:
+            overrides["allowed_lateness_s"] = lateness_s
+        if fill_cap_s is not None:
+            overrides["fill_forward_cap_s"] = fill_cap_s
+        return cls.from_settings(settings, mode, **overrides)  # type: ignore[arg-type]
 
     def validated(self) -> CandleJobConfig:
         if self.mode not in ("stream", "batch"):
@@ -101,11 +133,31 @@ class CandleJobConfig:
         return self
 
 
+def parse_minute(value: str | None, option: str) -> int | None:
+    """A UTC time given as ISO-8601 or epoch seconds, as ns; it must be a whole minute."""
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        if text.lstrip("-").isdigit():
+            ns = int(text) * NS_PER_SECOND
+        else:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            ns = int(moment.timestamp()) * NS_PER_SECOND + moment.microsecond * 1000
+    except ValueError:
+        raise CandleOptionError(f"{option} {value!r} is not a time; use ISO-8601 UTC like 2024-05-01T13:00 or "
+                             "epoch seconds") from None
+    if ns % MINUTE_NS:
+        raise CandleOptionError(f"{option} {value!r} is not a whole minute; candles start on UTC minutes")
+    return ns
+
+
 def build_candle_pipeline(p: beam.Pipeline, config: CandleJobConfig) -> None:
     """Adds read -> decode -> candles (fold, publish, fill, roll up) -> write to ``p``."""
     batch = config.mode == "batch"
-    reader = ReaderSettings(bootstrap=config.bootstrap, group_id=config.consumer_group,
-                            client_config=config.kafka_client, parse=parse_trade,
+    reader = ReaderSettings(kafka=config.kafka, group_id=config.consumer_group, parse=parse_trade,
                             watermark_lag_s=config.watermark_lag_s,
                             idle_timeout_s=config.idle_timeout_s, live_horizon_s=config.live_horizon_s,
                             commit_offsets=not batch, emit_watermark=not batch)
@@ -126,9 +178,9 @@ def build_candle_pipeline(p: beam.Pipeline, config: CandleJobConfig) -> None:
      | "BuildCandles" >> BuildCandles(config.timeframes, config.allowed_lateness_s, config.fill_forward_cap_s,
                                       fill_until_ns=until_ns if batch else None, emit_from_ns=config.from_ns)
      | "EncodeCandles" >> EncodeCandles()
-     | "WriteCandles" >> WriteToKafka(config.candles_topic, config.bootstrap, config.kafka_client))
+     | "WriteCandles" >> WriteToKafka(config.candles_topic, config.kafka))
     (decoded[DLQ_TAG]
-     | "WriteDeadLetters" >> WriteToKafka(config.dlq_topic, config.bootstrap, config.kafka_client))
+     | "WriteDeadLetters" >> WriteToKafka(config.dlq_topic, config.kafka))
 
 
 def pipeline_args(settings: Settings, config: CandleJobConfig) -> tuple[list[str], Path | None]:
@@ -147,15 +199,9 @@ def pipeline_args(settings: Settings, config: CandleJobConfig) -> tuple[list[str
         args += ["--experiments=use_loopback_process_worker", f"--sdk_worker_parallelism={config.sdk_workers}"]
     restore = None
     if streaming:
-        checkpoint_dir = config.checkpoint_dir or settings.paths.home / "checkpoints" / config.job_name
-        restore = None if config.fresh else latest_checkpoint(checkpoint_dir)
-        if config.fresh and checkpoint_dir.is_dir():
-            prune_other_jobs(checkpoint_dir, None)
-        else:
-            prune_other_jobs(checkpoint_dir, restore)
-        master = config.flink_master or settings.flink.master
-        args += checkpoint_args(checkpoint_dir, restore, embedded=master in ("[local]", "[auto]"),
-                                conf_dir=settings.paths.home / "flink-conf" / config.job_name)
+        resume, restore = resume_args(settings, job_name=config.job_name, checkpoint_dir=config.checkpoint_dir,
+                                      fresh=config.fresh, flink_master=config.flink_master)
+        args += resume
     return args + list(config.extra_args), restore
 
 
@@ -180,18 +226,9 @@ def run_candle_job(settings: Settings, config: CandleJobConfig, *, wait: bool = 
         if state != PipelineState.DONE:
             raise RuntimeError(f"candle batch job ended in state {state}; see the log above for the failing step")
         return result
-    cancel_on_signals(result, "candle")
-    try:
-        result.wait_until_finish()
-    finally:
-        stop_worker_processes()
-    return result
+    return run_until_stopped(result, "candle")
 
 
 def _process_workers(settings: Settings, config: CandleJobConfig) -> bool:
     """Whether the job runs its SDK workers as `python` subprocesses of the loopback pool."""
     return config.sdk_workers > 1 and settings.flink.worker_pool is None
-
-
-def minutes_ns(value_s: float) -> int:
-    return int(value_s * NS_PER_SECOND)

@@ -29,7 +29,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms import userstate
 from apache_beam.utils.timestamp import Timestamp
 
-from streaming.pipeline.kafkaio import KafkaBatch
+from streaming.kafka.beam import KafkaBatch
 from tradestream.candles.book import MinuteBook, RollupBook, fold_minute
 from tradestream.candles.codec import RejectedTrade, candle_key, candle_to_proto, dead_letter, decode_trade
 from tradestream.candles.model import CandleRecord, TradeTick

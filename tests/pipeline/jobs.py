@@ -1,4 +1,4 @@
-"""Starts the candle job as a process (`tradestream pipeline candles ...`) in its own process
+"""Starts the candle job as a process (`python -m streaming.candles ...`) in its own process
 group, with the topics and pipeline settings of a given Settings object. Used by the
 end-to-end tests and the benchmark; the process (Python, its SDK workers and the job-server
 JVM) can be killed as a whole, like a crash."""
@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from streaming.pipeline.checkpoints import latest_checkpoint
+from streaming.jobs.checkpoints import latest_checkpoint
 from tradestream.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,8 +54,8 @@ class CandleJobProcess:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "w") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "tradestream_cli.main", "pipeline", "candles", "--job-name", self.job_name,
-                 *self.args], env=job_env(self.settings), cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                [sys.executable, "-m", "streaming.candles", "--job-name", self.job_name, *self.args],
+                env=job_env(self.settings), cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True)
         return self
 

@@ -14,6 +14,9 @@ so a job restored from a checkpoint resumes exactly at the offsets that state be
 After a checkpoint completes, bundle finalization commits the same offsets to the
 consumer group, for lag monitoring only.
 
+Every consumer and producer comes from the job's ``KafkaClientConfig`` (``streaming.kafka.clients``),
+and the offsets a read starts and stops at are resolved with ``streaming.kafka.ranges.OffsetReader``.
+
 Watermark (per reader, ``reader_watermark``): the minimum over partitions of the newest
 event time read minus ``watermark_lag``. A partition that has been caught up (at its end)
 for ``idle_timeout`` does not hold the watermark back (apache/beam#31085); when all are
@@ -45,7 +48,11 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms.core import RestrictionProvider, WatermarkEstimatorProvider
 from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import MIN_TIMESTAMP, Duration, Timestamp
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+from streaming.jobs.pickled_state import PickledStateCoder
+from streaming.kafka.clients import KafkaClientConfig
+from streaming.kafka.ranges import KafkaRangeError, OffsetReader, TopicMissing
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +193,7 @@ class _KafkaRestrictionProvider(RestrictionProvider):
         return restriction.size()
 
     def restriction_coder(self) -> coders.Coder:
-        return coders.PickleCoder()
+        return PickledStateCoder()  # restrictions live in Flink's checkpoints
 
     def split(self, element: Any, restriction: KafkaRestriction) -> Iterator[KafkaRestriction]:
         yield restriction  # one sequential consumer per reader element
@@ -274,10 +281,8 @@ class _KafkaWatermarkProvider(WatermarkEstimatorProvider):
 class ReaderSettings:
     """How a reader consumes. Picklable; travels with the pipeline."""
 
-    bootstrap: str
+    kafka: KafkaClientConfig
     group_id: str
-    # librdkafka security settings etc. (all clients); kept out of repr: it may hold a password
-    client_config: tuple[tuple[str, Any], ...] = field(default=(), repr=False)
     parse: ParseFn = kafka_timestamp
     watermark_lag_s: float = 2.0
     idle_timeout_s: float = 5.0
@@ -290,13 +295,16 @@ class ReaderSettings:
     consumer_config: tuple[tuple[str, Any], ...] = ()
 
     def consumer_conf(self) -> dict[str, Any]:
-        conf = {**dict(self.client_config), "bootstrap.servers": self.bootstrap, "group.id": self.group_id,
-                "enable.auto.commit": False,
+        """The reader's own consumer settings, on top of the cluster's (``kafka``)."""
+        conf = {"enable.auto.commit": False,
                 "enable.auto.offset.store": False, "enable.partition.eof": True,
                 "auto.offset.reset": "earliest", "isolation.level": "read_committed",
                 "fetch.wait.max.ms": 50, "queued.min.messages": 20000, "logger": _rdkafka_logger}
         conf.update(dict(self.consumer_config))
         return conf
+
+    def consumer(self) -> Consumer:
+        return self.kafka.consumer(self.group_id, self.consumer_conf())
 
 
 _rdkafka_logger = logging.getLogger("tradestream.rdkafka.reader")
@@ -347,12 +355,12 @@ class _ReadKafkaFn(beam.DoFn):
         self._keys = set()
 
     def _reader(self, restriction: KafkaRestriction) -> _ReaderRuntime:
-        key = (self._settings.bootstrap, self._settings.group_id, restriction.topic,
+        key = (self._settings.kafka.bootstrap, self._settings.group_id, restriction.topic,
                tuple(s.partition for s in restriction.spans), restriction.bounded)
         with _RUNTIMES_LOCK:
             runtime = _RUNTIMES.get(key)
             if runtime is None:
-                runtime = _RUNTIMES[key] = _ReaderRuntime(Consumer(self._settings.consumer_conf()))
+                runtime = _RUNTIMES[key] = _ReaderRuntime(self._settings.consumer())
             if key not in self._keys:
                 self._keys.add(key)
                 runtime.users += 1
@@ -424,7 +432,7 @@ class _ReadKafkaFn(beam.DoFn):
                             runtime.positions[partition] = message.offset()
                         continue
                     if error.fatal() or not error.retriable():
-                        raise KafkaIOError(f"reading {topic}[{partition}] from {settings.bootstrap} failed: "
+                        raise KafkaIOError(f"reading {topic}[{partition}] from {settings.kafka.bootstrap} failed: "
                                            f"{error.str()}")
                     log.warning("transient error reading %s[%s]: %s", topic, partition, error.str())
                     continue
@@ -500,59 +508,42 @@ class _ReadBoundedKafkaFn(_ReadKafkaFn):
 # ---------------------------------------------------------------- offsets resolved at construction
 
 
-def _probe_consumer(bootstrap: str, group_id: str, client_config: Mapping[str, Any] | None = None) -> Consumer:
-    return Consumer({**dict(client_config or {}), "bootstrap.servers": bootstrap, "group.id": group_id,
-                     "enable.auto.commit": False, "logger": _rdkafka_logger})
+def topic_partitions(kafka: KafkaClientConfig, topic: str, timeout: float = 10.0) -> list[int]:
+    with OffsetReader(kafka, topic, purpose="probe") as reader:
+        try:
+            return reader.partitions(timeout)
+        except TopicMissing:
+            raise KafkaIOError(f"topic {topic!r} does not exist on {kafka.bootstrap}; create it with "
+                               "`tradestream topics ensure`") from None
+        except KafkaRangeError as exc:
+            raise KafkaIOError(f"cannot reach Kafka at {kafka.bootstrap} to list topic {topic!r}: {exc}; "
+                               "start it with `tradestream kafka start` or set "
+                               "TRADESTREAM_KAFKA_BOOTSTRAP_SERVERS") from None
 
 
-def topic_partitions(bootstrap: str, topic: str, timeout: float = 10.0,
-                     client_config: Mapping[str, Any] | None = None) -> list[int]:
-    consumer = _probe_consumer(bootstrap, "tradestream-probe", client_config)
-    try:
-        metadata = consumer.list_topics(topic, timeout=timeout)
-    except KafkaException as exc:
-        raise KafkaIOError(f"cannot reach Kafka at {bootstrap} to list topic {topic!r}: {exc}; "
-                           "start it with `tradestream kafka start` or set "
-                           "TRADESTREAM_KAFKA_BOOTSTRAP_SERVERS") from exc
-    finally:
-        consumer.close()
-    info = metadata.topics.get(topic)
-    if info is None or info.error is not None or not info.partitions:
-        raise KafkaIOError(f"topic {topic!r} does not exist on {bootstrap}; create it with `tradestream topics ensure`")
-    return sorted(info.partitions)
-
-
-def resolve_offsets(bootstrap: str, topic: str, group_id: str, partitions: Sequence[int],
-                    at: StartPolicy | int | Literal["end"] | None,
-                    client_config: Mapping[str, Any] | None = None) -> dict[int, int | None]:
+def resolve_offsets(kafka: KafkaClientConfig, topic: str, group_id: str, partitions: Sequence[int],
+                    at: StartPolicy | int | Literal["end"] | None) -> dict[int, int | None]:
     """Offsets per partition for a policy: earliest, latest/end, committed (falls back to
     earliest), an epoch-milliseconds time (first offset at or after it), or None (no bound)."""
     if at is None:
         return {p: None for p in partitions}
-    consumer = _probe_consumer(bootstrap, group_id, client_config)
-    try:
-        tps = [TopicPartition(topic, p) for p in partitions]
-        if isinstance(at, int):
-            found = consumer.offsets_for_times([TopicPartition(topic, p, at) for p in partitions], timeout=10)
-            out = {}
-            for tp in found:
-                if tp.offset < 0:  # no record at or after the time: the end of the partition
-                    out[tp.partition] = consumer.get_watermark_offsets(tp, timeout=10)[1]
-                else:
-                    out[tp.partition] = tp.offset
-            return out
-        if at == "committed":
-            committed = {tp.partition: tp.offset for tp in consumer.committed(tps, timeout=10)}
-            low = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[0] for p in partitions}
-            return {p: committed[p] if committed.get(p, -1) >= 0 else low[p] for p in partitions}
-        if at in ("earliest", "latest", "end"):
+    if not (isinstance(at, int) or at in ("committed", "earliest", "latest", "end")):
+        raise ValueError(f"offset policy {at!r} must be earliest, latest, committed, end, an epoch-ms time or None")
+    with OffsetReader(kafka, topic, group_id=group_id) as reader:
+        deadline = time.monotonic() + 10.0
+        try:
+            watermarks = {p: reader.watermarks(p, deadline) for p in partitions}
+            if isinstance(at, int):
+                found = reader.offsets_at(partitions, at)
+                # no record at or after the time: the end of the partition
+                return {p: watermarks[p][1] if found[p] < 0 else found[p] for p in partitions}
+            if at == "committed":
+                committed = reader.committed(partitions, deadline)
+                return {p: committed[p] if committed.get(p, -1) >= 0 else watermarks[p][0] for p in partitions}
             index = 0 if at == "earliest" else 1
-            return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[index] for p in partitions}
-    except KafkaException as exc:
-        raise KafkaIOError(f"cannot read offsets of {topic!r} at {bootstrap}: {exc}") from exc
-    finally:
-        consumer.close()
-    raise ValueError(f"offset policy {at!r} must be earliest, latest, committed, end, an epoch-ms time or None")
+            return {p: watermarks[p][index] for p in partitions}
+        except KafkaRangeError as exc:
+            raise KafkaIOError(f"cannot read offsets of {topic!r} at {kafka.bootstrap}: {exc}") from exc
 
 
 def reader_restrictions(topic: str, starts: Mapping[int, int], stops: Mapping[int, int | None],
@@ -577,10 +568,9 @@ class ReadFromKafka(beam.PTransform):
     def __init__(self, topic: str, settings: ReaderSettings, *, start: StartPolicy | int = "earliest",
                  stop: Literal["end"] | int | None = None, readers: int = 1):
         super().__init__()
-        client = dict(settings.client_config)
-        partitions = topic_partitions(settings.bootstrap, topic, client_config=client)
-        starts = resolve_offsets(settings.bootstrap, topic, settings.group_id, partitions, start, client)
-        stops = resolve_offsets(settings.bootstrap, topic, settings.group_id, partitions, stop, client)
+        partitions = topic_partitions(settings.kafka, topic)
+        starts = resolve_offsets(settings.kafka, topic, settings.group_id, partitions, start)
+        stops = resolve_offsets(settings.kafka, topic, settings.group_id, partitions, stop)
         self.restrictions = reader_restrictions(topic, starts, stops, readers)  # type: ignore[arg-type]
         self._settings = settings
         self._bounded = stop is not None
@@ -598,9 +588,9 @@ class ReadFromKafka(beam.PTransform):
 
 
 class _ProduceFn(beam.DoFn):
-    def __init__(self, topic: str, bootstrap: str, producer_config: tuple[tuple[str, Any], ...]):
+    def __init__(self, topic: str, kafka: KafkaClientConfig, producer_config: tuple[tuple[str, Any], ...]):
         self._topic = topic
-        self._bootstrap = bootstrap
+        self._kafka = kafka
         self._producer_config = producer_config
         self._written = Metrics.counter("kafka", f"records_written_{topic}")
 
@@ -608,8 +598,7 @@ class _ProduceFn(beam.DoFn):
         conf = {"enable.idempotence": True, "acks": "all", "linger.ms": 5, "compression.type": "lz4",
                 "logger": logging.getLogger("tradestream.rdkafka.writer")}
         conf.update(dict(self._producer_config))
-        conf["bootstrap.servers"] = self._bootstrap
-        self._producer = Producer(conf)
+        self._producer = self._kafka.producer(conf)
         self._failures: list[str] = []
 
     def _delivered(self, error, message) -> None:
@@ -631,7 +620,7 @@ class _ProduceFn(beam.DoFn):
         pending = self._producer.flush(60)
         failures, self._failures = self._failures, []
         if pending or failures:
-            raise KafkaIOError(f"writing to {self._topic} at {self._bootstrap} failed ({pending} records "
+            raise KafkaIOError(f"writing to {self._topic} at {self._kafka.bootstrap} failed ({pending} records "
                                f"unconfirmed after 60 s): {failures[:3]}; the bundle is retried from the last "
                                "checkpoint")
 
@@ -644,11 +633,12 @@ class _ProduceFn(beam.DoFn):
 class WriteToKafka(beam.PTransform):
     """Writes ``(key: bytes, value: bytes)`` pairs to a topic; at-least-once per checkpoint.
 
-    ``producer_config``: extra librdkafka settings (security, tuning) as key/value pairs."""
+    ``producer_config``: the producer's own librdkafka settings (tuning) as key/value pairs, on
+    top of the cluster's (``kafka``)."""
 
-    def __init__(self, topic: str, bootstrap: str, producer_config: Iterable[tuple[str, Any]] = ()):
+    def __init__(self, topic: str, kafka: KafkaClientConfig, producer_config: Iterable[tuple[str, Any]] = ()):
         super().__init__()
-        self._fn = _ProduceFn(topic, bootstrap, tuple(producer_config))
+        self._fn = _ProduceFn(topic, kafka, tuple(producer_config))
 
     def expand(self, pcoll):
         return pcoll | "Produce" >> beam.ParDo(self._fn)
@@ -656,4 +646,4 @@ class WriteToKafka(beam.PTransform):
 
 __all__ = ["KafkaBatch", "KafkaIOError", "KafkaRecord", "KafkaRestriction", "KafkaRestrictionTracker",
            "PartitionClock", "PartitionSpan", "ReadFromKafka", "ReaderSettings", "WriteToKafka",
-           "OFFSET_BEGINNING", "reader_restrictions", "reader_watermark", "resolve_offsets", "topic_partitions"]
+           "reader_restrictions", "reader_watermark", "resolve_offsets", "topic_partitions"]

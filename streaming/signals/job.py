@@ -12,6 +12,7 @@ history. docs/signals.md explains the semantics and the performance.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -19,15 +20,18 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.runner import PipelineResult
 
-from streaming.pipeline.checkpoints import checkpoint_args, latest_checkpoint, prune_other_jobs
-from streaming.pipeline.job_control import cancel_on_signals, python_first_on_path, stop_worker_processes
-from streaming.pipeline.kafkaio import ReaderSettings, ReadFromKafka, StartPolicy, WriteToKafka
-from streaming.pipeline.signals_config import DEFAULT_RELOAD_INTERVAL_S, LiveSetSpec
-from streaming.pipeline.signals_engine import DEFAULT_SNAPSHOT_EVERY
-from streaming.pipeline.signals_history import KafkaCandleHistory
-from streaming.pipeline.signals_transforms import DLQ_TAG, DecodeCandles, EngineOptions, EvaluateStrategies
+from streaming.jobs.checkpoints import resume_args
+from streaming.jobs.control import python_first_on_path, run_until_stopped
+from streaming.jobs.entry import checked_flink_master
+from streaming.kafka.beam import ReaderSettings, ReadFromKafka, StartPolicy, WriteToKafka
+from streaming.kafka.clients import KafkaClientConfig
+from streaming.signals.engine import DEFAULT_SNAPSHOT_EVERY
+from streaming.signals.history import KafkaCandleHistory
+from streaming.signals.live_set import DEFAULT_RELOAD_INTERVAL_S, LiveSetSpec, load_live_set
+from streaming.signals.transforms import DLQ_TAG, DecodeCandles, EngineOptions, EvaluateStrategies
 from tradestream.runtime.beam import flink_pipeline_args
 from tradestream.settings import Settings
+from tradestream.strategies.config import ActiveStrategySet
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +49,7 @@ class SignalJobError(ValueError):
 
 @dataclass(frozen=True)
 class SignalJobConfig:
-    bootstrap: str
+    kafka: KafkaClientConfig              # the cluster; its repr never shows the SASL password
     candles_topic: str
     signals_topic: str
     dlq_topic: str
@@ -65,8 +69,6 @@ class SignalJobConfig:
     fresh: bool = False                   # ignore retained checkpoints
     warm_up: bool = True
     extra_args: tuple[str, ...] = field(default_factory=tuple)
-    # librdkafka security settings for every client; kept out of repr: it may hold a password
-    kafka_client: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings, config_path: str | Path | None = None, *,
@@ -77,11 +79,31 @@ class SignalJobConfig:
         hours = float(history_hours if history_hours is not None else k.retention_hours)
         live_set = LiveSetSpec.from_file(config_path, history_hours=hours, reload_interval_s=reload_interval_s)
         job_name = overrides.get("job_name", cls.job_name)
-        config = cls(bootstrap=k.bootstrap, candles_topic=k.candles_topic, signals_topic=k.signals_topic,
-                     dlq_topic=k.dlq_topic, live_set=live_set,
-                     checkpoint_dir=settings.paths.home / "checkpoints" / job_name,
-                     kafka_client=tuple(sorted(k.client_config().items())))
+        config = cls(kafka=KafkaClientConfig.from_settings(k), candles_topic=k.candles_topic,
+                     signals_topic=k.signals_topic, dlq_topic=k.dlq_topic, live_set=live_set,
+                     checkpoint_dir=settings.paths.home / "checkpoints" / job_name)
         return replace(config, **overrides).validated()
+
+    @classmethod
+    def from_options(cls, settings: Settings, *, config: str | Path | None = None, flink_master: str | None = None,
+                     start: str = "latest", from_beginning: bool = False, fresh: bool = False, seed: bool = True,
+                     parallelism: int = 2, reload_interval: float = DEFAULT_RELOAD_INTERVAL_S,
+                     history_hours: float | None = None, job_name: str = DEFAULT_JOB_NAME,
+                     group: str = DEFAULT_CONSUMER_GROUP) -> SignalJobConfig:
+        """The job a command line asks for: the options of `tradestream pipeline signals` and of
+        `python -m streaming.signals`, by their parameter names there. The SDK worker pool is the
+        settings' (``TRADESTREAM_FLINK_WORKER_POOL``, set by the Kubernetes stream supervisor)."""
+        if from_beginning:
+            if start not in ("latest", "earliest"):
+                raise SignalJobError(f"--from-beginning contradicts --start {start}; give one of them")
+            start = "earliest"
+        if start not in START_POLICIES:
+            raise SignalJobError(f"--start {start!r} is not one of {', '.join(START_POLICIES)}")
+        return cls.from_settings(
+            settings, config, reload_interval_s=reload_interval, history_hours=history_hours, start=start,
+            fresh=fresh, seed_from_topic=seed, parallelism=parallelism, job_name=job_name, consumer_group=group,
+            flink_master=checked_flink_master(flink_master, SignalJobError),
+            worker_pool=settings.flink.worker_pool or None)
 
     def validated(self) -> SignalJobConfig:
         if self.start not in START_POLICIES:
@@ -99,22 +121,32 @@ class SignalJobConfig:
         return self
 
     def engine_options(self) -> EngineOptions:
-        history = (KafkaCandleHistory(self.bootstrap, self.candles_topic, client_config=self.kafka_client)
-                   if self.seed_from_topic else None)
+        history = KafkaCandleHistory(self.kafka, self.candles_topic) if self.seed_from_topic else None
         return EngineOptions(self.live_set, history, self.snapshot_every, self.warm_up)
+
+
+def runnable_live_set(config: SignalJobConfig, skipped: Callable[[str], None]) -> ActiveStrategySet:
+    """The strategy entries the job will run; ``skipped`` hears why each unusable entry is left out.
+    SignalJobError when none is usable, LiveConfigError when the config cannot be read at all."""
+    active, errors = load_live_set(config.live_set)
+    for error in errors:
+        skipped(error)
+    if not active.entries:
+        raise SignalJobError(f"strategy config {config.live_set.path} has no usable entry; fix the entries above")
+    return active
 
 
 def build_signal_pipeline(p: beam.Pipeline, config: SignalJobConfig) -> None:
     """Adds read -> decode -> evaluate -> write to ``p``."""
     # Latency matters more than batching here: poll often, hand over small batches.
-    reader = ReaderSettings(bootstrap=config.bootstrap, group_id=config.consumer_group,
-                            client_config=config.kafka_client, max_poll_s=0.2, empty_poll_delay_s=0.05)
+    reader = ReaderSettings(kafka=config.kafka, group_id=config.consumer_group, max_poll_s=0.2,
+                            empty_poll_delay_s=0.05)
     batches = p | "ReadCandles" >> ReadFromKafka(config.candles_topic, reader, start=config.start)
     decoded = batches | "DecodeCandles" >> DecodeCandles(config.live_set.history_hours, config.parallelism)
     (decoded["candles"]
      | "EvaluateStrategies" >> EvaluateStrategies(config.engine_options())
-     | "WriteSignals" >> WriteToKafka(config.signals_topic, config.bootstrap, config.kafka_client))
-    decoded[DLQ_TAG] | "WriteDeadLetters" >> WriteToKafka(config.dlq_topic, config.bootstrap, config.kafka_client)
+     | "WriteSignals" >> WriteToKafka(config.signals_topic, config.kafka))
+    decoded[DLQ_TAG] | "WriteDeadLetters" >> WriteToKafka(config.dlq_topic, config.kafka)
 
 
 def pipeline_args(settings: Settings, config: SignalJobConfig) -> tuple[list[str], Path | None]:
@@ -132,13 +164,9 @@ def pipeline_args(settings: Settings, config: SignalJobConfig) -> tuple[list[str
         # evaluators can land in one process. One worker per operator rules that out.
         args += ["--experiments=use_loopback_process_worker",
                  f"--sdk_worker_parallelism={FUSED_STAGES * config.parallelism}"]
-    checkpoint_dir = config.checkpoint_dir or settings.paths.home / "checkpoints" / config.job_name
-    restore = None if config.fresh else latest_checkpoint(checkpoint_dir)
-    prune_other_jobs(checkpoint_dir, restore)
-    master = config.flink_master or settings.flink.master
-    args += checkpoint_args(checkpoint_dir, restore, embedded=master in ("[local]", "[auto]"),
-                            conf_dir=settings.paths.home / "flink-conf" / config.job_name)
-    return args + list(config.extra_args), restore
+    resume, restore = resume_args(settings, job_name=config.job_name, checkpoint_dir=config.checkpoint_dir,
+                                  fresh=config.fresh, flink_master=config.flink_master)
+    return args + resume + list(config.extra_args), restore
 
 
 def run_signal_job(settings: Settings, config: SignalJobConfig, *, wait: bool = True) -> PipelineResult:
@@ -157,9 +185,4 @@ def run_signal_job(settings: Settings, config: SignalJobConfig, *, wait: bool = 
     result = p.run()
     if not wait:
         return result
-    cancel_on_signals(result, "signal")
-    try:
-        result.wait_until_finish()
-    finally:
-        stop_worker_processes()
-    return result
+    return run_until_stopped(result, "signal")

@@ -5,7 +5,8 @@
 ``DecodeCandles`` turns each ``KafkaBatch`` of the ``candles`` topic into
 ``(pair|timeframe|b<bucket>, CandleUpdate)``, one per shard, and routes records it cannot
 use to the dead-letter output. ``EvaluateStrategies`` is a stateful DoFn keyed that way;
-its logic is ``signals_engine.SignalEngine``, here only wired to Beam state.
+its logic is ``streaming.signals.engine.SignalEngine``, here only wired to Beam state
+(``streaming.signals.state.BeamKeyState``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 import typing
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,18 +24,14 @@ from apache_beam import coders
 from apache_beam.metrics import Metrics
 from apache_beam.transforms import userstate
 
-from streaming.pipeline.kafkaio import KafkaBatch
-from streaming.pipeline.signals_config import LiveSetSpec
-from streaming.pipeline.signals_engine import (
-    DEFAULT_SNAPSHOT_EVERY,
-    SOURCE,
-    CandleUpdate,
-    RejectedCandle,
-    ShardRouter,
-    SignalEngine,
-    decode_candle,
-)
-from streaming.pipeline.signals_history import KafkaCandleHistory
+from streaming.jobs.pickled_state import PickledStateCoder
+from streaming.kafka.beam import KafkaBatch
+from streaming.signals.decoding import DEAD_LETTER_REASONS, SOURCE, CandleUpdate, RejectedCandle, decode_candle
+from streaming.signals.engine import DEFAULT_SNAPSHOT_EVERY, SignalEngine
+from streaming.signals.history import KafkaCandleHistory
+from streaming.signals.live_set import LiveSetSpec
+from streaming.signals.routing import ShardRouter
+from streaming.signals.state import BeamKeyState
 from tradestream.candles.codec import dead_letter
 
 log = logging.getLogger(__name__)
@@ -52,7 +49,7 @@ def _worker_logging() -> None:
 
 class DecodeCandlesFn(beam.DoFn):
     """Decodes candle records; each candle goes to every shard key of its stream
-    (``pair|timeframe|b<bucket>``, see signals_engine), or to ``pair|timeframe`` when
+    (``pair|timeframe|b<bucket>``, see ``streaming.signals.routing``), or to ``pair|timeframe`` when
     ``history_hours`` is None (no sharding)."""
 
     def __init__(self, history_hours: float | None = None, parallelism: int = 1):
@@ -60,7 +57,7 @@ class DecodeCandlesFn(beam.DoFn):
         self._parallelism = parallelism
         self._router: ShardRouter | None = None
         self._rejected = {reason: Metrics.counter(METRICS_NAMESPACE, f"dead_letters_{reason}")
-                          for reason in ("undecodable_candle", "invalid_candle")}
+                          for reason in DEAD_LETTER_REASONS}
         self._decoded = Metrics.counter(METRICS_NAMESPACE, "candles_decoded")
 
     def setup(self) -> None:
@@ -120,39 +117,11 @@ class EngineOptions:
     warm_up: bool = True
 
 
-class _BeamKeyState:
-    """``signals_engine.KeyState`` over the DoFn's state cells for the current key."""
-
-    def __init__(self, meta, snapshot, recent):
-        self._meta, self._snapshot, self._recent = meta, snapshot, recent
-
-    def read_meta(self) -> dict[str, int] | None:
-        return self._meta.read()
-
-    def write_meta(self, meta: dict[str, int]) -> None:
-        self._meta.write(meta)
-
-    def read_snapshot(self) -> dict[str, Any] | None:
-        return self._snapshot.read()
-
-    def write_snapshot(self, snapshot: dict[str, Any]) -> None:
-        self._snapshot.write(snapshot)
-
-    def read_recent(self) -> Iterable[CandleUpdate]:
-        return self._recent.read()
-
-    def add_recent(self, update: CandleUpdate) -> None:
-        self._recent.add(update)
-
-    def clear_recent(self) -> None:
-        self._recent.clear()
-
-
 class EvaluateStrategiesFn(beam.DoFn):
     # meta is read on every candle (small); the snapshot only when a worker rebuilds a key
     META = userstate.ReadModifyWriteStateSpec("meta", coders.PickleCoder())
     SNAPSHOT = userstate.ReadModifyWriteStateSpec("snapshot", coders.PickleCoder())
-    RECENT = userstate.BagStateSpec("recent", coders.PickleCoder())
+    RECENT = userstate.BagStateSpec("recent", PickledStateCoder())  # CandleUpdates: a class that moved
 
     def __init__(self, options: EngineOptions):
         self._options = options
@@ -177,7 +146,7 @@ class EvaluateStrategiesFn(beam.DoFn):
                 snapshot=beam.DoFn.StateParam(SNAPSHOT), recent=beam.DoFn.StateParam(RECENT)) -> Iterator:
         assert self._engine is not None, "setup() builds the engine"
         _, update = element
-        signals = self._engine.on_update(update, _BeamKeyState(meta, snapshot, recent))
+        signals = self._engine.on_update(update, BeamKeyState(meta, snapshot, recent))
         if signals:
             emitted_at = datetime.now(UTC)
             for signal in signals:

@@ -1,0 +1,75 @@
+"""The platform's topics on the configured cluster: is it reachable, and do trades, candles,
+signals and trades.dlq exist with their retention.
+
+Runs against whatever cluster the settings name (the local broker, or a secured one in
+Kubernetes), so its admin client comes from ``KafkaClientConfig`` like every other client.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from streaming.kafka.clients import KafkaClientConfig
+from tradestream.runtime.kafka import KafkaRuntimeError
+from tradestream.settings import Settings
+
+# refused connections while a broker boots are expected here; tradestream.runtime.kafka keeps them quiet
+_rdkafka_log = logging.getLogger("tradestream.rdkafka")
+
+
+def admin_client(settings: Settings) -> AdminClient:
+    return KafkaClientConfig.from_settings(settings.kafka).admin({"socket.timeout.ms": 3000, "logger": _rdkafka_log})
+
+
+def require_reachable(settings: Settings, timeout: float = 5.0) -> None:
+    """Raise KafkaRuntimeError naming the bootstrap address when no broker answers."""
+    try:
+        md = admin_client(settings).list_topics(timeout=timeout)
+        if not md.brokers:
+            raise KafkaException("no brokers")
+    except KafkaException as exc:
+        raise KafkaRuntimeError(
+            f"no Kafka broker answers at {settings.kafka.bootstrap} ({exc.args[0] if exc.args else exc}); "
+            "start one with `tradestream kafka start` or set TRADESTREAM_KAFKA_BOOTSTRAP_SERVERS") from None
+
+
+def topic_configs(settings: Settings, topic: str) -> dict[str, str]:
+    k = settings.kafka
+    hours = k.dlq_retention_hours if topic == k.dlq_topic else k.retention_hours
+    cfg = {"retention.ms": str(hours * 3600 * 1000), "min.insync.replicas": str(k.topic_min_insync_replicas),
+           "compression.type": "producer"}
+    if topic == k.candles_topic:
+        # candles are upserted by key downstream; keep history (time retention) rather than compacting
+        cfg["cleanup.policy"] = "delete"
+    return cfg
+
+
+def ensure_topics(settings: Settings, timeout: float = 30.0) -> dict[str, str]:
+    """Create trades, candles, signals and trades.dlq if missing. Returns {topic: "created"|"exists"}."""
+    require_reachable(settings)
+    k = settings.kafka
+    admin = admin_client(settings)
+    existing = set(admin.list_topics(timeout=10).topics)
+    result: dict[str, str] = {}
+    new = []
+    for topic in k.topics:
+        if topic in existing:
+            result[topic] = "exists"
+        else:
+            new.append(NewTopic(topic, num_partitions=k.topic_partitions, replication_factor=k.topic_replication,
+                                config=topic_configs(settings, topic)))
+    if new:
+        for topic, fut in admin.create_topics(new, operation_timeout=timeout).items():
+            try:
+                fut.result(timeout)
+                result[topic] = "created"
+            except KafkaException as exc:
+                err = exc.args[0]
+                if getattr(err, "name", lambda: "")() == "TOPIC_ALREADY_EXISTS" or "already exists" in str(err):
+                    result[topic] = "exists"
+                else:
+                    raise KafkaRuntimeError(f"creating topic {topic!r} failed: {err}") from None
+    return result
