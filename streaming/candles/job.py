@@ -29,7 +29,7 @@ from streaming.kafka.clients import KafkaClientConfig
 from tradestream.candles.windows import higher_timeframes
 from tradestream.runtime.beam import flink_pipeline_args
 from tradestream.settings import Settings
-from tradestream.timeframes import MINUTE_NS, NS_PER_MS
+from tradestream.timeframes import MINUTE_NS, NS_PER_MS, NS_PER_SECOND
 
 log = logging.getLogger(__name__)
 
