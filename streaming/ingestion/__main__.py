@@ -14,8 +14,9 @@ import sys
 
 from streaming.ingestion.options import apply_options
 from streaming.ingestion.service import run_ingestion
+from streaming.kafka.topics import ensure_topics
 from streaming.venues.registry import build_adapter, live_exchanges, mode_help
-from tradestream.runtime.kafka import KafkaRuntimeError, ensure_topics
+from tradestream.runtime.kafka import KafkaRuntimeError
 from tradestream.settings import ConfigFileError, IngestMode, Settings
 
 log = logging.getLogger("streaming.ingestion")
