@@ -193,6 +193,15 @@ def frame_bucket(window: int) -> int:
     return max(MIN_BUCKET, 1 << max(window - 1, 0).bit_length())
 
 
+def live_signal(entry: ActiveEntry, candle: LiveCandle, action: int) -> LiveSignal:
+    """The signal an entry's BUY (+1) or SELL (-1) at the close of ``candle`` publishes."""
+    kind: SignalType = "BUY" if action == BUY else "SELL"
+    rule = entry.spec.entry_rule if action == BUY else entry.spec.exit_rule
+    return LiveSignal(strategy=entry.strategy, params=dict(entry.params), pair=candle.pair,
+                      timeframe=candle.timeframe, candle_time=candle.window_start, price=candle.close,
+                      type=kind, reason=f"{'entry' if action == BUY else 'exit'} rule held at close: {rule}")
+
+
 def evaluate_last_bar(frame: pd.DataFrame, entries: Iterable[ActiveEntry], *, complete: bool,
                       share_cache: bool = True, sides: Mapping[str, str | None] | None = None,
                       ) -> tuple[dict[str, tuple[bool, bool]], dict[str, str]]:
@@ -376,12 +385,9 @@ class LiveEvaluator:
         state.position, action = step(state.position_before, entry_holds, exit_holds)
         if action == 0:
             return None
-        kind: SignalType = "BUY" if action == BUY else "SELL"
-        state.emitted = kind
-        rule = entry.spec.entry_rule if action == BUY else entry.spec.exit_rule
-        return LiveSignal(strategy=entry.strategy, params=dict(entry.params), pair=candle.pair,
-                          timeframe=candle.timeframe, candle_time=candle.window_start, price=candle.close,
-                          type=kind, reason=f"{'entry' if action == BUY else 'exit'} rule held at close: {rule}")
+        signal = live_signal(entry, candle, action)
+        state.emitted = signal.type
+        return signal
 
     def _stream(self, pair: str, timeframe: str) -> _Stream:
         stream = self._streams.get((pair, timeframe))
@@ -442,6 +448,22 @@ class LiveEvaluator:
                 state.position = state.position_before = int(value)
                 state.bar_time = last
 
+    def history_of(self, pair: str, timeframe: str) -> tuple[int, bool, pd.DataFrame | None]:
+        """(candles held, whether they are the stream's whole history, those candles as a frame)."""
+        stream = self._streams.get((pair, timeframe))
+        if stream is None or not stream.times:
+            return 0, True if stream is None else stream.complete, None
+        return len(stream.times), stream.complete, stream.frame()
+
+    def positions_of(self, pair: str, timeframe: str) -> list[dict[str, object]]:
+        """The stream's decided positions, as ``export_state`` lists them."""
+        return [_position_item(key, p, tf, state) for (key, p, tf), state in self._positions.items()
+                if p == pair and tf == timeframe]
+
+    def restore_positions(self, positions: Iterable[Mapping[str, object]]) -> None:
+        """Puts positions (``export_state``'s list) back, e.g. after a seed replayed others."""
+        self.import_state({"format": STATE_FORMAT, "streams": [], "positions": list(positions)})
+
     # ------------------------------------------------------------------ config reload
     def reload(self, active_set: ActiveStrategySet) -> ReloadReport:
         """Switch to a new active set. Positions survive, including those of removed entries,
@@ -472,13 +494,8 @@ class LiveEvaluator:
                     "columns": list(STRATEGY_INPUT_COLUMNS),
                     "times": [t // NS_PER_MS for t in stream.times],
                     "rows": [[None if math.isnan(v) else v for v in row] for row in stream.rows]})
-        positions = []
-        for (key, p, tf), state in self._positions.items():
-            if wanted(p, tf):
-                positions.append({
-                    "key": key, "pair": p, "timeframe": tf, "position": state.position,
-                    "bar_time": None if state.bar_time is None else state.bar_time // NS_PER_MS,
-                    "position_before": state.position_before, "emitted": state.emitted})
+        positions = [_position_item(key, p, tf, state) for (key, p, tf), state in self._positions.items()
+                     if wanted(p, tf)]
         return {"format": STATE_FORMAT, "streams": streams, "positions": positions}
 
     def import_state(self, state: Mapping[str, object]) -> None:
@@ -512,6 +529,12 @@ class LiveEvaluator:
                 self._positions[(item["key"], item["pair"], item["timeframe"])] = position
             except (KeyError, TypeError, ValueError) as exc:
                 raise ValueError(f"live state position entry is malformed ({exc!r}): {_brief(item)}") from None
+
+
+def _position_item(key: str, pair: str, timeframe: str, state: _Position) -> dict[str, object]:
+    return {"key": key, "pair": pair, "timeframe": timeframe, "position": state.position,
+            "bar_time": None if state.bar_time is None else state.bar_time // NS_PER_MS,
+            "position_before": state.position_before, "emitted": state.emitted}
 
 
 def _list(state: Mapping[str, object], name: str) -> Iterable[Mapping[str, object]]:

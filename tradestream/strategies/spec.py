@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -100,7 +101,7 @@ class StrategySpec:
         The live evaluator calls this once per strategy and candle, skipping the
         validation it did when the config was loaded.
         """
-        lookback = self._check_frame(frame, values)
+        lookback = self.check_frame(frame, values)
         ctx = EvalContext(frame, values, cache, self.name)
         entries = self.entry.evaluate(ctx)
         exits = self.exit.evaluate(ctx)
@@ -115,13 +116,13 @@ class StrategySpec:
         the last element of ``evaluate_frame``'s series for that side, without evaluating the
         other side. The live evaluator needs only one: flat, only the entry decides; long, only
         the exit (``positions.step``)."""
-        self._check_frame(frame, values)
+        self.check_frame(frame, values)
         cond = self.entry if side == "entry" else self.exit if side == "exit" else None
         if cond is None:
             raise ValueError(f"side {side!r} must be 'entry' or 'exit'")
         return bool(cond.evaluate(EvalContext(frame, values, cache, self.name))[-1])
 
-    def _check_frame(self, frame: pd.DataFrame, values: Mapping[str, ParamValue]) -> int:
+    def check_frame(self, frame: pd.DataFrame, values: Mapping[str, ParamValue]) -> int:
         """The look-back for ``values``; raises when ``frame`` is too short or lacks a column."""
         lookback = self.lookback(values)
         if len(frame) <= lookback:
@@ -135,11 +136,11 @@ class StrategySpec:
         return lookback
 
     # ------------------------------------------------------------------ description
-    @property
+    @cached_property
     def entry_rule(self) -> str:
         return str(self.entry)
 
-    @property
+    @cached_property
     def exit_rule(self) -> str:
         return str(self.exit)
 

@@ -920,24 +920,68 @@ def _push_columns(st: np.ndarray, o: int, n: int, values: tuple, i: int, columns
 
 @njit(cache=True, error_model="numpy")
 def step(code: np.ndarray, fc: np.ndarray, wts: np.ndarray, state: np.ndarray, before: np.ndarray,
-         candles: np.ndarray, revision: np.ndarray, vals: np.ndarray, rules: np.ndarray,
+         vals: np.ndarray, rows: np.ndarray, candles: np.ndarray, revision: np.ndarray, rules: np.ndarray,
          decided: np.ndarray) -> None:
-    """One bar for each stream s of a program: ``candles[s]`` is its candle, ``revision[s]``
-    says it replaces the stream's last bar (the state rolls back to ``before[s]``, the state
-    before that bar, and the bar is applied again). Writes each rule's value (entry/exit slots
-    listed in ``rules``) into ``decided[s]``."""
+    """One bar for several streams of one program (the pairs of a shard, in one call).
+
+    Stream ``rows[j]`` gets candle ``candles[j]``; ``revision[j]`` says the candle replaces the
+    stream's last bar: its state rolls back to ``before`` (the state before that bar) and the
+    bar is applied again. Otherwise the current state is kept in ``before`` first. The values
+    of the rule slots ``rules`` land in ``decided[j]``."""
     n_in = candles.shape[1]
-    for s in range(state.shape[0]):
-        if revision[s]:
+    for j in range(rows.size):
+        s = rows[j]
+        if revision[j]:
             state[s, :] = before[s, :]
         else:
             before[s, :] = state[s, :]
         v = vals[s]
         for c in range(n_in):
-            v[c] = candles[s, c]
+            v[c] = candles[j, c]
         _exec(code, fc, wts, state[s], v)
         for e in range(rules.size):
-            decided[s, e] = v[rules[e]]
+            decided[j, e] = v[rules[e]]
+
+
+@njit(cache=True)
+def decide(rows: np.ndarray, times: np.ndarray, bars: np.ndarray, complete: np.ndarray, decided: np.ndarray,
+           lookback: np.ndarray, window: np.ndarray, start: np.ndarray, position: np.ndarray,
+           position_before: np.ndarray, emitted: np.ndarray, bar_time: np.ndarray, actions: np.ndarray) -> None:
+    """``positions.step`` for every rule of the streams just stepped, with the live rules for
+    revisions (``LiveEvaluator._decide``): a revised bar is re-decided from the position held
+    before it, and once a bar emitted a signal nothing more is emitted for it.
+
+    An entry decides only when ready: more bars than its look-back, and either its whole
+    window (indicators converged) or the stream's whole history (``complete``). ``bars[j]`` is
+    the bars applied to the stream's state, ``start[s, e]`` the bar its indicators began on."""
+    for j in range(rows.size):
+        s = rows[j]
+        t = times[j]
+        for e in range(lookback.size):
+            actions[j, e] = 0
+            n = bars[j] - start[s, e]
+            if not (n > lookback[e] and (n >= window[e] or (complete[s] and start[s, e] == 0))):
+                continue
+            if bar_time[s, e] == t:
+                if emitted[s, e] != 0:
+                    continue
+            else:
+                bar_time[s, e] = t
+                position_before[s, e] = position[s, e]
+                emitted[s, e] = 0
+            if position_before[s, e] == 0:
+                if decided[j, 2 * e] != 0.0:
+                    position[s, e] = 1
+                    emitted[s, e] = 1
+                    actions[j, e] = 1
+                else:
+                    position[s, e] = 0
+            elif decided[j, 2 * e + 1] != 0.0:
+                position[s, e] = 0
+                emitted[s, e] = -1
+                actions[j, e] = -1
+            else:
+                position[s, e] = 1
 
 
 @njit(cache=True, error_model="numpy")
@@ -953,4 +997,20 @@ def run(code: np.ndarray, fc: np.ndarray, wts: np.ndarray, state: np.ndarray, ca
         _exec(code, fc, wts, state, vals)
         for j in range(record.size):
             recorded[t, j] = vals[record[j]]
+    return recorded
+
+
+@njit(cache=True, error_model="numpy")
+def run_flags(code: np.ndarray, fc: np.ndarray, wts: np.ndarray, state: np.ndarray, candles: np.ndarray,
+              record: np.ndarray, vals: np.ndarray) -> np.ndarray:
+    """``run`` for slots holding conditions: their values as booleans (bars x len(record)),
+    an eighth of the memory (a year of 1-minute bars for 1,000 rules is 525 MB, not 4 GB)."""
+    n_in = candles.shape[1]
+    recorded = np.empty((candles.shape[0], record.size), dtype=np.bool_)
+    for t in range(candles.shape[0]):
+        for c in range(n_in):
+            vals[c] = candles[t, c]
+        _exec(code, fc, wts, state, vals)
+        for j in range(record.size):
+            recorded[t, j] = vals[record[j]] != 0.0
     return recorded

@@ -70,6 +70,8 @@ class Program:
     n_slots: int
     rules: tuple[Rule, ...]
     labels: tuple[str, ...] = field(repr=False, default=())  # what each operation computes (debugging)
+    op_keys: tuple[str, ...] = field(repr=False, default=())  # structural identity of each operation
+    op_state: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
 
     @property
     def state_size(self) -> int:
@@ -91,6 +93,24 @@ class Program:
     def fresh_state(self, streams: int = 1) -> np.ndarray:
         return np.tile(self.template, (streams, 1))
 
+    def migrate(self, old: Program, state: np.ndarray) -> tuple[np.ndarray, bool]:
+        """A state of this program carrying over what ``state`` (of ``old``) holds: every
+        operation both programs have keeps its state (and the bar count), the others start
+        fresh. Returns (state, whether every operation was carried over)."""
+        if old.fingerprint == self.fingerprint:
+            return state.copy(), True
+        new = self.template.copy()
+        new[:K.HEADER] = state[:K.HEADER]
+        where = {key: (int(o), int(n)) for key, (o, n) in zip(old.op_keys, old.op_state, strict=True)}
+        complete = True
+        for key, (offset, size) in zip(self.op_keys, self.op_state, strict=True):
+            found = where.get(key)
+            if found is None:
+                complete = False
+            elif size:
+                new[offset:offset + size] = state[found[0]:found[0] + found[1]]
+        return new, complete
+
 
 class ProgramBuilder:
     """Emits operations with their state, deduplicating identical ones."""
@@ -103,14 +123,24 @@ class ProgramBuilder:
         self._weight_offsets: dict[tuple[float, ...], int] = {}
         self._template: list[float] = [0.0] * K.HEADER
         self._seen: dict[tuple, int] = {}
+        self._slot_keys: dict[int, object] = {i: ("col", name) for i, name in enumerate(STRATEGY_INPUT_COLUMNS)}
+        self._op_keys: list[str] = []
+        self._op_state: list[tuple[int, int]] = []
         self._next_slot = len(STRATEGY_INPUT_COLUMNS)
         self._expr_cache: dict[tuple, int] = {}
 
     # ------------------------------------------------------------------ emitting
     def emit(self, opcode: int, inputs: Sequence[int] = (), ints: Sequence[int] = (), floats: Sequence[float] = (),
-             state: Sequence[float] = (), outputs: int = 1, label: str = "") -> int:
-        """The (first) output slot of the operation; an identical operation is emitted once."""
-        key = (opcode, tuple(inputs), tuple(int(i) for i in ints), tuple(float(f) for f in floats), len(state))
+             state: Sequence[float] = (), outputs: int = 1, label: str = "", identity: tuple = ()) -> int:
+        """The (first) output slot of the operation; an identical operation is emitted once.
+
+        Operations are identified structurally (opcode, what their inputs compute, their
+        parameters; ``identity`` adds what ``ints`` only point to, such as weights), so the
+        same identity names the same computation in any program (state migration): with an
+        ``identity``, only the first of ``ints`` is a parameter, the others are references."""
+        keyed_ints = ints[:1] if identity else ints
+        key = (opcode, tuple(self._slot_keys[i] for i in inputs), tuple(int(i) for i in keyed_ints),
+               tuple(float(f) for f in floats), identity)
         found = self._seen.get(key)
         if found is not None:
             return found
@@ -125,6 +155,11 @@ class ProgramBuilder:
         self._fconst.append(list(floats) + [0.0] * (K.FCONST_WIDTH - len(floats)))
         self._labels.append(label or str(opcode))
         self._seen[key] = out
+        digest = hashlib.sha256(repr(key).encode()).hexdigest()[:24]
+        self._op_keys.append(digest)
+        self._op_state.append((offset, len(state)))
+        for j in range(outputs):
+            self._slot_keys[out + j] = (digest, j)
         return out
 
     def weights(self, values: Sequence[float]) -> int:
@@ -140,7 +175,8 @@ class ProgramBuilder:
         fconst = np.array(self._fconst, dtype=np.float64).reshape(len(self._fconst), K.FCONST_WIDTH)
         return Program(code=code, fconst=fconst, weights=np.array(self._weights or [0.0], dtype=np.float64),
                        template=np.array(self._template, dtype=np.float64), n_slots=self._next_slot,
-                       rules=tuple(rules), labels=tuple(self._labels))
+                       rules=tuple(rules), labels=tuple(self._labels), op_keys=tuple(self._op_keys),
+                       op_state=np.array(self._op_state, dtype=np.int64).reshape(len(self._op_state), 2))
 
     # ------------------------------------------------------------------ primitives (pandas / pandas-ta steps)
     def const(self, value: float) -> int:
@@ -180,8 +216,7 @@ class ProgramBuilder:
 
     def sma(self, a: int, length: int) -> int:
         """pandas-ta's sma (numba convolve with 1/n weights)."""
-        w = self.weights([1.0 / length] * length)
-        return self.emit(K.DOTSEQ, (a,), (length, w), state=(0.0,) + (np.nan,) * length, label=f"sma{length}")
+        return self.window_dot(K.DOTSEQ, a, [1.0 / length] * length)
 
     def ema(self, a: int, length: int, first_valid: bool = False) -> int:
         """pandas-ta's ema: SMA-seeded (presma), then pandas' ewm(span=length, adjust=False)."""
@@ -212,7 +247,8 @@ class ProgramBuilder:
 
     def window_dot(self, opcode: int, a: int, weights: Sequence[float]) -> int:
         n = len(weights)
-        return self.emit(opcode, (a,), (n, self.weights(weights)), state=(0.0,) + (np.nan,) * n)
+        return self.emit(opcode, (a,), (n, self.weights(weights)), state=(0.0,) + (np.nan,) * n,
+                         identity=tuple(float(w) for w in weights))
 
     # ------------------------------------------------------------------ rules
     def expr(self, expr: Expr, params: Params) -> int:
