@@ -19,6 +19,7 @@ outputs where the flat market shows it (not read by any strategy) are compared t
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import numpy as np
@@ -27,12 +28,15 @@ import pytest
 
 from tradestream.strategies import IndicatorCache, get_strategy, list_strategies
 from tradestream.strategies.bias import comparisons, parameter_spread
+from tradestream.strategies.config import ActiveEntry, ActiveStrategySet
 from tradestream.strategies.expressions import EvalContext, Ind
 from tradestream.strategies.incremental import kernels as K
 from tradestream.strategies.incremental.batch import candle_values, rule_signals, run_program, series
 from tradestream.strategies.incremental.builders import builder_for, incremental_indicators
+from tradestream.strategies.incremental.evaluator import IncrementalEvaluator
 from tradestream.strategies.incremental.program import NotIncremental, ProgramBuilder, compile_rules
 from tradestream.strategies.indicators import registered_indicators
+from tradestream.strategies.live import LiveEvaluator
 
 # Two parameter sets per indicator: the library's defaults and a second, different one.
 CASES: dict[str, list[dict[str, object]]] = {
@@ -227,3 +231,72 @@ def test_a_state_migrates_by_operation_identity(month):
     assert not complete  # SAR's operations are new
     back, complete_back = one.migrate(two, moved)
     assert complete_back and np.array_equal(back, state, equal_nan=True)
+
+
+# --------------------------------------------------------------------------- the evaluator
+
+
+def _row(frame: pd.DataFrame, i: int, pair: str) -> dict[str, object]:
+    return {"pair": pair, "timeframe": "1m", "window_start": frame.index[i], **frame.iloc[i].to_dict()}
+
+
+def test_a_batch_of_pairs_in_one_call_equals_pair_by_pair(month):
+    active = ActiveStrategySet.of(ActiveEntry(n, get_strategy(n).space.defaults(), None, ("1m",))
+                                  for n in ("MACD_CROSSOVER", "RSI_EMA_CROSSOVER", "RENKO_CHART"))
+    pairs = [f"P{i}-USD" for i in range(12)]
+    shifted = {p: month.iloc[i * 500: i * 500 + 3000] for i, p in enumerate(pairs)}  # each pair its own market
+    together, alone = IncrementalEvaluator(active), IncrementalEvaluator(active)
+    got_together, got_alone = [], []
+    for i in range(3000):
+        candles = [_row(shifted[p], i, p) for p in pairs]
+        got_together += [(s.pair, s.strategy, i, s.type) for s in together.on_candles(candles)]
+        for candle in candles:
+            got_alone += [(s.pair, s.strategy, i, s.type) for s in alone.on_candle(candle)]
+    assert sorted(got_together) == sorted(got_alone) and len(got_alone) > 100
+
+
+def test_a_revision_after_a_restore_rolls_back_to_the_state_before_the_last_bar(month):
+    active = ActiveStrategySet.of([ActiveEntry("MACD_CROSSOVER", get_strategy("MACD_CROSSOVER").space.defaults(),
+                                               None, ("1m",))])
+    straight = IncrementalEvaluator(active)
+    for i in range(2000):
+        straight.on_candle(_row(month, i, "BTC-USD"))
+    restored = IncrementalEvaluator(active)
+    restored.import_state(json.loads(json.dumps(straight.export_state())))
+    moved = _row(month, 2000, "BTC-USD")
+    other = IncrementalEvaluator(active)
+    other.import_state(straight.export_state())
+    # both see bar 2000 in a wrong version first, then revised: the restored copy must continue like the straight one
+    wrong = {**moved, "close": moved["close"] * 1.01, "high": max(moved["high"], moved["close"] * 1.01)}
+    straight.on_candle(wrong)
+    restored.on_candle(wrong)
+    restored.import_state(json.loads(json.dumps(straight.export_state())))
+    a = [(s.type, i) for i in range(2000, 2600) for s in straight.on_candle(_row(month, i, "BTC-USD"))]
+    b = [(s.type, i) for i in range(2000, 2600) for s in restored.on_candle(_row(month, i, "BTC-USD"))]
+    assert a == b and a
+
+
+def test_an_indicator_without_an_incremental_form_runs_on_the_window_path(month, monkeypatch):
+    from tradestream.params import Param, ParamSpace
+    from tradestream.strategies import indicators
+    from tradestream.strategies.expressions import CLOSE, P, crosses_above, crosses_below
+    from tradestream.strategies.spec import StrategySpec
+
+    monkeypatch.setitem(indicators._REGISTRY, "sma_window_only",
+                        indicators.IndicatorDef("sma_window_only", indicators.ta.sma, ("close",),
+                                                lambda k: k["length"] - 1, int_params=frozenset({"length"})))
+    spec = StrategySpec(name="WINDOW_ONLY", description="close crosses an SMA computed only on the window path",
+                        space=ParamSpace((Param("n", "int", 5, 50, 20),), owner="WINDOW_ONLY"),
+                        entry=crosses_above(CLOSE, Ind("sma_window_only", length=P("n"))),
+                        exit=crosses_below(CLOSE, Ind("sma_window_only", length=P("n"))))
+    entry = ActiveEntry("WINDOW_ONLY", {"n": 20}, None, ("1m",))
+    monkeypatch.setattr(ActiveEntry, "spec", property(lambda self: spec if self.strategy == "WINDOW_ONLY"
+                                                      else get_strategy(self.strategy)))
+    macd = ActiveEntry("MACD_CROSSOVER", get_strategy("MACD_CROSSOVER").space.defaults(), None, ("1m",))
+    active = ActiveStrategySet.of([entry, macd])
+    incremental, reference = IncrementalEvaluator(active), LiveEvaluator(active)
+    frame = month.iloc[:1500]
+    got = [(s.strategy, i, s.type) for i in range(1500) for s in incremental.on_candle(_row(frame, i, "BTC-USD"))]
+    want = [(s.strategy, i, s.type) for i in range(1500) for s in reference.on_candle(_row(frame, i, "BTC-USD"))]
+    assert sorted(got) == sorted(want) and {s for s, _, _ in got} == {"WINDOW_ONLY", "MACD_CROSSOVER"}
+    assert incremental._window_keys == {entry.key}

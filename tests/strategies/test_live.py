@@ -1,4 +1,8 @@
-"""LiveEvaluator behaviour: revisions, late candles, state, reloads, broken strategies, bad candles."""
+"""Live evaluator behaviour: revisions, late candles, state, reloads, broken strategies, bad candles.
+
+Each behaviour is checked on both live evaluators: the reference ``LiveEvaluator`` (pandas-ta
+over each stream's window) and ``IncrementalEvaluator`` (incremental indicators).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import pytest
 
 from tradestream.strategies import IndicatorCache, get_strategy, list_strategies
 from tradestream.strategies.config import ActiveEntry, ActiveStrategySet
+from tradestream.strategies.incremental.evaluator import IncrementalEvaluator
 from tradestream.strategies.live import LiveEvaluator, LiveSignal, evaluate_last_bar, to_live_candle
 from tradestream.strategies.positions import positions_after, trade_signals
 from tradestream.v1 import market_pb2, strategy_pb2
@@ -28,6 +33,11 @@ def _row(frame: pd.DataFrame, i: int, pair: str = PAIR, **override) -> dict[str,
     return row
 
 
+@pytest.fixture(params=[LiveEvaluator, IncrementalEvaluator], ids=["window", "incremental"])
+def Evaluator(request):  # noqa: N802 - a class
+    return request.param
+
+
 @pytest.fixture(scope="module")
 def frame(month) -> pd.DataFrame:
     # 120 candles after MACD's window is full, so the live window has started to drop candles
@@ -39,7 +49,7 @@ def macd_signals(frame) -> pd.Series:
     return trade_signals(*get_strategy("MACD_CROSSOVER").signals(frame))
 
 
-def _feed(live: LiveEvaluator, frame: pd.DataFrame, bars: range, pair: str = PAIR) -> dict[int, str]:
+def _feed(live, frame: pd.DataFrame, bars: range, pair: str = PAIR) -> dict[int, str]:
     out = {}
     for i in bars:
         for s in live.on_candle(_row(frame, i, pair)):
@@ -47,15 +57,15 @@ def _feed(live: LiveEvaluator, frame: pd.DataFrame, bars: range, pair: str = PAI
     return out
 
 
-def test_no_signal_while_the_window_holds_fewer_candles_than_the_lookback(frame):
-    live = LiveEvaluator(ActiveStrategySet.of([_entry("MACD_CROSSOVER")]))
+def test_no_signal_while_the_window_holds_fewer_candles_than_the_lookback(Evaluator, frame):
+    live = Evaluator(ActiveStrategySet.of([_entry("MACD_CROSSOVER")]))
     lookback = get_strategy("MACD_CROSSOVER").lookback()
     assert _feed(live, frame, range(lookback)) == {}
 
 
-def test_revised_candle_never_emits_a_second_signal_for_the_same_bar(frame, macd_signals):
+def test_revised_candle_never_emits_a_second_signal_for_the_same_bar(Evaluator, frame, macd_signals):
     buy = int(macd_signals[macd_signals == 1].index.map(frame.index.get_loc)[0])
-    live = LiveEvaluator(ActiveStrategySet.of([_entry("MACD_CROSSOVER")]))
+    live = Evaluator(ActiveStrategySet.of([_entry("MACD_CROSSOVER")]))
     _feed(live, frame, range(buy))
     first = live.on_candle(_row(frame, buy))
     assert [s.type for s in first] == ["BUY"]
@@ -66,9 +76,9 @@ def test_revised_candle_never_emits_a_second_signal_for_the_same_bar(frame, macd
     assert live.position("MACD_CROSSOVER", get_strategy("MACD_CROSSOVER").space.defaults(), PAIR, TF) == 1
 
 
-def test_revision_that_creates_a_signal_emits_it_once_from_the_position_before_the_bar(frame, macd_signals):
+def test_revision_that_creates_a_signal_emits_it_once_from_the_position_before_the_bar(Evaluator, frame, macd_signals):
     buy = int(macd_signals[macd_signals == 1].index.map(frame.index.get_loc)[0])
-    live = LiveEvaluator(ActiveStrategySet.of([_entry("MACD_CROSSOVER")]))
+    live = Evaluator(ActiveStrategySet.of([_entry("MACD_CROSSOVER")]))
     _feed(live, frame, range(buy))
     # first version of the bar: a 1% drop, so MACD cannot cross up yet
     prev_close = frame["close"].iloc[buy - 1]
@@ -80,15 +90,15 @@ def test_revision_that_creates_a_signal_emits_it_once_from_the_position_before_t
     assert live.on_candle(_row(frame, buy)) == []
 
 
-def test_late_candles_are_ignored_and_counted(frame):
-    live = LiveEvaluator(ActiveStrategySet.of([_entry("MACD_CROSSOVER")]))
+def test_late_candles_are_ignored_and_counted(Evaluator, frame):
+    live = Evaluator(ActiveStrategySet.of([_entry("MACD_CROSSOVER")]))
     _feed(live, frame, range(100))
     assert live.on_candle(_row(frame, 50)) == []
     assert live.late_candles == 1
 
 
-def test_streams_of_different_pairs_keep_separate_windows_and_positions(frame, macd_signals):
-    live = LiveEvaluator(ActiveStrategySet.of([_entry("MACD_CROSSOVER")]))
+def test_streams_of_different_pairs_keep_separate_windows_and_positions(Evaluator, frame, macd_signals):
+    live = Evaluator(ActiveStrategySet.of([_entry("MACD_CROSSOVER")]))
     expected = {i: ("BUY" if v == 1 else "SELL") for i, v in enumerate(macd_signals) if v != 0}
     got: dict[str, dict[int, str]] = {"BTC-USD": {}, "ETH-USD": {}}
     for i in range(len(frame)):
@@ -98,28 +108,40 @@ def test_streams_of_different_pairs_keep_separate_windows_and_positions(frame, m
     assert got["BTC-USD"] == expected and got["ETH-USD"] == expected
 
 
-def test_exported_state_survives_json_and_continues_exactly(frame, macd_signals):
+def test_exported_state_survives_json_and_continues_exactly(Evaluator, frame, macd_signals):
     active = ActiveStrategySet.of([_entry("MACD_CROSSOVER"), _entry("OBV_EMA")])
-    straight = LiveEvaluator(active)
+    straight = Evaluator(active)
     expected = _feed(straight, frame, range(len(frame)))
-    first = LiveEvaluator(active)
+    first = Evaluator(active)
     cut = len(frame) - 80  # after the window started to drop candles
     before = _feed(first, frame, range(cut))
     state = json.loads(json.dumps(first.export_state()))  # plain dicts, nothing exotic
-    second = LiveEvaluator(active)
+    second = Evaluator(active)
     second.import_state(state)
     after = _feed(second, frame, range(cut, len(frame)))
     assert {**before, **after} == expected
     assert set(state) == {"format", "streams", "positions"}
 
 
-def test_export_state_can_select_one_stream(frame):
-    live = LiveEvaluator(ActiveStrategySet.of([_entry("MACD_CROSSOVER")]))
+def test_export_state_can_select_one_stream(Evaluator, frame):
+    live = Evaluator(ActiveStrategySet.of([_entry("MACD_CROSSOVER")]))
     _feed(live, frame, range(50), "BTC-USD")
     _feed(live, frame, range(50), "ETH-USD")
     state = live.export_state(pair="ETH-USD")
     assert [s["pair"] for s in state["streams"]] == ["ETH-USD"]
     assert {p["pair"] for p in state["positions"]} <= {"ETH-USD"}
+
+
+def test_incremental_import_state_refuses_foreign_or_malformed_state():
+    live = IncrementalEvaluator(ActiveStrategySet.of([_entry("MACD_CROSSOVER")]))
+    with pytest.raises(ValueError, match="format='tradestream.incremental/1'"):
+        live.import_state({"format": "tradestream.live/1", "streams": []})
+    with pytest.raises(ValueError, match="stream entry is malformed"):
+        live.import_state({"format": "tradestream.incremental/1", "streams": [{"pair": "BTC-USD"}]})
+    with pytest.raises(ValueError, match="position entry is malformed"):
+        live.import_state({"format": "tradestream.incremental/1",
+                           "positions": [{"key": "X", "pair": "BTC-USD", "timeframe": "1m", "position": 5,
+                                          "bar_time": None, "position_before": 0, "emitted": None}]})
 
 
 def test_import_state_refuses_foreign_or_malformed_state():
@@ -134,10 +156,10 @@ def test_import_state_refuses_foreign_or_malformed_state():
                                           "bar_time": None, "position_before": 0, "emitted": None}]})
 
 
-def test_reload_keeps_positions_and_reports_what_changed(frame, macd_signals):
+def test_reload_keeps_positions_and_reports_what_changed(Evaluator, frame, macd_signals):
     macd, sar = _entry("MACD_CROSSOVER"), _entry("PARABOLIC_SAR")
     buy = int(macd_signals[macd_signals == 1].index.map(frame.index.get_loc)[0])
-    live = LiveEvaluator(ActiveStrategySet.of([macd]))
+    live = Evaluator(ActiveStrategySet.of([macd]))
     _feed(live, frame, range(buy + 1))
     assert live.position("MACD_CROSSOVER", macd.params, PAIR, TF) == 1
     report = live.reload(ActiveStrategySet.of([macd, sar]))
@@ -150,10 +172,10 @@ def test_reload_keeps_positions_and_reports_what_changed(frame, macd_signals):
     assert rest == expected
 
 
-def test_reload_reports_long_positions_that_nobody_will_close(frame, macd_signals):
+def test_reload_reports_long_positions_that_nobody_will_close(Evaluator, frame, macd_signals):
     macd = _entry("MACD_CROSSOVER")
     buy = int(macd_signals[macd_signals == 1].index.map(frame.index.get_loc)[0])
-    live = LiveEvaluator(ActiveStrategySet.of([macd]))
+    live = Evaluator(ActiveStrategySet.of([macd]))
     _feed(live, frame, range(buy + 1))
     report = live.reload(ActiveStrategySet.of([_entry("PARABOLIC_SAR")]))
     assert report.removed == [macd.key]
@@ -162,9 +184,9 @@ def test_reload_reports_long_positions_that_nobody_will_close(frame, macd_signal
     assert back.added == [macd.key] and live.position("MACD_CROSSOVER", macd.params, PAIR, TF) == 1
 
 
-def test_a_strategy_that_fails_is_skipped_and_the_others_keep_running(frame, macd_signals):
+def test_a_strategy_that_fails_is_skipped_and_the_others_keep_running(Evaluator, frame, macd_signals):
     without_ticks = frame.drop(columns=["trade_count"])
-    live = LiveEvaluator(ActiveStrategySet.of([_entry("TICK_VOLUME_ANALYSIS"), _entry("MACD_CROSSOVER")]))
+    live = Evaluator(ActiveStrategySet.of([_entry("TICK_VOLUME_ANALYSIS"), _entry("MACD_CROSSOVER")]))
     got = _feed(live, without_ticks, range(len(without_ticks)))
     expected = {i: ("BUY" if v == 1 else "SELL") for i, v in enumerate(macd_signals) if v != 0}
     assert got == expected
@@ -172,12 +194,12 @@ def test_a_strategy_that_fails_is_skipped_and_the_others_keep_running(frame, mac
     assert "TICK_VOLUME_ANALYSIS needs candle column(s) ['trade_count']" in message
 
 
-def test_seed_with_replay_continues_the_backtest_without_waiting_for_a_window(month):
+def test_seed_with_replay_continues_the_backtest_without_waiting_for_a_window(Evaluator, month):
     frame = month.iloc[:2400]
     entry = _entry("PARABOLIC_SAR")
     spec = get_strategy("PARABOLIC_SAR")
     expected = trade_signals(*spec.signals(frame))
-    live = LiveEvaluator(ActiveStrategySet.of([entry]))
+    live = Evaluator(ActiveStrategySet.of([entry]))
     live.seed(PAIR, TF, frame.iloc[:2000], positions="replay")
     held = positions_after(*spec.signals(frame.iloc[:2000]))
     assert live.position("PARABOLIC_SAR", entry.params, PAIR, TF) == held.iat[-1]
@@ -185,9 +207,9 @@ def test_seed_with_replay_continues_the_backtest_without_waiting_for_a_window(mo
     assert got == {i: ("BUY" if v == 1 else "SELL") for i, v in enumerate(expected) if v != 0 and i >= 2000}
 
 
-def test_protobuf_candles_in_and_protobuf_signals_out(frame, macd_signals):
+def test_protobuf_candles_in_and_protobuf_signals_out(Evaluator, frame, macd_signals):
     buy = int(macd_signals[macd_signals == 1].index.map(frame.index.get_loc)[0])
-    live = LiveEvaluator(ActiveStrategySet.of([_entry("MACD_CROSSOVER")]))
+    live = Evaluator(ActiveStrategySet.of([_entry("MACD_CROSSOVER")]))
     signals: list[LiveSignal] = []
     for i in range(buy + 1):
         c = frame.iloc[i]
@@ -223,8 +245,8 @@ def test_signal_id_is_deterministic_and_distinguishes_parameters(frame):
     ({"window_start": pd.Timestamp("2024-01-01 00:00")}, "no time zone"),
     ({"close": "abc"}, "close='abc' is not a number"),
 ])
-def test_bad_candles_are_refused_naming_the_field(frame, change, message):
-    live = LiveEvaluator(ActiveStrategySet.of([_entry("MACD_CROSSOVER")]))
+def test_bad_candles_are_refused_naming_the_field(Evaluator, frame, change, message):
+    live = Evaluator(ActiveStrategySet.of([_entry("MACD_CROSSOVER")]))
     with pytest.raises(ValueError, match=message):
         live.on_candle(_row(frame, 0, **change))
 

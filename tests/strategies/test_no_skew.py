@@ -1,9 +1,11 @@
 """No skew: live, candle-by-candle evaluation gives exactly the BUY/SELL bars of a backtest.
 
 The backtest side is ``trade_signals(*evaluate(name, month))`` over the whole synthetic month.
-The live side is ``LiveEvaluator.on_candle``, fed one candle at a time.
+The live side is a live evaluator's ``on_candle``, fed one candle at a time: both of them,
+``LiveEvaluator`` (the reference: pandas-ta over the stream's window) and
+``IncrementalEvaluator`` (incremental indicators), through the same tests.
 
-Three tests share the proof:
+These tests share the proof:
 
 * per strategy, sampled: the evaluator is seeded with exactly ``spec.window()`` candles (the
   smallest window it will ever work with) and the position the backtest holds at that point,
@@ -17,6 +19,13 @@ Three tests share the proof:
   a window of ``spec.window()`` candles equals the full-history value to 1e-9 of the price
   scale. Booleans rarely sit on a knife edge, so this catches a too-short window long before
   a sampled signal would.
+* every bar, window path: each strategy on overlapping chunks of the month equals the month
+  on every bar a window into a chunk (what the window path and seeding stand on).
+* every bar, incremental path: one incremental evaluator runs all 60 strategies from the
+  month's first candle to its last, candle by candle, with revisions of random bars (a
+  different candle first, then the real one): it must emit every backtest signal and nothing
+  else. (tests/strategies/test_incremental.py compares every indicator value and every rule
+  bar by bar, with a spread of parameters.)
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ import pytest
 from tradestream.strategies import IndicatorCache, get_strategy, strategy_names
 from tradestream.strategies.config import ActiveEntry, ActiveStrategySet
 from tradestream.strategies.expressions import Compare, Cond, Cross, EvalContext
+from tradestream.strategies.incremental.evaluator import IncrementalEvaluator
 from tradestream.strategies.live import LiveEvaluator
 from tradestream.strategies.positions import positions_after, trade_signals
 
@@ -49,8 +59,13 @@ def _spread(bars: np.ndarray, count: int) -> list[int]:
     return [int(bars[round(i * (bars.size - 1) / (count - 1))]) for i in range(count)]
 
 
+@pytest.fixture(params=[LiveEvaluator, IncrementalEvaluator], ids=["window", "incremental"])
+def Evaluator(request):  # noqa: N802 - a class
+    return request.param
+
+
 @pytest.mark.parametrize("name", strategy_names())
-def test_live_evaluation_emits_exactly_the_backtest_signals(name, month, month_signals):
+def test_live_evaluation_emits_exactly_the_backtest_signals(Evaluator, name, month, month_signals):
     spec = get_strategy(name)
     params = spec.space.defaults()
     window = spec.window(params)
@@ -74,7 +89,7 @@ def test_live_evaluation_emits_exactly_the_backtest_signals(name, month, month_s
     mismatches = []
     for bar in sorted(samples):
         start = bar - 1  # feed [start, start + SEGMENT)
-        live = LiveEvaluator(ActiveStrategySet.of([entry]))
+        live = Evaluator(ActiveStrategySet.of([entry]))
         live.seed(PAIR, TIMEFRAME, month.iloc[start - window: start], positions={entry.key: int(held[start - 1])})
         emitted = {}
         for i in range(start, start + SEGMENT):
@@ -89,13 +104,13 @@ def test_live_evaluation_emits_exactly_the_backtest_signals(name, month, month_s
 CONTINUOUS = ["MACD_CROSSOVER", "PARABOLIC_SAR", "OBV_EMA", "RENKO_CHART"]
 
 
-def test_continuous_live_run_from_the_first_candle_matches_the_backtest(month):
+def test_continuous_live_run_from_the_first_candle_matches_the_backtest(Evaluator, month):
     """EMA recursion, SAR path state, a cumulative indicator and a windowed custom one, together."""
     active = ActiveStrategySet.of(ActiveEntry(n, get_strategy(n).space.defaults(), None, (TIMEFRAME,))
                                   for n in CONTINUOUS)
     stream_window = active.window_for(PAIR, TIMEFRAME)
     frame = month.iloc[: stream_window + 300]  # 300 candles after the window starts to truncate
-    live = LiveEvaluator(active)
+    live = Evaluator(active)
     emitted: dict[str, dict[int, int]] = {n: {} for n in CONTINUOUS}
     for i in range(len(frame)):
         for signal in live.on_candle(_row(frame, i)):
@@ -200,3 +215,39 @@ def test_every_bar_after_the_window_is_independent_of_where_the_history_starts(n
     assert not mismatches[name], (
         f"{name}: {len(mismatches[name])} bar(s) differ from the full month when the history starts "
         f"spec.window()={window} bars earlier; first (chunk start, bar): {mismatches[name][:3]}")
+
+
+def test_incremental_run_over_the_whole_month_with_revisions_emits_exactly_the_backtest_signals(month, month_signals):
+    """Every strategy, every bar of the month, one candle at a time. At 400 random bars the
+    candle first arrives slightly different (every price 1e-9 higher: every indicator state
+    moves) and then as its final revision, which must roll the state back and give exactly
+    the backtest's future. Signals are published once per bar, so the first version must
+    signal what the backtest signals at that bar; the few bars where the shift tips a knife
+    edge are left out of the revisions."""
+    active = ActiveStrategySet.default(timeframes=(TIMEFRAME,))
+    live = IncrementalEvaluator(active)
+    rng = np.random.default_rng(5)
+    revised = set(rng.choice(np.arange(100, len(month)), 400, replace=False).tolist())
+    expected = {(name, i): int(v) for name, e in month_signals.items()
+                for i, v in enumerate(e.signals.to_numpy()) if v != 0}
+    emitted: dict[tuple[str, int], int] = {}
+    skipped = 0
+    for i in range(len(month)):
+        candles = [_row(month, i)]
+        if i in revised:
+            moved = {k: v * (1 + 1e-9) if k in ("open", "high", "low", "close", "vwap") else v
+                     for k, v in candles[0].items()}
+            probe = IncrementalEvaluator(active)
+            probe.import_state(live.export_state(candles=False))
+            here = {(s.strategy, i): 1 if s.type == "BUY" else -1 for s in probe.on_candle(moved)}
+            if here == {k: v for k, v in expected.items() if k[1] == i}:
+                candles.insert(0, moved)
+            else:
+                skipped += 1
+        for candle in candles:
+            for signal in live.on_candle(candle):
+                key = (signal.strategy, i)
+                assert key not in emitted, f"{key} signalled twice"
+                emitted[key] = 1 if signal.type == "BUY" else -1
+    assert emitted == expected
+    assert skipped < 40

@@ -15,6 +15,7 @@ program it was made by.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -317,10 +318,18 @@ _COMPARE = {">": K.GT, ">=": K.GE, "<": K.LT, "<=": K.LE}
 def compile_rules(entries: Iterable[tuple[str, object, Mapping[str, object]]]) -> Program:
     """A program evaluating ``(key, spec, params)`` entries: their indicators shared, one rule pair each.
 
-    Raises NotIncremental when an entry uses something without an incremental form."""
+    Raises NotIncremental when an entry uses something without an incremental form. Programs
+    are immutable; the last ones compiled are cached (a worker compiles its set once)."""
+    return _compile(tuple((key, spec, tuple(sorted(dict(params).items()))) for key, spec, params in entries))
+
+
+@functools.lru_cache(maxsize=256)
+def _compile(entries: tuple[tuple[str, object, tuple], ...]) -> Program:
+    # specs hash by identity (frozen, eq=False): registry singletons
     builder = ProgramBuilder()
     rules = []
-    for key, spec, params in entries:
+    for key, spec, items in entries:
+        params = dict(items)
         lookback = spec.lookback(params)
         rules.append(Rule(key, builder.rule(spec.entry, params, lookback), builder.rule(spec.exit, params, lookback)))
     return builder.build(rules)
