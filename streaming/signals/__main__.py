@@ -37,6 +37,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--history-hours", type=float, help="candle history the engine can seed from")
     p.add_argument("--job-name", help="Flink job name; also names the checkpoint folder")
     p.add_argument("--group", help="Kafka consumer group (offsets committed for lag monitoring)")
+    p.add_argument("--engine", choices=("incremental", "window"),
+                   help="incremental (default): indicators advance one bar per candle; window: the reference, "
+                        "pandas-ta over each stream's window on every candle")
     p.add_argument("--verbose", "-v", action="store_true", help="log debug messages")
     return p
 

@@ -20,13 +20,19 @@ last bar goes to the evaluator, which re-decides the bar from the position held 
 it and never emits a second signal for it. Signals carry a deterministic ``signal_id``,
 so the rare re-emission after a restart from a checkpoint is recognisable downstream.
 
-Shards: the strategies of one (pair, timeframe) are split by the frame they are
-evaluated on, ``frame_bucket(window)`` (64, 128, ... candles). The library shares an
-indicator cache only between strategies on the same frame, so nothing is computed twice,
-and the keys ``pair|timeframe|bucket`` spread one stream's work over the parallel
+Two evaluators (``ENGINES``): ``incremental`` (the default), ``IncrementalEvaluator``,
+whose indicators advance one bar per candle, and ``window``, the reference
+``LiveEvaluator``, which re-runs pandas-ta over each stream's window. They decide the same
+signals (tests/strategies/test_no_skew.py); the incremental one costs a fraction.
+
+Shards (window engine): the strategies of one (pair, timeframe) are split by the frame
+they are evaluated on, ``frame_bucket(window)`` (64, 128, ... candles). The library shares
+an indicator cache only between strategies on the same frame, so nothing is computed
+twice, and the keys ``pair|timeframe|bucket`` spread one stream's work over the parallel
 workers (10 pairs give ~70 keys instead of 10, which Flink's key hashing balances far
 better). Each shard keeps the window its own strategies need. ``bucket = 0`` means all
-strategies in one key (tests, the benchmark's reference).
+strategies in one key: the incremental engine's keys (a stream's cost no longer depends
+on its strategies' windows), tests, the benchmark's reference.
 
 Windows: a stream the engine meets for the first time, or one with a gap (the stream
 was inactive, or candles were skipped), or one whose window is shorter than the active
@@ -46,25 +52,38 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from streaming.signals.decoding import CandleUpdate
-from streaming.signals.history import HistoryReadError, HistorySource, StreamHistory, candles_frame
+from streaming.signals.history import HistoryReadError, HistorySource, StreamHistory
 from streaming.signals.live_set import LiveSetSpec, LiveSetWatcher
 from streaming.signals.routing import shard_entries
 from streaming.signals.state import KeyState
 from tradestream.strategies.config import ActiveStrategySet
-from tradestream.strategies.live import STATE_FORMAT, LiveEvaluator, LiveSignal, evaluate_last_bar
+from tradestream.strategies.incremental.evaluator import IncrementalEvaluator
+from tradestream.strategies.live import LiveEvaluator, LiveSignal
 from tradestream.strategies.synthetic import synthetic_candles
 from tradestream.timeframes import NS_PER_MS, TIMEFRAME_NS
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SNAPSHOT_EVERY = 16
+Engine = Literal["incremental", "window"]
+ENGINES: dict[str, type[IncrementalEvaluator] | type[LiveEvaluator]] = {
+    "incremental": IncrementalEvaluator, "window": LiveEvaluator}
+DEFAULT_ENGINE: Engine = "incremental"
+
+
+def check_engine(engine: str, error: type[ValueError] = ValueError) -> Engine:
+    if engine not in ENGINES:
+        raise error(f"engine {engine!r} is not one of {', '.join(ENGINES)}: 'incremental' advances each "
+                    "indicator one bar per candle, 'window' re-runs pandas-ta over each stream's window (reference)")
+    return engine  # type: ignore[return-value]
 
 
 @dataclass
 class _HeldStream:
-    evaluator: LiveEvaluator
+    evaluator: IncrementalEvaluator | LiveEvaluator
     seq: int        # the state's sequence number this evaluator reflects
     version: int    # the active-set version it runs
 
@@ -74,9 +93,11 @@ class SignalEngine:
 
     def __init__(self, live_set: LiveSetSpec, *, history: HistorySource | None = None,
                  snapshot_every: int = DEFAULT_SNAPSHOT_EVERY, clock: Callable[[], float] = time.monotonic,
-                 count: Callable[[str, int], None] | None = None):
+                 count: Callable[[str, int], None] | None = None, engine: Engine = DEFAULT_ENGINE):
         if snapshot_every < 1:
             raise ValueError(f"snapshot_every={snapshot_every} must be at least 1")
+        self.engine = check_engine(engine)
+        self._evaluator = ENGINES[engine]
         self.watcher = LiveSetWatcher(live_set, clock)
         self.history = history
         self.snapshot_every = snapshot_every
@@ -113,10 +134,14 @@ class SignalEngine:
         if not entries:
             return
         bars = max(e.lookback for e in entries) + 2
-        frame = synthetic_candles(days=bars / 1440 + 0.01).iloc[-bars:]
+        frame = synthetic_candles(days=(bars + 1) / 1440 + 0.01).iloc[-bars - 1:]
         started = time.perf_counter()
-        evaluate_last_bar(frame, entries, complete=True)
-        log.info("warmed up %d strategies in %.1f s", len(entries), time.perf_counter() - started)
+        evaluator = self._evaluator(ActiveStrategySet.of(entries))
+        evaluator.seed("WARM-UP", "1m", frame.iloc[:-1], positions="replay", complete=True)
+        evaluator.on_candle({"pair": "WARM-UP", "timeframe": "1m", "window_start": frame.index[-1],
+                             **frame.iloc[-1].to_dict()})
+        log.info("warmed up %d strategies (%s engine) in %.1f s", len(entries), self.engine,
+                 time.perf_counter() - started)
 
     # ------------------------------------------------------------------ one candle
     def on_update(self, update: CandleUpdate, state: KeyState) -> list[LiveSignal]:
@@ -148,7 +173,7 @@ class SignalEngine:
         seq = (meta["seq"] if meta else 0) + 1
         pending = meta["pending"] if meta else 0
         if seeded or recheck or pending + 1 >= self.snapshot_every:
-            state.write_snapshot(held.evaluator.export_state(update.pair, update.timeframe))
+            state.write_snapshot(_snapshot(held.evaluator, update.pair, update.timeframe))
             state.clear_recent()
             pending = 0
         else:
@@ -161,7 +186,7 @@ class SignalEngine:
 
     def _restore(self, key: str, meta: dict[str, int] | None, state: KeyState, active: ActiveStrategySet,
                  version: int) -> _HeldStream:
-        evaluator = LiveEvaluator(active)
+        evaluator = self._evaluator(active)
         if meta is not None:
             snapshot = state.read_snapshot()
             if snapshot is not None:
@@ -185,11 +210,8 @@ class SignalEngine:
         gap = meta is not None and update.window_start_ms > meta["time_ms"] + step_ms
         if not (first or gap or recheck):
             return False
-        exported = evaluator.export_state(pair, timeframe)
-        window = exported["streams"][0] if exported["streams"] else None
-        held_bars = len(window["times"]) if window else 0
-        complete = bool(window["complete"]) if window else True
-        positions = exported["positions"]
+        held_bars, complete, window = evaluator.history_of(pair, timeframe)
+        positions = evaluator.positions_of(pair, timeframe)
         decided = {p["key"] for p in positions}
         added = [e.key for e in active.for_stream(pair, timeframe) if e.key not in decided]
         need = active.window_for(pair, timeframe)
@@ -201,13 +223,13 @@ class SignalEngine:
             found = self._read_history(update)
             if found.frame is not None and (gap or len(found.frame) > held_bars or (added and not first)):
                 history, history_complete, origin = found.frame, found.complete, "the candles topic"
-        if history is None and added and held_bars > 0 and not first:
-            history, origin = candles_frame(window["times"], window["rows"]), "its own window"
+        if history is None and added and window is not None and not first:
+            history, origin = window, "its own window"
         if history is None:
             return False
         evaluator.seed(pair, timeframe, history, positions="replay", complete=history_complete)
         if positions:  # positions already held win over the replayed ones
-            evaluator.import_state({"format": STATE_FORMAT, "streams": [], "positions": positions})
+            evaluator.restore_positions(positions)
         self._count("streams_seeded")
         log.info("seeded %s from %s: %d candles up to %s (%s); %d positions kept, %d entries start from a "
                  "replay", update.key, origin, len(history), history.index[-1].isoformat(),
@@ -237,3 +259,12 @@ class SignalEngine:
             self._histories.clear()
         self._histories[cache_key] = found
         return found
+
+
+def _snapshot(evaluator: IncrementalEvaluator | LiveEvaluator, pair: str, timeframe: str) -> dict:
+    """What the key's ``snapshot`` cell keeps: the window engine its candle window and positions;
+    the incremental engine its indicator state and positions, without its kept candles (a
+    reload that adds indicators after a restore seeds them from the topic)."""
+    if isinstance(evaluator, IncrementalEvaluator):
+        return evaluator.export_state(pair, timeframe, candles=False)
+    return evaluator.export_state(pair, timeframe)

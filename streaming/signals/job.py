@@ -25,7 +25,7 @@ from streaming.jobs.control import python_first_on_path, run_until_stopped
 from streaming.jobs.entry import checked_flink_master
 from streaming.kafka.beam import ReaderSettings, ReadFromKafka, StartPolicy, WriteToKafka
 from streaming.kafka.clients import KafkaClientConfig
-from streaming.signals.engine import DEFAULT_SNAPSHOT_EVERY
+from streaming.signals.engine import DEFAULT_ENGINE, DEFAULT_SNAPSHOT_EVERY, Engine, check_engine
 from streaming.signals.history import KafkaCandleHistory
 from streaming.signals.live_set import DEFAULT_RELOAD_INTERVAL_S, LiveSetSpec, load_live_set
 from streaming.signals.transforms import DLQ_TAG, DecodeCandles, EngineOptions, EvaluateStrategies
@@ -68,6 +68,7 @@ class SignalJobConfig:
     checkpoint_dir: Path | None = None    # default <home>/checkpoints/<job_name>
     fresh: bool = False                   # ignore retained checkpoints
     warm_up: bool = True
+    engine: Engine = DEFAULT_ENGINE       # incremental indicators, or the window reference (pandas-ta per candle)
     extra_args: tuple[str, ...] = field(default_factory=tuple)
 
     @classmethod
@@ -89,7 +90,7 @@ class SignalJobConfig:
                      start: str = "latest", from_beginning: bool = False, fresh: bool = False, seed: bool = True,
                      parallelism: int = 2, reload_interval: float = DEFAULT_RELOAD_INTERVAL_S,
                      history_hours: float | None = None, job_name: str = DEFAULT_JOB_NAME,
-                     group: str = DEFAULT_CONSUMER_GROUP) -> SignalJobConfig:
+                     group: str = DEFAULT_CONSUMER_GROUP, engine: str = DEFAULT_ENGINE) -> SignalJobConfig:
         """The job a command line asks for: the options of `tradestream pipeline signals` and of
         `python -m streaming.signals`, by their parameter names there. The SDK worker pool is the
         settings' (``TRADESTREAM_FLINK_WORKER_POOL``, set by the Kubernetes stream supervisor)."""
@@ -102,6 +103,7 @@ class SignalJobConfig:
         return cls.from_settings(
             settings, config, reload_interval_s=reload_interval, history_hours=history_hours, start=start,
             fresh=fresh, seed_from_topic=seed, parallelism=parallelism, job_name=job_name, consumer_group=group,
+            engine=check_engine(engine, SignalJobError),
             flink_master=checked_flink_master(flink_master, SignalJobError),
             worker_pool=settings.flink.worker_pool or None)
 
@@ -110,6 +112,7 @@ class SignalJobConfig:
             raise SignalJobError(f"start policy {self.start!r} must be one of {', '.join(START_POLICIES)}")
         if self.parallelism < 1:
             raise SignalJobError(f"parallelism {self.parallelism} must be at least 1")
+        check_engine(self.engine, SignalJobError)
         if self.snapshot_every < 1:
             raise SignalJobError(f"snapshot_every {self.snapshot_every} must be at least 1")
         if self.max_bundle_time_ms < 1:
@@ -122,7 +125,7 @@ class SignalJobConfig:
 
     def engine_options(self) -> EngineOptions:
         history = KafkaCandleHistory(self.kafka, self.candles_topic) if self.seed_from_topic else None
-        return EngineOptions(self.live_set, history, self.snapshot_every, self.warm_up)
+        return EngineOptions(self.live_set, history, self.snapshot_every, self.warm_up, self.engine)
 
 
 def runnable_live_set(config: SignalJobConfig, skipped: Callable[[str], None]) -> ActiveStrategySet:
@@ -142,7 +145,10 @@ def build_signal_pipeline(p: beam.Pipeline, config: SignalJobConfig) -> None:
     reader = ReaderSettings(kafka=config.kafka, group_id=config.consumer_group, max_poll_s=0.2,
                             empty_poll_delay_s=0.05)
     batches = p | "ReadCandles" >> ReadFromKafka(config.candles_topic, reader, start=config.start)
-    decoded = batches | "DecodeCandles" >> DecodeCandles(config.live_set.history_hours, config.parallelism)
+    # The window engine splits a stream's strategies into frame-bucket shards; the incremental
+    # engine's cost per stream does not depend on windows: one key per stream.
+    sharding = config.live_set.history_hours if config.engine == "window" else None
+    decoded = batches | "DecodeCandles" >> DecodeCandles(sharding, config.parallelism)
     (decoded["candles"]
      | "EvaluateStrategies" >> EvaluateStrategies(config.engine_options())
      | "WriteSignals" >> WriteToKafka(config.signals_topic, config.kafka))

@@ -27,7 +27,7 @@ from apache_beam.transforms import userstate
 from streaming.jobs.pickled_state import PickledStateCoder
 from streaming.kafka.beam import KafkaBatch
 from streaming.signals.decoding import DEAD_LETTER_REASONS, SOURCE, CandleUpdate, RejectedCandle, decode_candle
-from streaming.signals.engine import DEFAULT_SNAPSHOT_EVERY, SignalEngine
+from streaming.signals.engine import DEFAULT_ENGINE, DEFAULT_SNAPSHOT_EVERY, Engine, SignalEngine
 from streaming.signals.history import KafkaCandleHistory
 from streaming.signals.live_set import LiveSetSpec
 from streaming.signals.routing import ShardRouter
@@ -115,6 +115,7 @@ class EngineOptions:
     history: KafkaCandleHistory | None = None
     snapshot_every: int = DEFAULT_SNAPSHOT_EVERY
     warm_up: bool = True
+    engine: Engine = DEFAULT_ENGINE
 
 
 class EvaluateStrategiesFn(beam.DoFn):
@@ -138,7 +139,7 @@ class EvaluateStrategiesFn(beam.DoFn):
         _worker_logging()
         options = self._options
         self._engine = SignalEngine(options.live_set, history=options.history,
-                                    snapshot_every=options.snapshot_every, count=self._count)
+                                    snapshot_every=options.snapshot_every, count=self._count, engine=options.engine)
         if options.warm_up:
             self._engine.warm_up()
 

@@ -23,7 +23,7 @@ def plain(output: str) -> str:
 def test_the_signals_command_documents_the_options_the_stream_supervisor_uses():
     result = invoke("--help")
     assert result.exit_code == 0
-    for option in ("--config", "--flink-master", "--start", "--from-beginning", "--fresh", "--parallelism"):
+    for option in ("--config", "--flink-master", "--start", "--from-beginning", "--fresh", "--parallelism", "--engine"):
         assert option in result.output
 
 
@@ -33,6 +33,7 @@ def test_the_signals_command_documents_the_options_the_stream_supervisor_uses():
     (["--config", "/nowhere/live.yaml"], "/nowhere/live.yaml"),
     (["--flink-master", "localhost"], "must be '[local]' or HOST:PORT"),
     (["--parallelism", "0"], "'--parallelism': Input should be greater than or equal to 1"),
+    (["--engine", "fast"], "engine 'fast' is not one of incremental, window"),
 ])
 def test_bad_options_fail_with_a_message_naming_the_value(args, message):
     result = invoke(*args)

@@ -1,7 +1,8 @@
 """The live strategy engine without Beam: signals, revisions, state, config reload, bad input.
 
 Each test drives ``SignalEngine.on_update`` with candles decoded from real Candle protobuf
-records and compares with the vectorized evaluation of the strategy library.
+records and compares with the vectorized evaluation of the strategy library, with each of
+the engine's evaluators (``incremental`` and the reference ``window``).
 """
 
 from __future__ import annotations
@@ -53,14 +54,19 @@ def interleaved(streams: dict[str, list[CandleUpdate]], start: int = 0, stop: in
     return [update for row in rows for update in row]
 
 
+@pytest.fixture(params=["incremental", "window"])
+def engine_kind(request) -> str:
+    return request.param
+
+
 def engine_for(tmp_path: Path, entries, **kwargs) -> SignalEngine:
     config = write_config(tmp_path / "live.yaml", entries)
     return SignalEngine(LiveSetSpec.from_file(config, history_hours=168, reload_interval_s=0), **kwargs)
 
 
 @pytest.mark.parametrize("shards", [False, True], ids=["one key per stream", "one key per frame bucket"])
-def test_engine_emits_exactly_the_vectorized_signals_candle_by_candle(tmp_path, streams, shards):
-    engine = engine_for(tmp_path, CONFIG_A, snapshot_every=4)
+def test_engine_emits_exactly_the_vectorized_signals_candle_by_candle(engine_kind, tmp_path, streams, shards):
+    engine = engine_for(tmp_path, CONFIG_A, snapshot_every=4, engine=engine_kind)
     candles = interleaved(streams)
     states: dict[str, MemoryKeyState] = {}
     signals = run(engine, sharded(candles) if shards else candles, states)
@@ -77,8 +83,8 @@ def test_engine_emits_exactly_the_vectorized_signals_candle_by_candle(tmp_path, 
         assert sorted({key.rsplit("|", 1)[1] for key, state in states.items() if state.meta}) == ["b1024", "b64"]
 
 
-def test_a_revised_candle_never_produces_a_second_signal_for_its_bar(tmp_path, streams):
-    engine = engine_for(tmp_path, CONFIG_A)
+def test_a_revised_candle_never_produces_a_second_signal_for_its_bar(engine_kind, tmp_path, streams):
+    engine = engine_for(tmp_path, CONFIG_A, engine=engine_kind)
     states: dict[str, MemoryKeyState] = {}
     stream = streams["BTC-USD"]
     expected = expected_signals(decoded_frame(stream), "BTC-USD", CONFIG_A)
@@ -101,14 +107,15 @@ def test_a_revised_candle_never_produces_a_second_signal_for_its_bar(tmp_path, s
     assert engine.counts["candles_stale"] == len(signal_bars)  # the re-delivered originals
 
 
-def test_a_worker_without_memory_of_a_key_continues_from_its_state(tmp_path, streams):
+def test_a_worker_without_memory_of_a_key_continues_from_its_state(engine_kind, tmp_path, streams):
     states: dict[str, MemoryKeyState] = {}
-    first = engine_for(tmp_path, CONFIG_A, snapshot_every=5)
+    first = engine_for(tmp_path, CONFIG_A, snapshot_every=5, engine=engine_kind)
     half = BARS // 2 + 3  # not on a snapshot boundary: the restore replays the candles since the snapshot
     signals = run(first, interleaved(streams, 0, half), states)
     assert all(state.recent for state in states.values())
 
-    second = engine_for(tmp_path, CONFIG_A, snapshot_every=5)  # a new worker: state, but no evaluators
+    # a new worker: state, but no evaluators
+    second = engine_for(tmp_path, CONFIG_A, snapshot_every=5, engine=engine_kind)
     signals += run(second, interleaved(streams, half), states)
 
     assert second.counts["streams_restored"] == len(PAIRS)
@@ -119,9 +126,10 @@ def test_a_worker_without_memory_of_a_key_continues_from_its_state(tmp_path, str
     assert len(signals) == len(expected)
 
 
-def test_config_reload_keeps_positions_and_starts_added_strategies_where_a_backtest_would_be(tmp_path, streams):
+def test_config_reload_keeps_positions_and_starts_added_strategies_where_a_backtest_would_be(
+        engine_kind, tmp_path, streams):
     config = write_config(tmp_path / "live.yaml", CONFIG_A)
-    engine = SignalEngine(LiveSetSpec.from_file(config, history_hours=168, reload_interval_s=0))
+    engine = SignalEngine(LiveSetSpec.from_file(config, history_hours=168, reload_interval_s=0), engine=engine_kind)
     frames = {pair: decoded_frame(stream) for pair, stream in streams.items()}
     # reload at a bar where the kept MACD is long in both pairs: a lost position would miss its SELL
     macd = CONFIG_A[1]

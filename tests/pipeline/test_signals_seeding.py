@@ -95,14 +95,17 @@ def test_history_is_the_final_revision_of_each_earlier_bar_of_one_stream_from_th
     assert len(recent.frame) <= 9
 
 
-def test_a_stream_met_mid_history_is_seeded_from_the_topic_and_continues_like_a_backtest(kafka, topic, tmp_path):
+@pytest.mark.parametrize("engine_kind", ["incremental", "window"])
+def test_a_stream_met_mid_history_is_seeded_from_the_topic_and_continues_like_a_backtest(
+        engine_kind, kafka, topic, tmp_path):
     frame = market(300, seed=9)
     produce(kafka.kafka.bootstrap, topic, [(key, value, 0) for key, value in candle_records(frame, "BTC-USD")])
     stream = updates(frame, "BTC-USD")  # offsets 0..299 of partition 0, as produced
     assert decode_candle(candle_records(frame, "BTC-USD")[240][1], b"BTC-USD|1m", 0, 240) == stream[240]
     config = write_config(tmp_path / "live.yaml", CONFIG_A)
     engine = SignalEngine(LiveSetSpec.from_file(config, history_hours=168),
-                          history=KafkaCandleHistory(KafkaClientConfig.from_settings(kafka.kafka), topic))
+                          history=KafkaCandleHistory(KafkaClientConfig.from_settings(kafka.kafka), topic),
+                          engine=engine_kind)
 
     states: dict[str, MemoryKeyState] = {}
     signals = []
@@ -116,7 +119,9 @@ def test_a_stream_met_mid_history_is_seeded_from_the_topic_and_continues_like_a_
     assert len(signals) == len(expected)
 
 
-def test_a_reload_starts_an_added_strategy_where_a_backtest_is_and_keeps_running_positions(kafka, topic, tmp_path):
+@pytest.mark.parametrize("engine_kind", ["incremental", "window"])
+def test_a_reload_starts_an_added_strategy_where_a_backtest_is_and_keeps_running_positions(
+        engine_kind, kafka, topic, tmp_path):
     """The job's shard keys hold only the window their own strategies need (20 candles for the
     64-candle shard here): an added strategy's position is replayed over the topic's history."""
     frame = market(300, seed=13)
@@ -124,7 +129,8 @@ def test_a_reload_starts_an_added_strategy_where_a_backtest_is_and_keeps_running
     stream = updates(frame, "BTC-USD")
     config = write_config(tmp_path / "live.yaml", CONFIG_A)
     engine = SignalEngine(LiveSetSpec.from_file(config, history_hours=168, reload_interval_s=0),
-                          history=KafkaCandleHistory(KafkaClientConfig.from_settings(kafka.kafka), topic))
+                          history=KafkaCandleHistory(KafkaClientConfig.from_settings(kafka.kafka), topic),
+                          engine=engine_kind)
     decoded = decoded_frame(stream)
     added, shard_window = CONFIG_B[2], 20  # AROON_MFI joins the shard of TICK_VOLUME_ANALYSIS (window 20)
 

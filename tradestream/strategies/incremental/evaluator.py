@@ -67,6 +67,7 @@ STATE_FORMAT = "tradestream.incremental/1"
 _COLUMNS = len(STRATEGY_INPUT_COLUMNS)
 _EMITTED = {0: None, 1: "BUY", -1: "SELL"}
 _EMITTED_CODE = {None: 0, "BUY": 1, "SELL": -1}
+_NEVER = np.iinfo(np.int64).min  # bar_time of an entry that never decided (no position to report)
 
 
 class _Group:
@@ -90,7 +91,7 @@ class _Group:
         self.position = np.zeros((capacity, e), dtype=np.int8)
         self.position_before = np.zeros((capacity, e), dtype=np.int8)
         self.emitted = np.zeros((capacity, e), dtype=np.int8)
-        self.bar_time = np.full((capacity, e), -1, dtype=np.int64)
+        self.bar_time = np.full((capacity, e), _NEVER, dtype=np.int64)
         self.free: list[int] = []
 
     def add(self) -> int:
@@ -109,7 +110,7 @@ class _Group:
         self.position[row] = FLAT
         self.position_before[row] = FLAT
         self.emitted[row] = 0
-        self.bar_time[row] = -1
+        self.bar_time[row] = _NEVER
         return row
 
     def release(self, row: int) -> None:
@@ -361,6 +362,8 @@ class IncrementalEvaluator:
             return
         for e, key in enumerate(g.keys):
             bar_time = int(g.bar_time[stream.row, e])
+            if bar_time == _NEVER:
+                continue
             self._dormant[(key, stream.pair, stream.timeframe)] = (
                 int(g.position[stream.row, e]), None if bar_time < 0 else bar_time,
                 int(g.position_before[stream.row, e]), _EMITTED[int(g.emitted[stream.row, e])])
@@ -427,19 +430,24 @@ class IncrementalEvaluator:
 
     # ------------------------------------------------------------------ history for the engine
     def history_of(self, pair: str, timeframe: str) -> tuple[int, bool, pd.DataFrame | None]:
-        """(candles held, whether they are the stream's whole history, those candles as a frame)."""
+        """(candles the stream's indicators have seen, whether that is the stream's whole history,
+        the candles kept for replays as a frame or None). After a restore from a snapshot without
+        candles the indicators still reflect their whole history while no candle is kept."""
         stream = self._streams.get((pair, timeframe))
         if stream is None:
             return 0, True, None
         times, rows = stream.kept()
-        complete = bool(stream.group.complete[stream.row]) if stream.group is not None else True
-        complete = complete and len(times) == stream.bars_seen
+        g = stream.group
+        if g is not None:
+            seen, complete = g.bars(stream.row), bool(g.complete[stream.row])
+        else:
+            seen, complete = len(times), len(times) == stream.bars_seen
         if not len(times):
-            return 0, complete, None
+            return seen, complete, None
         frame = pd.DataFrame(rows, columns=list(STRATEGY_INPUT_COLUMNS),
                              index=pd.DatetimeIndex(times.astype("datetime64[ns]"), tz="UTC"))
         gaps = [c for c in ("vwap", "trade_count") if frame[c].isna().any()]
-        return len(times), complete, frame.drop(columns=gaps) if gaps else frame
+        return seen, complete, frame.drop(columns=gaps) if gaps else frame
 
     # ------------------------------------------------------------------ reload
     def reload(self, active_set: ActiveStrategySet) -> ReloadReport:
@@ -513,6 +521,8 @@ class IncrementalEvaluator:
                 continue
             for e, key in enumerate(g.keys):
                 bar_time = int(g.bar_time[stream.row, e])
+                if bar_time == _NEVER:
+                    continue  # never decided (and flat): no position to report, as LiveEvaluator
                 yield key, pair, timeframe, (int(g.position[stream.row, e]), None if bar_time < 0 else bar_time,
                                              int(g.position_before[stream.row, e]),
                                              _EMITTED[int(g.emitted[stream.row, e])])
