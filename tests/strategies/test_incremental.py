@@ -169,14 +169,14 @@ def test_every_strategy_signals_on_every_bar_as_the_vectorized_evaluation(month,
     (shared indicators), over every bar of the synthetic month (and of the flat market)."""
     frame = month if market_name == "month" else _flat_market(month)
     entries = _entries(spread_seed)
-    keys, got_entries, got_exits = rule_signals(frame, entries)
+    keys, got_entries, got_exits = rule_signals(frame, entries, threads=2)
     assert keys == [k for k, _, _ in entries]
     cache = IndicatorCache(frame)
     differ = []
     for j, (key, spec, params) in enumerate(entries):
         expected_entries, expected_exits = spec.signals(frame, params, cache)
-        bad = np.flatnonzero((got_entries[:, j] != expected_entries.to_numpy())
-                             | (got_exits[:, j] != expected_exits.to_numpy()))
+        bad = np.flatnonzero((got_entries[j] != expected_entries.to_numpy())
+                             | (got_exits[j] != expected_exits.to_numpy()))
         if bad.size:
             differ.append(f"{key} {params}: {bad.size} bars, first {bad[:3]}")
     assert not differ, "\n".join(differ)
@@ -300,3 +300,15 @@ def test_an_indicator_without_an_incremental_form_runs_on_the_window_path(month,
     want = [(s.strategy, i, s.type) for i in range(1500) for s in reference.on_candle(_row(frame, i, "BTC-USD"))]
     assert sorted(got) == sorted(want) and {s for s, _, _ in got} == {"WINDOW_ONLY", "MACD_CROSSOVER"}
     assert incremental._window_keys == {entry.key}
+
+
+def test_operation_major_batch_runs_equal_the_live_bar_by_bar_order(month):
+    """The batch path (each operation over a chunk of bars) and the live path (every operation
+    each bar) compute every slot of all 60 strategies identically."""
+    entries = [(s.name, s, s.space.defaults()) for s in list_strategies()]
+    program = compile_rules(entries)
+    values = candle_values(month.iloc[:5000])
+    every_slot = list(range(program.n_slots))
+    by_column = run_program(program, values, every_slot)
+    by_bar = run_program(program, values, every_slot, bar_major=True)
+    assert np.array_equal(by_column, by_bar, equal_nan=True)

@@ -11,7 +11,7 @@ import math
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numba
 import numpy as np
@@ -36,6 +36,13 @@ TRADE_LIST_COLUMNS: tuple[str, ...] = (
 )
 # Signal matrices of a grid are built in chunks of about this many cells (bytes per side).
 GRID_CHUNK_CELLS = 64_000_000
+
+# How a grid's signals are computed: "kernels" evaluates all parameter sets of a chunk in one
+# run of the strategy library's incremental kernels (indicators shared between sets, both
+# cores), equal to pandas-ta bar for bar (tests/strategies/test_incremental.py); "pandas-ta"
+# calls the strategy's vectorized evaluation set by set (with the shared indicator cache).
+SignalEngine = Literal["kernels", "pandas-ta"]
+SIGNAL_ENGINES: tuple[str, ...] = ("kernels", "pandas-ta")
 
 
 @dataclass(frozen=True)
@@ -273,6 +280,60 @@ def strategy_signals(candles: pd.DataFrame, strategy: StrategyLike, params: Mapp
             coerce_signal(exits, candles.index, f"exits of {label}"))
 
 
+def signal_matrices(candles: pd.DataFrame, strategy: StrategyLike, param_sets: Sequence[Mapping[str, ParamValue]],
+                    *, engine: SignalEngine = "kernels", cache: object | None = None,
+                    ) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
+    """(entries, exits, failures): sets x bars signal matrices of ``strategy`` for validated
+    ``param_sets``, and per set None or why it cannot run on these candles (a look-back longer
+    than the candles; its rows are False).
+
+    With ``engine="kernels"`` a strategy of the strategy library is evaluated for all sets in
+    one incremental-kernel run; anything else (another strategy, an indicator without an
+    incremental form) takes the set-by-set path, sharing ``cache``."""
+    if engine not in SIGNAL_ENGINES:
+        raise BacktestInputError(f"signal engine {engine!r} is not one of {list(SIGNAL_ENGINES)}")
+    n = len(candles)
+    entries = np.zeros((len(param_sets), n), dtype=np.bool_)
+    exits = np.zeros((len(param_sets), n), dtype=np.bool_)
+    failures: list[str | None] = [None] * len(param_sets)
+    runnable = []
+    for row, values in enumerate(param_sets):
+        lookback = getattr(strategy, "lookback", None)
+        if lookback is not None and n <= lookback(values):
+            failures[row] = (f"strategy {strategy.name} with {_fmt_params(values)} cannot run on these {n} "
+                             f"candles: its look-back is {lookback(values)} bars")
+        else:
+            runnable.append(row)
+    if engine == "kernels" and runnable and _kernel_signals(candles, strategy, param_sets, runnable, entries, exits):
+        return entries, exits, failures
+    for row in runnable:
+        try:
+            entries[row], exits[row] = strategy_signals(candles, strategy, param_sets[row], cache)
+        except InsufficientHistoryError as exc:
+            failures[row] = str(exc)
+    return entries, exits, failures
+
+
+def _kernel_signals(candles: pd.DataFrame, strategy: StrategyLike, param_sets: Sequence[Mapping[str, ParamValue]],
+                    rows: list[int], entries: np.ndarray, exits: np.ndarray) -> bool:
+    """Fills ``rows`` of the matrices from the incremental kernels; False when they cannot run the strategy."""
+    try:
+        from tradestream.strategies import StrategySpec
+        from tradestream.strategies.incremental.batch import rule_signals
+        from tradestream.strategies.incremental.program import NotIncremental
+    except ImportError:
+        return False
+    if not isinstance(strategy, StrategySpec):
+        return False
+    try:
+        _, got_entries, got_exits = rule_signals(candles, [(str(row), strategy, param_sets[row]) for row in rows],
+                                                 threads=numba.get_num_threads())
+    except NotIncremental:
+        return False
+    entries[rows], exits[rows] = got_entries, got_exits
+    return True
+
+
 def indicator_cache(candles: pd.DataFrame, strategy: StrategyLike) -> object | None:
     """A shared indicator cache for ``candles`` when ``strategy`` comes from the strategy library."""
     try:
@@ -296,12 +357,13 @@ def run_strategy(candles: pd.DataFrame, strategy: str | StrategyLike, params: Ma
 
 def run_strategy_grid(candles: pd.DataFrame, strategy: str | StrategyLike,
                       param_sets: Sequence[Mapping[str, Any]], config: BacktestConfig | None = None, *,
-                      timeframe: str | None = None, allow_gaps: bool = False) -> pd.DataFrame:
+                      timeframe: str | None = None, allow_gaps: bool = False,
+                      signals: SignalEngine = "kernels") -> pd.DataFrame:
     """Metrics of ``strategy`` for every parameter set, simulated in parallel.
 
-    Signals are computed per set (by the strategy, in this process); the simulations of a
-    chunk of sets then run in one parallel kernel call. Returns one row per set: the
-    parameters as columns followed by the metrics, in the order given.
+    The signals of a chunk of sets are computed together (``signal_matrices``: one kernel run
+    for a library strategy, or set by set) and simulated in one parallel kernel call. Returns
+    one row per set: the parameters as columns followed by the metrics, in the order given.
     """
     if not param_sets:
         raise BacktestInputError("no parameter sets to run; give at least one")
@@ -315,10 +377,10 @@ def run_strategy_grid(candles: pd.DataFrame, strategy: str | StrategyLike,
     blocks = []
     for first in range(0, len(validated), chunk):
         batch = validated[first:first + chunk]
-        entries = np.empty((len(batch), n), dtype=np.bool_)
-        exits = np.empty((len(batch), n), dtype=np.bool_)
-        for row, values in enumerate(batch):
-            entries[row], exits[row] = strategy_signals(candles, spec, values, cache)
+        entries, exits, failures = signal_matrices(candles, spec, batch, engine=signals, cache=cache)
+        failed = next((f for f in failures if f), None)
+        if failed:
+            raise InsufficientHistoryError(failed)
         blocks.append(simulate_matrix(candles, entries, exits, config, timeframe))
     metrics = pd.DataFrame(np.vstack(blocks), columns=list(METRIC_NAMES))
     metrics["number_of_trades"] = metrics["number_of_trades"].astype(np.int64)

@@ -25,7 +25,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tradestream.backtest.candles import validate_candles
 from tradestream.backtest.config import BacktestConfig
-from tradestream.backtest.engine import InsufficientHistoryError, indicator_cache, simulate_matrix, strategy_signals
+from tradestream.backtest.engine import SignalEngine, indicator_cache, signal_matrices, simulate_matrix
 from tradestream.backtest.errors import BacktestInputError
 from tradestream.backtest.ga import FeasibleRandomSampler, TournamentGASampler, space_distributions
 from tradestream.backtest.metrics import METRIC_NAMES
@@ -329,35 +329,28 @@ def _result(study: optuna.Study, path: Path, method: str, objective: str, names:
 class StrategyEvaluator:
     """Backtests parameter sets of one strategy on one candle frame: signals, then a parallel kernel call.
 
-    Indicators are shared across parameter sets through the strategy library's cache.
+    A batch's signals come from one incremental-kernel run for all its sets (``signals=
+    "kernels"``, indicators shared between sets) or set by set through pandas-ta with the
+    strategy library's shared indicator cache (``"pandas-ta"``); both give the same signals.
     A parameter set whose look-back exceeds the candles comes back as a reason string.
     """
 
-    def __init__(self, candles: pd.DataFrame, strategy: StrategyLike, config: BacktestConfig, timeframe: str):
+    def __init__(self, candles: pd.DataFrame, strategy: StrategyLike, config: BacktestConfig, timeframe: str,
+                 signals: SignalEngine = "kernels"):
         self.candles = candles
         self.strategy = strategy
         self.config = config
         self.timeframe = timeframe
-        self.cache = indicator_cache(candles, strategy)
+        self.signals = signals
+        self.cache = indicator_cache(candles, strategy) if signals == "pandas-ta" else None
 
     def __call__(self, param_sets: Sequence[Mapping[str, ParamValue]]) -> list[dict[str, float] | str]:
-        n = len(self.candles)
-        entries = np.empty((len(param_sets), n), dtype=np.bool_)
-        exits = np.empty((len(param_sets), n), dtype=np.bool_)
-        outcomes: list[dict[str, float] | str] = []
-        rows = []
-        for values in param_sets:
-            try:
-                entries[len(rows)], exits[len(rows)] = strategy_signals(self.candles, self.strategy, values,
-                                                                        self.cache)
-            except InsufficientHistoryError as exc:
-                outcomes.append(str(exc))
-                continue
-            rows.append(len(outcomes))
-            outcomes.append("")
+        entries, exits, failures = signal_matrices(self.candles, self.strategy, param_sets, engine=self.signals,
+                                                   cache=self.cache)
+        rows = [i for i, failure in enumerate(failures) if failure is None]
+        outcomes: list[dict[str, float] | str] = [failure or "" for failure in failures]
         if rows:
-            metrics = simulate_matrix(self.candles, entries[:len(rows)], exits[:len(rows)], self.config,
-                                      self.timeframe)
+            metrics = simulate_matrix(self.candles, entries[rows], exits[rows], self.config, self.timeframe)
             for position, vector in zip(rows, metrics, strict=True):
                 outcomes[position] = dict(zip(METRIC_NAMES, (float(x) for x in vector), strict=True))
         return outcomes
@@ -378,7 +371,7 @@ def optimize(candles: pd.DataFrame, strategy: str | StrategyLike, *, pair: str, 
              storage_dir: str | Path | None = None, settings: Settings | None = None,
              study_name: str | None = None, fresh: bool = False,
              allow_gaps: bool = False, progress: Callable[[SearchProgress], None] | None = None,
-             ) -> OptimizationResult:
+             signals: SignalEngine = "kernels") -> OptimizationResult:
     """Optimize ``strategy``'s parameters on ``candles`` (persisted, resumable; see the module docstring).
 
     Studies are kept in ``storage_dir``, or ``<settings.paths.home>/optuna`` when ``settings``
@@ -398,7 +391,7 @@ def optimize(candles: pd.DataFrame, strategy: str | StrategyLike, *, pair: str, 
     description = {"strategy": spec.name, "pair": pair, "timeframe": timeframe,
                    "start": candles.index[0].isoformat(), "end": candles.index[-1].isoformat(),
                    "bars": len(candles), "config": config.as_dict()}
-    return run_search(spec.space, StrategyEvaluator(candles, spec, config, timeframe), study_name=name,
+    return run_search(spec.space, StrategyEvaluator(candles, spec, config, timeframe, signals), study_name=name,
                       storage_path=storage_file(Path(storage_dir), name), method=method, objective=objective,
                       ga=ga, trials=trials, grid_points=grid_points, seed=seed, fresh=fresh, progress=progress,
                       description=description)

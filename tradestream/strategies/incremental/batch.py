@@ -12,6 +12,7 @@ for bar (tests/strategies/test_incremental.py), which is what the optimizer need
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -28,27 +29,56 @@ def candle_values(frame: pd.DataFrame) -> np.ndarray:
     return np.ascontiguousarray(frame.reindex(columns=list(STRATEGY_INPUT_COLUMNS)).to_numpy(dtype=np.float64))
 
 
-def run_program(program: Program, values: np.ndarray, record: Sequence[int], *, flags: bool = False) -> np.ndarray:
+def run_program(program: Program, values: np.ndarray, record: Sequence[int], *, flags: bool = False,
+                bar_major: bool = False) -> np.ndarray:
     """Runs a fresh state of ``program`` over ``values``; bars x len(record) of the recorded slots
-    (booleans with ``flags``)."""
+    (booleans with ``flags``). Operation-major (``kernels.run_columns``) unless ``bar_major``
+    (``kernels.run``/``run_flags``, the live path's order): the same numbers either way."""
     state = program.template.copy()
-    vals = np.zeros(program.n_slots)
     slots = np.asarray(record, dtype=np.int64)
-    run = K.run_flags if flags else K.run
-    return run(program.code, program.fconst, program.weights, state, values, slots, vals)
+    if bar_major:
+        run = K.run_flags if flags else K.run
+        return run(program.code, program.fconst, program.weights, state, values, slots, np.zeros(program.n_slots))
+    as_flags, as_values = K.run_columns(program.code, program.fconst, program.weights, state, values, slots,
+                                        program.n_slots, flags)
+    return (as_flags if flags else as_values).T
 
 
-def rule_signals(candles: pd.DataFrame, entries: Iterable[tuple[str, object, Mapping[str, object]]]
-                 ) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """(keys, entries, exits): boolean bars x entries matrices for each (key, spec, params), equal
-    to ``spec.signals(candles, params)``. Raises NotIncremental if an entry has no incremental form."""
+def rule_signals(candles: pd.DataFrame, entries: Iterable[tuple[str, object, Mapping[str, object]]], *,
+                 threads: int = 1) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(keys, entries, exits): for each (key, spec, params), its entry and exit signals as rows of
+    two boolean (entries x bars) matrices, equal to ``spec.signals(candles, params)``. Raises
+    NotIncremental if an entry has no incremental form.
+
+    ``threads`` > 1 splits the entries (sorted by parameters, so neighbours share indicators)
+    into that many programs run concurrently (the kernel releases the GIL)."""
     frame = validate_candles(candles)
     entries = list(entries)
     for _, spec, params in entries:
         spec.check_frame(frame, params)
-    program = compile_rules(entries)
-    flags = run_program(program, candle_values(frame), program.rule_slots, flags=True)
-    return [r.key for r in program.rules], flags[:, 0::2], flags[:, 1::2]
+    values = candle_values(frame)
+    order = sorted(range(len(entries)), key=lambda i: (entries[i][1].name, sorted(entries[i][2].items())))
+    threads = max(1, min(threads, len(order)))
+    groups = [order[len(order) * g // threads: len(order) * (g + 1) // threads] for g in range(threads)]
+    n = len(entries)
+    got_entries = np.empty((n, len(frame)), dtype=np.bool_)
+    got_exits = np.empty((n, len(frame)), dtype=np.bool_)
+
+    def run(group: list[int]) -> None:
+        program = compile_rules([entries[i] for i in group])
+        record = [r.entry for r in program.rules] + [r.exit for r in program.rules]
+        state = program.template.copy()
+        flags, _ = K.run_columns(program.code, program.fconst, program.weights, state, values,
+                                 np.asarray(record, dtype=np.int64), program.n_slots, True)
+        got_entries[group] = flags[: len(group)]
+        got_exits[group] = flags[len(group):]
+
+    if len(groups) == 1:
+        run(groups[0])
+    else:
+        with ThreadPoolExecutor(len(groups)) as pool:
+            list(pool.map(run, groups))
+    return [key for key, _, _ in entries], got_entries, got_exits
 
 
 def series(candles: pd.DataFrame, params: Mapping[str, object], exprs: Sequence[Expr]) -> np.ndarray:

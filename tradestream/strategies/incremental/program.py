@@ -242,7 +242,10 @@ class ProgramBuilder:
             return self.emit(opcode, (a,), (length, minp), state=(0.0,) * 7 + (0.0,) + (np.nan,) * length)
         if opcode == K.ROLLVAR:
             return self.emit(opcode, (a,), (length, minp, ddof), state=(0.0,) * 7 + (0.0,) + (np.nan,) * length)
-        if opcode in (K.ROLLMAX, K.ROLLMIN, K.ARGMAXR, K.ARGMINR):
+        if opcode in (K.ROLLMAX, K.ROLLMIN):
+            return self.emit(opcode, (a,), (length, minp),
+                             state=(0.0, 0.0, 0.0) + (0.0,) + (np.nan,) * length + (np.nan,) * length + (0.0,) * length)
+        if opcode in (K.ARGMAXR, K.ARGMINR):
             return self.emit(opcode, (a,), (length, minp), state=(0.0,) + (np.nan,) * length)
         raise ValueError(f"not a rolling opcode: {opcode}")
 
