@@ -143,6 +143,29 @@ def test_strategy_grid_validates_every_parameter_set(window_strategy) -> None:
         run_strategy_grid(candles, window_strategy, [{"exit_bar": 500}], timeframe="1m")
 
 
+@pytest.mark.parametrize("strategy", ["MACD_CROSSOVER", "RSI_EMA_CROSSOVER", "DONCHIAN_BREAKOUT", "BBAND_WILLIAMS_R"])
+def test_a_grid_on_the_kernels_equals_the_grid_through_pandas_ta(strategy) -> None:
+    """The default signal path (all sets in one run of the incremental kernels) gives the metrics
+    of pandas-ta's set-by-set evaluation, bit for bit, and the same refusal for a set whose
+    look-back exceeds the candles."""
+    from tradestream.strategies import get_strategy
+
+    candles = random_walk(4000, seed=12)
+    sets = get_strategy(strategy).space.grid(points=3)[:12]
+    kernels = run_strategy_grid(candles, strategy, sets, timeframe="1m", signals="kernels")
+    pandas_ta = run_strategy_grid(candles, strategy, sets, timeframe="1m", signals="pandas-ta")
+    pd.testing.assert_frame_equal(kernels, pandas_ta)
+    assert kernels["number_of_trades"].sum() > 0
+    refusals = []
+    for path in ("kernels", "pandas-ta"):
+        with pytest.raises(BacktestInputError, match="look-back") as refused:
+            run_strategy_grid(candles.iloc[:8], strategy, sets[-1:], timeframe="1m", signals=path)
+        refusals.append(str(refused.value))
+    assert refusals[0] == refusals[1]
+    with pytest.raises(BacktestInputError, match="signal engine 'fast' is not one of"):
+        run_strategy_grid(candles, strategy, sets[:1], timeframe="1m", signals="fast")
+
+
 @pytest.mark.parametrize(("entries", "message"), [
     (np.array([True, np.nan, False, False]), r"entries has 1 NaN value\(s\), first at position 1"),
     (np.array([True, None, False, False], dtype=object), r"entries has 1 missing value\(s\)"),
