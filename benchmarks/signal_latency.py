@@ -23,6 +23,7 @@ re-runs pandas-ta over each stream's window), in the same run:
     TRADESTREAM_KAFKA_PORT=59092 TRADESTREAM_KAFKA_CONTROLLER_PORT=59093 \\
         .venv/bin/python benchmarks/signal_latency.py [--pairs 10 100] [--engines incremental window]
                                                       [--closes 30] [--interval 15] [--duration SECONDS]
+                                                      [--eval-only]
 
 Uses the broker at the configured port when one answers, else starts one in a temporary
 home (and stops it). Targets (two idle cores): 10 pairs p99 <= 0.1 s and 100 pairs p99
@@ -424,12 +425,14 @@ def main() -> int:
     parser.add_argument("--eval-candles", type=int, default=20, help="candles per pair of the in-process cost run")
     parser.add_argument("--partitions", type=int, default=6, help="partitions of the benchmark's topics")
     parser.add_argument("--parallelism", type=int, default=None, help="the job's parallelism (default: the job's)")
+    parser.add_argument("--eval-only", action="store_true",
+                        help="only the in-process evaluation cost (step 1): no broker, no Flink job")
     args = parser.parse_args()
     closes = args.closes if args.duration is None else max(1, int(args.duration / args.interval))
 
     load_before = os.getloadavg()
     home = Path(tempfile.mkdtemp(prefix="signal-latency-"))
-    settings, local = broker(Settings(), home)
+    settings, local = (Settings(), None) if args.eval_only else broker(Settings(), home)
     runs: list[tuple[JobRun, dict[str, float]]] = []
     try:
         window = ActiveStrategySet.default().window_for("BTC-USD", "1m")
@@ -442,7 +445,7 @@ def main() -> int:
             print(f"  window {cost['window']:.2f} ms, incremental {cost['incremental']:.3f} ms, incremental batch "
                   f"{cost['incremental batch']:.3f} ms -> {cost['window'] / cost['incremental']:.0f}x "
                   f"({cost['window'] / cost['incremental batch']:.0f}x batched)", flush=True)
-            for engine in args.engines:
+            for engine in [] if args.eval_only else args.engines:
                 print(f"{n} pairs, {engine} engine: the job ...", flush=True)
                 runs.append((run_job(args, settings, home, engine, pairs, closes), cost))
     finally:
@@ -457,8 +460,9 @@ def main() -> int:
     for run, _ in runs:
         by_pairs.setdefault(run.pairs, {})[run.engine] = run
     ok = all(run.ok for run, _ in runs)
-    print("\n| pairs | engine | eval ms/candle/pair | worker CPU/close | p50 | p99 | RSS/pair | signals |")
-    print("|---|---|---|---|---|---|---|---|")
+    if runs:
+        print("\n| pairs | engine | eval ms/candle/pair | worker CPU/close | p50 | p99 | RSS/pair | signals |")
+        print("|---|---|---|---|---|---|---|---|")
     for run, cost in runs:
         eval_ms = cost["incremental batch" if run.engine == "incremental" else "window"]
         p50 = percentile(run.latencies, 0.5) if run.latencies else float("nan")
