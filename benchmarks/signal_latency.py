@@ -129,6 +129,9 @@ def evaluation_cost(markets: dict[str, pd.DataFrame], first: int, candles: int) 
             evaluate_last_bar(frame, entries, complete=False)
     cost["window"] = (time.process_time() - cpu) / (len(sample) * candles) * 1000
 
+    warm = IncrementalEvaluator(active)  # loads the kernels (numba cache) outside the timing
+    warm.seed(pairs[0], "1m", markets[pairs[0]].iloc[first - window: first], positions="replay")
+    warm.on_candles([live[pairs[0]][0]])
     for mode in ("incremental", "incremental batch"):
         evaluator = IncrementalEvaluator(active)
         for p in pairs:
