@@ -467,7 +467,7 @@ def main() -> int:
         print("\n| pairs | engine | eval ms/candle/pair | worker CPU/close | p50 | p99 | RSS/pair | signals |")
         print("|---|---|---|---|---|---|---|---|")
     for run, cost in runs:
-        eval_ms = cost["incremental batch" if run.engine == "incremental" else "window"]
+        eval_ms = cost[run.engine]  # the job evaluates one candle per call (one key per stream)
         p50 = percentile(run.latencies, 0.5) if run.latencies else float("nan")
         p99 = percentile(run.latencies, 0.99) if run.latencies else float("nan")
         print(f"| {run.pairs} | {run.engine} | {eval_ms:.3f} | {run.cpu_per_close:.2f} s | {p50:.3f} s | {p99:.3f} s | "
@@ -479,9 +479,10 @@ def main() -> int:
             ok = ok and same
     for run, cost in runs:
         if run.engine == "incremental":
-            ratio = cost["window"] / cost["incremental batch"]
-            print(f"{run.pairs} pairs: evaluation per candle and pair {ratio:.0f}x cheaper than the window engine "
-                  f"(target >= {TARGET_EVAL_RATIO:.0f}x)")
+            ratio = cost["window"] / cost["incremental"]
+            print(f"{run.pairs} pairs: evaluation per candle and pair {ratio:.0f}x cheaper than the window engine, "
+                  f"one candle per call as the job runs it ({cost['window'] / cost['incremental batch']:.0f}x with "
+                  f"all pairs of a close in one call; target >= {TARGET_EVAL_RATIO:.0f}x)")
     if ok:
         shutil.rmtree(home, ignore_errors=True)
     else:
