@@ -416,7 +416,7 @@ class HistoryImporter:
         plan = []
         for tf in fetch:
             held = await self._write(self._read_bar_days, pair, tf, days[0], days[-1])
-            plan.extend((tf, d) for d in days if naive_to_ns(held.get(d, datetime.min)) < self._day_end_ns(d))
+            plan.extend((tf, d) for d in days if d not in held or naive_to_ns(held[d]) < self._day_end_ns(d))
         report.days_skipped = len(days) - len({d for _, d in plan})
         self.progress.start(pair, max(len(plan), 1), 0 if plan else 1, "days")
         for tf, day in plan:
