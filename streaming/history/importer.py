@@ -9,7 +9,9 @@ it gets. Per pair, for the UTC days of the range that are not complete yet:
    (``trade_at_or_before``) finds the first trade at or after ``from`` and the first at or
    after ``to`` in O(log n) requests each.
 2. **Page backwards** from the newest id of the range with ``trades_before`` cursors,
-   skipping ids an earlier run already fetched (``history_coverage``). Each page is
+   skipping ids an earlier run already fetched (``history_coverage``). The next page is asked
+   for while the current one is processed (its cursor is guessed from the sequential ids; a
+   wrong guess, after a gap, is dropped). Each page is
    checked: ids repeated from above the cursor or within the page are dropped
    (duplicates), a page out of id order is sorted (counted), ids that should be there
    and are not are asked for once more and then listed as gaps at the venue.
@@ -167,6 +169,7 @@ class HistoryImporter:
         self.now_ns = now - now % MINUTE_NS
         self.lock_timeout_s = lock_timeout_s
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="history-writer")
+        self._ahead: dict[str, tuple[int, asyncio.Future]] = {}   # per pair: the next page, asked for early
 
     # ------------------------------------------------------------------ entry
 
@@ -272,6 +275,7 @@ class HistoryImporter:
             await fold_through(None)
             await settle(0)
         except BaseException as exc:
+            self._drop_ahead(pair)
             if isinstance(exc, HistoryError) and cursor is not None:
                 report.stopped_at = f"after={cursor}"
                 exc.args = (f"{exc.args[0]}; stopped {pair} at after={cursor} with everything fetched before it "
@@ -288,7 +292,7 @@ class HistoryImporter:
                          pending: _Pending) -> tuple[TradePage, int, int]:
         """Fetch, check and queue the page below ``cursor``; returns it, the next cursor and the time of
         its oldest trade."""
-        raw = await self.client.trades_before(pair, cursor, self.client.page_limit)
+        raw = await self._page(pair, cursor, span)
         report.pages += 1
         if not len(raw):
             raise _empty_page(pair, cursor, span)
@@ -317,6 +321,30 @@ class HistoryImporter:
         self.progress.advance(pair, cursor - bottom, report)
         lowest_ns = int(raw.event_ns[np.argmin(raw.trade_id)])
         return page, bottom, lowest_ns
+
+    async def _page(self, pair: str, cursor: int, span: IdSpan) -> TradePage:
+        """The page below ``cursor``, fetched while the one above was processed when its cursor was guessed
+        right; and the guess for the next one sent on its way (ids are sequential: next = cursor - limit)."""
+        limit = self.client.page_limit
+        ahead = self._ahead.pop(pair, None)
+        if ahead is not None and ahead[0] != cursor:
+            ahead[1].cancel()   # a gap or a short page: the guess was wrong
+            ahead = None
+        job = ahead[1] if ahead is not None else asyncio.ensure_future(self.client.trades_before(pair, cursor, limit))
+        guess = cursor - limit
+        if guess > span.first:
+            self._ahead[pair] = (guess, asyncio.ensure_future(self.client.trades_before(pair, guess, limit)))
+        try:
+            return await job
+        except BaseException:
+            self._drop_ahead(pair)
+            raise
+
+    def _drop_ahead(self, pair: str) -> None:
+        ahead = self._ahead.pop(pair, None)
+        if ahead is not None:
+            ahead[1].cancel()
+            ahead[1].add_done_callback(lambda job: job.cancelled() or job.exception())
 
     async def _confirm_gaps(self, pair: str, page: TradePage, runs: list[IdSpan],
                             report: PairReport) -> tuple[TradePage, list[GapRow]]:

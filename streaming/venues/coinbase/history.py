@@ -286,10 +286,11 @@ def parse_trades(body: bytes) -> TradePage:
     if not rows:
         return TradePage.empty()
     ids = _column(rows, "trade_id")
-    if not all(type(i) is int for i in ids):
+    trade_id = np.array(ids)
+    if trade_id.dtype.kind != "i":
         bad = next(i for i in ids if type(i) is not int)
         raise MalformedPage(f"trade_id={bad!r} is not an integer")
-    trade_id = np.array(ids, dtype=np.int64)
+    trade_id = trade_id.astype(np.int64, copy=False)
     if (trade_id < 1).any():
         raise MalformedPage(f"trade_id={int(trade_id.min())} is not a positive id")
     times = _column(rows, "time")

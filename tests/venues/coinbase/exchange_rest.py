@@ -37,7 +37,6 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -65,16 +64,12 @@ class Product:
 
     def __post_init__(self) -> None:
         if not self.rows_newest_first:
-            self.rows_newest_first = [_row(int(i), int(t), p, s, side) for i, t, p, s, side in zip(
-                self.trade_id[::-1].tolist(), self.event_ns[::-1].tolist(), self.price[::-1].tolist(),
-                self.size[::-1].tolist(), self.maker_side[::-1].tolist(), strict=True)]
-
-
-def _row(trade_id: int, event_ns: int, price: float, size: float, side: str) -> bytes:
-    seconds, rest = divmod(event_ns, NS)
-    stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return (f'{{"time":"{stamp}.{rest // 1000:06d}Z","trade_id":{trade_id},"price":"{price:.2f}",'
-            f'"size":"{size:.8f}","side":"{side}"}}').encode()
+            # serialized once, as the venue would: pages are slices joined with commas
+            stamps = np.datetime_as_string(self.event_ns[::-1].astype("datetime64[ns]"), unit="us").tolist()
+            self.rows_newest_first = [
+                f'{{"time":"{t}Z","trade_id":{i},"price":"{p:.2f}","size":"{s:.8f}","side":"{side}"}}'.encode()
+                for i, t, p, s, side in zip(self.trade_id[::-1].tolist(), stamps, self.price[::-1].tolist(),
+                                            self.size[::-1].tolist(), self.maker_side[::-1].tolist(), strict=True)]
 
 
 def generate_product(product_id: str, *, start_ns: int, end_ns: int, mean_spacing_s: float, first_id: int = 1,
