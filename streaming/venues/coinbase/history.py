@@ -22,8 +22,10 @@ cannot be read (not JSON, a row without a field, a price that is not a number, i
 are not integers) is counted and asked for again, then refused with ``MalformedPage``
 naming the request: the runner stops there with what it already wrote kept.
 
-Pages are parsed as columns (orjson, then Arrow casts for the decimal strings and the
-ISO 8601 times): an import reads hundreds of thousands of trades a second.
+Pages are decoded with msgspec into typed rows (which checks every field's presence and JSON
+type on the way, and is about twice as fast as a JSON parser building dicts), then turned
+into columns with Arrow casts for the decimal strings and the ISO 8601 times: an import
+reads hundreds of thousands of trades a second.
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import httpx
+import msgspec
 import numpy as np
-import orjson
 import pyarrow as pa
 from aiolimiter import AsyncLimiter
 
@@ -230,8 +232,8 @@ def _iso(ns: int) -> str:
 
 def _message(response: httpx.Response) -> str:
     try:
-        body = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
+        body = _ANY.decode(response.content)
+    except msgspec.DecodeError:
         return response.text[:200]
     return str(body.get("message", body))[:200] if isinstance(body, dict) else str(body)[:200]
 
@@ -253,15 +255,19 @@ def _first_point(page: TradePage) -> TradePoint | None:
     return TradePoint(int(page.trade_id[k]), int(page.event_ns[k]))
 
 
-def _column(rows: list, name: str) -> list:
-    try:
-        return [row[name] for row in rows]
-    except KeyError:
-        bad = next(i for i, row in enumerate(rows) if name not in row)
-        raise MalformedPage(f"row {bad} has no {name!r}: {orjson.dumps(rows[bad])[:200]!r}") from None
-    except TypeError:
-        bad = next(i for i, row in enumerate(rows) if not isinstance(row, dict))
-        raise MalformedPage(f"row {bad} is not an object: {rows[bad]!r:.200}") from None
+class _Trade(msgspec.Struct, gc=False):
+    """A row of ``/trades`` as Coinbase sends it; decoding checks every field's presence and JSON type."""
+
+    trade_id: int
+    time: str
+    price: str
+    size: str
+    side: str
+
+
+_TRADES = msgspec.json.Decoder(list[_Trade])
+_BARS = msgspec.json.Decoder(list[tuple[float, float, float, float, float, float]])
+_ANY = msgspec.json.Decoder()
 
 
 def _decimals(values: list, name: str) -> np.ndarray:
@@ -278,22 +284,17 @@ def _decimals(values: list, name: str) -> np.ndarray:
 def parse_trades(body: bytes) -> TradePage:
     """A ``/trades`` page as columns, in the venue's order; raises :class:`MalformedPage` naming the problem."""
     try:
-        rows = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
+        rows = _TRADES.decode(body)
+    except msgspec.ValidationError as exc:
+        raise MalformedPage(f"the page does not hold Coinbase trades: {exc}") from None
+    except msgspec.DecodeError as exc:
         raise MalformedPage(f"body is not JSON ({exc}): {body[:120]!r}") from None
-    if not isinstance(rows, list):
-        raise MalformedPage(f"body is a JSON {type(rows).__name__}, expected a list of trades: {body[:120]!r}")
     if not rows:
         return TradePage.empty()
-    ids = _column(rows, "trade_id")
-    trade_id = np.array(ids)
-    if trade_id.dtype.kind != "i":
-        bad = next(i for i in ids if type(i) is not int)
-        raise MalformedPage(f"trade_id={bad!r} is not an integer")
-    trade_id = trade_id.astype(np.int64, copy=False)
+    trade_id = np.array([r.trade_id for r in rows], dtype=np.int64)
     if (trade_id < 1).any():
         raise MalformedPage(f"trade_id={int(trade_id.min())} is not a positive id")
-    times = _column(rows, "time")
+    times = [r.time for r in rows]
     try:
         event_ns = pa.array(times, pa.string()).cast(pa.timestamp("ns", "UTC")).cast(pa.int64()).to_numpy(
             zero_copy_only=False)
@@ -301,9 +302,9 @@ def parse_trades(body: bytes) -> TradePage:
         raise MalformedPage(f"time is not an ISO 8601 time in every row: {str(exc)[:200]}") from None
     if (event_ns < _EARLIEST_NS).any():
         raise MalformedPage(f"time={times[int(np.argmin(event_ns))]!r} lies before 2009")
-    price = _decimals(_column(rows, "price"), "price")
-    size = _decimals(_column(rows, "size"), "size")
-    maker = np.array(_column(rows, "side"), dtype=object)
+    price = _decimals([r.price for r in rows], "price")
+    size = _decimals([r.size for r in rows], "size")
+    maker = np.array([r.side for r in rows], dtype=object)
     # the side of a Coinbase Exchange trade is the maker's; the taker took the other side
     taker = np.where(maker == "buy", TakerSide.SELL, np.where(maker == "sell", TakerSide.BUY, 0)).astype(np.int8)
     if (taker == 0).any():
@@ -314,18 +315,15 @@ def parse_trades(body: bytes) -> TradePage:
 def parse_bars(body: bytes, timeframe: str) -> Bars:
     """A ``/candles`` answer (rows ``[time, low, high, open, close, volume]``) as columns."""
     try:
-        rows = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
+        rows = _BARS.decode(body)
+    except msgspec.ValidationError as exc:
+        raise MalformedPage(f"candles must be rows of [time, low, high, open, close, volume]: {exc}") from None
+    except msgspec.DecodeError as exc:
         raise MalformedPage(f"body is not JSON ({exc}): {body[:120]!r}") from None
-    if not isinstance(rows, list) or any(not isinstance(r, list) or len(r) != 6 for r in rows):
-        raise MalformedPage(f"candles must be rows of [time, low, high, open, close, volume]: {body[:120]!r}")
     if not rows:
         empty = np.zeros(0)
         return Bars(timeframe, np.zeros(0, np.int64), empty, empty, empty, empty, empty)
-    try:
-        table = np.array(rows, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise MalformedPage(f"a candle row holds something that is not a number: {body[:120]!r}") from None
+    table = np.array(rows, dtype=np.float64)
     starts = table[:, 0].astype(np.int64) * NS_PER_SECOND
     if (starts % TIMEFRAME_NS[timeframe]).any():
         raise MalformedPage(f"a {timeframe} candle starts off its grid: {int(table[0, 0])}")
