@@ -107,3 +107,33 @@ def test_backtests_read_history_and_live_candles_alike_and_show_which_range_came
     assert mat.metadata["sources"].value == "history, stream"
     table = mat.metadata["candle_sources"].value
     assert "| BTC-USD | history  | 2025-02-01 00:00:00 | 2025-02-01 23:59:00 |   1440 |" in table
+
+
+def test_repaired_trades_the_stream_found_too_late_make_the_hour_rebuild_from_duckdb(resources, bootstrap, topics,
+                                                                                     duckdb_path, hour):
+    from datetime import timedelta
+
+    from tests.assets.records import produce, trade
+    from tradestream.v1 import market_pb2
+    from tradestream_assets.resources import platform_settings
+    from tradestream_assets.warehouse.rebuild import late_repairs
+
+    at = hour + timedelta(minutes=12)
+    repaired, live = (market_pb2.Trade.FromString(trade("BTC-USD", i, 100.0, 1.0, at)) for i in ("41", "42"))
+    repaired.repaired = True
+    with store.writer(duckdb_path) as con:
+        store.upsert_trades(con, store.frame([store.trade_row(repaired), store.trade_row(live)],
+                                             store.TRADE_TABLE_COLUMNS))
+    settings = platform_settings(resources["kafka"])
+    timeframes = settings.pipeline.timeframes
+
+    def dead_letter(message: market_pb2.Trade) -> None:   # it reached the candle job after the allowed lateness
+        letter = market_pb2.DeadLetter(source="pipeline:candles", reason="late", payload=message.SerializeToString())
+        produce(bootstrap, topics.dlq, [("BTC-USD", letter.SerializeToString(), at + timedelta(minutes=5))])
+
+    dead_letter(live)
+    assert late_repairs(settings, duckdb_path, hour, hour + timedelta(hours=1), timeframes) == 0
+    dead_letter(repaired)
+    assert late_repairs(settings, duckdb_path, hour, hour + timedelta(hours=1), timeframes) == 1
+    assert late_repairs(settings, duckdb_path, hour + timedelta(days=2), hour + timedelta(days=2, hours=1),
+                        timeframes) == 0, "no repaired trade there: Kafka is not even read"

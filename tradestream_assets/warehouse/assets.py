@@ -31,7 +31,7 @@ from tradestream import store
 from tradestream.v1 import market_pb2, strategy_pb2
 from tradestream_assets.partitions import hourly_partitions
 from tradestream_assets.resources import DuckDBStore, KafkaResource, platform_settings
-from tradestream_assets.warehouse.rebuild import batch_candles
+from tradestream_assets.warehouse.rebuild import batch_candles, late_repairs
 
 GROUP = "warehouse"
 WRITER_POOL = "duckdb_writer"
@@ -173,7 +173,8 @@ class CandleSource(StrEnum):
 class CandlesPartitionConfig(dg.Config):
     source: CandleSource = Field(
         CandleSource.AUTO,
-        description="auto: Kafka `candles`, rebuilt from DuckDB trades when the topic no longer holds the hour; "
+        description="auto: Kafka `candles`, rebuilt from DuckDB trades when the topic no longer holds the hour or "
+                "trades repaired over REST came too late for the stream; "
                     " kafka: only the topic; trades: always rebuild from DuckDB trades (batch pipeline).")
 
 
@@ -193,8 +194,13 @@ def candles(context: dg.AssetExecutionContext, config: CandlesPartitionConfig, k
         if source is not CandleSource.TRADES:
             read = read_time_range(kafka.client(), topic, start, end + BARS_LATE, decode_candle)
             totals.add_read(start, read)
-        if source is CandleSource.TRADES or (source is CandleSource.AUTO and not read.complete):
-            why = "asked for" if source is CandleSource.TRADES else f"Kafka `{topic}` no longer holds the hour"
+        repairs = 0
+        if source is CandleSource.AUTO and read.complete and duckdb.db_path.exists():
+            repairs = late_repairs(settings, duckdb.db_path, start, end, settings.pipeline.timeframes)
+        if source is CandleSource.TRADES or (source is CandleSource.AUTO and (not read.complete or repairs)):
+            why = "asked for" if source is CandleSource.TRADES else (
+                f"{repairs} repaired trade(s) reached the stream after its allowed lateness" if repairs
+                else f"Kafka `{topic}` no longer holds the hour")
             context.log.info(f"rebuilding candles of [{start}, {end}) from DuckDB trades ({why})")
             rows = batch_candles(settings, duckdb.db_path, start, end, list(settings.pipeline.timeframes))
             rebuilt.append(f"{start:%Y-%m-%d %H:%M} ({why})")

@@ -9,6 +9,10 @@ and the scratch topics are deleted. A batch run starts at the first window of th
 so minutes before a pair's first trade in the range are not filled (the stream, which
 saw earlier trades, would have filled them).
 
+``late_repairs`` counts the trades the live ingestion repaired over REST (docs/history.md) that
+reached the candle stream after its allowed lateness: the ``candles`` asset rebuilds an hour
+that has any, so the repair lands in DuckDB's candles too.
+
 ``reference_1m_candles`` is the independent DuckDB SQL computation
 (``tradestream.candles.reference``) over the stored trades, minus the trades the stream
 rejected as late (read from the dead-letter topic), for the stream/batch parity check.
@@ -140,6 +144,19 @@ def late_trade_ids(settings: Settings, start: datetime, end: datetime) -> set[tu
     read = read_time_range(KafkaClientConfig.from_settings(settings.kafka), settings.kafka.dlq_topic, start,
                            end + timedelta(minutes=15), decode, timeout_s=60)
     return {r for r in read.records if r is not None}
+
+
+def late_repairs(settings: Settings, db_path, start: datetime, end: datetime, timeframes: Iterable[str]) -> int:
+    """Trades repaired over REST (``source = 'repair'``) that the candle stream dead-lettered as late and whose
+    windows close in (start, end]: the stream's bars lack them, a rebuild from DuckDB trades has them."""
+    first_ns, _ = rebuild_range(start, end, timeframes)
+    with store.reader(db_path) as con:
+        repaired = set(con.execute("SELECT exchange, currency_pair, trade_id FROM trades WHERE source = 'repair' AND "
+                                   "event_time >= ? AND event_time < ?",
+                                   [from_ns(first_ns), store.utc_naive(end)]).fetchall())
+    if not repaired:
+        return 0
+    return len(repaired & late_trade_ids(settings, start, end))
 
 
 def reference_1m_candles(con: duckdb.DuckDBPyConnection, start: datetime, until: datetime, fill_cap_s: int,
