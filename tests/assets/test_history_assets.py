@@ -3,21 +3,28 @@ REST stand-in; research reads live and imported candles through one reader and s
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import dagster as dg
 import pandas as pd
 import pytest
 
+from tests.assets.conftest import partition_key
+from tests.assets.records import produce, trade
 from tests.assets.research_data import seed_candles
 from tests.venues.coinbase.exchange_rest import NS, ExchangeRestStandIn, generate_product
 from tradestream import store
 from tradestream.backtest.candles import candle_sources
+from tradestream.ingest.trade import TakerSide, TradeRecord
+from tradestream.ingest.wire import encode_trades
+from tradestream.v1 import market_pb2
 from tradestream_assets.history.assets import market_history
 from tradestream_assets.history.checks import history_complete, judge_day
 from tradestream_assets.history.partitions import history_partitions
 from tradestream_assets.research.backtest import backtest
-from tradestream_assets.resources import DuckDBStore, HistoryResource, StreamSupervisor
+from tradestream_assets.resources import DuckDBStore, HistoryResource, StreamSupervisor, platform_settings
+from tradestream_assets.warehouse.assets import trades
+from tradestream_assets.warehouse.rebuild import late_repairs
 
 DAY1 = pd.Timestamp("2025-02-01", tz="UTC")
 GAP = frozenset({4_002_000})   # on the second day
@@ -109,31 +116,55 @@ def test_backtests_read_history_and_live_candles_alike_and_show_which_range_came
     assert "| BTC-USD | history  | 2025-02-01 00:00:00 | 2025-02-01 23:59:00 |   1440 |" in table
 
 
+def _repaired_trade(pair: str, trade_id: str, at, published) -> bytes:
+    record = TradeRecord("coinbase", pair, trade_id, 100.0, 1.0, TakerSide.BUY, pd.Timestamp(at).value)
+    return encode_trades([record], pd.Timestamp(published).value, repaired=True)[0]
+
+
 def test_repaired_trades_the_stream_found_too_late_make_the_hour_rebuild_from_duckdb(resources, bootstrap, topics,
                                                                                      duckdb_path, hour):
-    from datetime import timedelta
-
-    from tests.assets.records import produce, trade
-    from tradestream.v1 import market_pb2
-    from tradestream_assets.resources import platform_settings
-    from tradestream_assets.warehouse.rebuild import late_repairs
-
     at = hour + timedelta(minutes=12)
     repaired, live = (market_pb2.Trade.FromString(trade("BTC-USD", i, 100.0, 1.0, at)) for i in ("41", "42"))
     repaired.repaired = True
+    # repaired two hours after the trade (a long outage): its dead letter is written then, not near the hour
+    much_later = hour + timedelta(hours=2, minutes=40)
+    long_repaired = market_pb2.Trade.FromString(_repaired_trade("BTC-USD", "43", at, much_later))
     with store.writer(duckdb_path) as con:
-        store.upsert_trades(con, store.frame([store.trade_row(repaired), store.trade_row(live)],
+        store.upsert_trades(con, store.frame([store.trade_row(t) for t in (repaired, live, long_repaired)],
                                              store.TRADE_TABLE_COLUMNS))
     settings = platform_settings(resources["kafka"])
     timeframes = settings.pipeline.timeframes
 
-    def dead_letter(message: market_pb2.Trade) -> None:   # it reached the candle job after the allowed lateness
+    def dead_letter(message: market_pb2.Trade, written) -> None:   # it reached the candle job after the lateness
         letter = market_pb2.DeadLetter(source="pipeline:candles", reason="late", payload=message.SerializeToString())
-        produce(bootstrap, topics.dlq, [("BTC-USD", letter.SerializeToString(), at + timedelta(minutes=5))])
+        produce(bootstrap, topics.dlq, [("BTC-USD", letter.SerializeToString(), written)])
 
-    dead_letter(live)
-    assert late_repairs(settings, duckdb_path, hour, hour + timedelta(hours=1), timeframes) == 0
-    dead_letter(repaired)
-    assert late_repairs(settings, duckdb_path, hour, hour + timedelta(hours=1), timeframes) == 1
-    assert late_repairs(settings, duckdb_path, hour + timedelta(days=2), hour + timedelta(days=2, hours=1),
-                        timeframes) == 0, "no repaired trade there: Kafka is not even read"
+    def count(start):
+        return late_repairs(settings, duckdb_path, start, start + timedelta(hours=1), timeframes)
+
+    dead_letter(live, at + timedelta(minutes=5))
+    assert count(hour) == 0, "a live trade dead-lettered is the stream's own late data, not a repair"
+    dead_letter(repaired, at + timedelta(minutes=5))
+    assert count(hour) == 1
+    dead_letter(long_repaired, much_later + timedelta(seconds=3))
+    assert count(hour) == 2, "found up to the repair's publish time"
+    assert count(hour + timedelta(days=2)) == 0, "no repaired trade there: Kafka is not even read"
+
+
+def test_a_repair_published_after_its_hour_was_read_is_stored_by_the_next_hours_trades(resources, bootstrap, topics,
+                                                                                       duckdb_path, hour):
+    nxt = hour + timedelta(hours=1)
+    late_at = hour + timedelta(minutes=50)
+    published = nxt + timedelta(minutes=20)           # past the previous hour's read window (end + 5 min)
+    produce(bootstrap, topics.trades, [
+        ("BTC-USD", trade("BTC-USD", "1", 100.0, 1.0, nxt + timedelta(minutes=19)), nxt + timedelta(minutes=19)),
+        ("BTC-USD", _repaired_trade("BTC-USD", "2", late_at, published), published),
+        ("BTC-USD", trade("BTC-USD", "3", 100.0, 1.0, hour + timedelta(minutes=51)), published),  # live, not kept
+    ])
+    result = dg.materialize([trades], partition_key=partition_key(nxt), resources=resources)
+    (mat,) = result.asset_materializations_for_node("trades")
+    assert mat.metadata["late_repairs_by_hour"].value == {partition_key(hour): 1}
+    with store.reader(duckdb_path) as con:
+        rows = con.execute("SELECT trade_id, source, event_time FROM trades ORDER BY trade_id").fetchall()
+    assert [(r[0], r[1]) for r in rows] == [("1", "stream"), ("2", "repair")]
+    assert rows[1][2] == store.utc_naive(late_at)

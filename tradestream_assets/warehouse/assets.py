@@ -4,7 +4,8 @@ A partition ``[start, end)`` is read from its topic by offsets for times (with s
 for records that arrive late), filtered to the rows that belong to the hour, and
 upserted on the table's key: materializing it twice leaves the same rows.
 
-* ``trades``: trades with ``start <= event_time < end``.
+* ``trades``: trades with ``start <= event_time < end``, and trades repaired over REST
+  (``source = 'repair'``) of earlier hours, published after those hours were read.
 * ``candles``: bars of every timeframe that close within ``(start, end]``. When the
   topic no longer holds the range (retention deleted it) or the config asks for it, the
   bars are rebuilt from DuckDB ``trades`` with the batch candle pipeline, the same
@@ -17,6 +18,7 @@ of bad ones (with the first error) is reported as metadata. Writers share the
 """
 
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -145,20 +147,29 @@ SINGLE_RUN = dg.BackfillPolicy.single_run()
 def trades(context: dg.AssetExecutionContext, kafka: KafkaResource, duckdb: DuckDBStore) -> dg.MaterializeResult:
     topic = kafka.kafka_settings().trades_topic
     totals = HourlyTotals(topic)
+    late_repaired: Counter[str] = Counter()
     for start, end in hours(context):
         read = read_time_range(kafka.client(), topic, start - TRADES_EARLY, end + TRADES_LATE, decode_trade)
         totals.add_read(start, read)
-        rows = store.frame((r for r in read.records if start <= r.event_time < end), store.TRADE_TABLE_COLUMNS)
+        # a repair published after its own hour's read window: kept here, so it is in DuckDB all the same
+        late = [r for r in read.records if r.source == "repair" and r.event_time < start - TRADES_EARLY]
+        late_repaired.update(f"{r.event_time:%Y-%m-%d-%H}:00" for r in late)
+        rows = store.frame([r for r in read.records if start <= r.event_time < end] + late, store.TRADE_TABLE_COLUMNS)
         with duckdb.writer() as con:
             totals.add_upsert(store.upsert_trades(con, rows))
     totals.warn(context)
+    if late_repaired:
+        context.log.warning(f"trades repaired over REST after their hour was read were stored: {dict(late_repaired)};"
+                            " materialize `candles` of those hours again to rebuild their bars with them")
     if not totals.complete:
         context.log.warning(f"Kafka `{topic}` no longer holds all of the range; rows already in DuckDB are kept, "
                             "nothing else can restore the deleted ones")
     first, last = hours(context)[0][0], hours(context)[-1][1]
     with duckdb.reader() as con:
         stored = store.query_trades(con, first, last)
-    return dg.MaterializeResult(metadata={**totals.metadata(len(stored)), "pairs": _counts(stored, "currency_pair")})
+    return dg.MaterializeResult(metadata={**totals.metadata(len(stored)), "pairs": _counts(stored, "currency_pair"),
+                                          "late_repairs_by_hour": dg.MetadataValue.json(dict(sorted(
+                                              late_repaired.items())))})
 
 
 # --------------------------------------------------------------------------- candles
