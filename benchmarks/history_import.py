@@ -77,7 +77,7 @@ def run_import(url: str, db: Path, pairs: list[str], days: int) -> tuple[float, 
 
 def run_bulk(source: Path, target: Path) -> tuple[float, int]:
     with store.reader(source) as con:
-        rows = con.execute("SELECT * FROM trades").to_arrow_table()
+        rows = con.sql("SELECT * FROM trades").to_arrow_table()
     con = duckdb.connect(str(target))
     try:
         store.ensure_schema(con)

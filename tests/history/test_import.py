@@ -8,6 +8,7 @@ stored trades, the trades against the stand-in's own list.
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import date
 from pathlib import Path
 
@@ -295,3 +296,26 @@ def test_the_store_file_without_history_tables_reads_as_empty(tmp_path):
     with store.writer(tmp_path / "old.duckdb") as con:   # a store from before: source column and tables added
         assert "source" in [row[0] for row in con.execute("DESCRIBE trades").fetchall()]
         assert catalog.coverage(con, "coinbase", "BTC-USD") == []
+
+
+def test_the_quick_start_imports_days_then_backtests_on_them_and_says_they_were_history(standin, tmp_path):
+    """README's quick start, against the stand-in: `history import`, then `backtest` on the imported days."""
+    from tradestream_cli.main import app
+
+    db = tmp_path / "quick.duckdb"
+    env = {"TRADESTREAM_DUCKDB_PATH": str(db), "TRADESTREAM_COINBASE_REST_RATE_PER_S": "2000",
+           "TRADESTREAM_COINBASE_REST_BURST": "200", "COLUMNS": "200"}
+    runner = CliRunner()
+    imported = runner.invoke(app, ["history", "import", "--pairs", "BTC-USD", "--from", "2025-02-01", "--to",
+                                   "2025-02-03", "--rest-url", standin.url], env=env)
+    assert imported.exit_code == 0, imported.output
+    result = runner.invoke(app, ["backtest", "-s", "DOUBLE_EMA_CROSSOVER", "--pair", "BTC-USD", "-t", "15m",
+                                 "--from", "2025-02-01", "--to", "2025-02-03", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    run = json.loads(result.output)
+    assert run["bars"] == 3 * 96
+    assert run["candle_sources"] == [{"source": "history", "first": "2025-02-01 00:00:00",
+                                      "last": "2025-02-03 23:45:00", "bars": 3 * 96}]
+    table = runner.invoke(app, ["backtest", "-s", "DOUBLE_EMA_CROSSOVER", "--pair", "BTC-USD", "-t", "15m",
+                                "--from", "2025-02-01", "--to", "2025-02-03"], env=env)
+    assert "candles from: history 2025-02-01 00:00 .. 2025-02-03 23:45 (288 bars)" in table.output
