@@ -16,7 +16,7 @@ the ingestion service runs a :class:`GapRepairer` next to the adapter:
 
 Counters: ``gaps_seen``, ``trades_repaired`` and ``trades_unrecoverable`` by reason:
 ``missing_at_venue`` (the venue does not return the id either), ``rest_failed`` (retries ran
-out, or a page stayed malformed), ``too_many`` (a gap larger than ``repair_max_ids``).
+out, or a page stayed malformed), ``too_many`` (a gap larger than ``max_ids``, 100,000 ids: import it instead).
 
 Repaired trades usually reach Kafka later than their neighbours: the candle job revises the
 minute when they come within its allowed lateness; later ones go to ``trades.dlq`` as
