@@ -105,7 +105,7 @@ def import_(
                                    timeframes=settings.pipeline.timeframes, progress=_Bars(progress))
         with clean_errors(ImportInputError, HistoryError, StoreLockedError):
             reports = asyncio.run(_run(importer, client, pair_list, first, last, what))
-    _summary(reports, exchange, what, settings.duckdb_path)
+    _summary(reports, exchange, what, settings.duckdb_path, client.counts)
     failed = [r for r in reports if not r.ok]
     if failed:
         raise fail("; ".join(f"{r.pair}: {r.error}" for r in failed))
@@ -118,7 +118,7 @@ async def _run(importer, client, pairs, first, last, what):
         await client.aclose()
 
 
-def _summary(reports, exchange: str, what: str, db_path) -> None:
+def _summary(reports, exchange: str, what: str, db_path, counts) -> None:
     table = Table(title=f"history import ({exchange}, {what}) -> {db_path}", title_justify="left")
     for column in ("pair", "days", "pages", "trades", "new", "duplicates", "candles", "gaps (ids)", "time",
                    "status"):
@@ -130,6 +130,9 @@ def _summary(reports, exchange: str, what: str, db_path) -> None:
                       f"{r.duplicates:,}", f"{r.candles:,}", f"{r.gaps} ({r.missing_ids})", f"{r.seconds:.1f} s",
                       status)
     console.print(table)
+    console.print(f"requests: {counts.requests:,}; rate limited (429): {counts.rate_limited}; server errors (5xx): "
+                  f"{counts.server_errors}; connection errors: {counts.transport_errors}; malformed pages: "
+                  f"{counts.malformed}; waited {counts.waited_s:.1f} s for the rate limit and retries")
 
 
 @app.command()

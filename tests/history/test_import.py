@@ -272,10 +272,15 @@ def test_the_cli_prints_a_summary_and_fails_naming_an_unknown_pair(standin, tmp_
     env = {"TRADESTREAM_DUCKDB_PATH": str(db), "TRADESTREAM_COINBASE_REST_RATE_PER_S": "2000",
            "TRADESTREAM_COINBASE_REST_BURST": "200", "COLUMNS": "200"}
     runner = CliRunner()
+    standin.fail("429", retry_after="0.1", when=full_page("ETH-USD"))
+    standin.fail("500", when=full_page("ETH-USD"))
+    standin.fail("malformed", when=full_page("ETH-USD"))
     result = runner.invoke(app, ["history", "import", "--pairs", "ETH-USD,FOO-USD", "--from", "2025-02-01",
                                  "--to", "2025-02-01", "--rest-url", standin.url], env=env)
     assert result.exit_code == 1
     assert "unknown product 'FOO-USD' at coinbase" in result.output
+    assert "rate limited (429): 1; server errors (5xx): 1; connection errors: 0; malformed pages: 1;" in result.output
+    assert f"requests: {len(standin.requests):,};" in result.output
     summary = next(line for line in result.output.splitlines() if line.startswith("│ ETH-USD"))
     with store.reader(db) as con:
         n = con.execute("SELECT count(*) FROM trades WHERE event_time < '2025-02-02'").fetchone()[0]
