@@ -122,8 +122,11 @@ def test_several_days_of_two_pairs_land_once_with_reference_candles_and_right_co
     standin.fail("500", when=full_page("ETH-USD"))
     standin.fail("disordered", when=nth_page(btc, 2))
     standin.fail("overlap", when=nth_page(eth, 1))
+    standin.fail("malformed", when=nth_page(eth, 2))      # asked for again, then fine
     db = tmp_path / "h.duckdb"
     reports = run_import(standin.url, db)
+    assert sorted(r.fault for r in standin.requests if r.fault) == ["429", "429", "500", "disordered", "malformed",
+                                                                     "overlap"], "every fault was met"
 
     trades = stored_trades(db)
     for product in products:
@@ -146,7 +149,7 @@ def test_several_days_of_two_pairs_land_once_with_reference_candles_and_right_co
         n = int(in_range(product).sum())
         assert (report.trades_fetched, report.trades_new, report.days_done) == (n, n, 3)
         served = [r for r in standin.requests_for(f"/products/{product.product_id}/trades")
-                  if r.status == 200 and r.params.get("limit") != "1"]
+                  if r.status == 200 and r.params.get("limit") != "1" and r.fault != "malformed"]
         # pages are the pages used; a page asked for early on a guessed cursor is dropped after a gap
         assert report.pages <= len(served) <= report.pages + report.gaps
     assert (r_btc.gaps, r_btc.missing_ids, r_eth.gaps) == (1, 2, 0)
