@@ -281,14 +281,19 @@ def _decimals(values: list, name: str) -> np.ndarray:
     return out
 
 
-def parse_trades(body: bytes) -> TradePage:
-    """A ``/trades`` page as columns, in the venue's order; raises :class:`MalformedPage` naming the problem."""
+def _decode(decoder: msgspec.json.Decoder, body: bytes, wrong_shape: str):
+    """``body`` decoded; :class:`MalformedPage` when it is not JSON, or ``wrong_shape`` when it is not the rows."""
     try:
-        rows = _TRADES.decode(body)
+        return decoder.decode(body)
     except msgspec.ValidationError as exc:
-        raise MalformedPage(f"the page does not hold Coinbase trades: {exc}") from None
+        raise MalformedPage(f"{wrong_shape}: {exc}") from None
     except msgspec.DecodeError as exc:
         raise MalformedPage(f"body is not JSON ({exc}): {body[:120]!r}") from None
+
+
+def parse_trades(body: bytes) -> TradePage:
+    """A ``/trades`` page as columns, in the venue's order; raises :class:`MalformedPage` naming the problem."""
+    rows = _decode(_TRADES, body, "the page does not hold Coinbase trades")
     if not rows:
         return TradePage.empty()
     trade_id = np.array([r.trade_id for r in rows], dtype=np.int64)
@@ -314,12 +319,7 @@ def parse_trades(body: bytes) -> TradePage:
 
 def parse_bars(body: bytes, timeframe: str) -> Bars:
     """A ``/candles`` answer (rows ``[time, low, high, open, close, volume]``) as columns."""
-    try:
-        rows = _BARS.decode(body)
-    except msgspec.ValidationError as exc:
-        raise MalformedPage(f"candles must be rows of [time, low, high, open, close, volume]: {exc}") from None
-    except msgspec.DecodeError as exc:
-        raise MalformedPage(f"body is not JSON ({exc}): {body[:120]!r}") from None
+    rows = _decode(_BARS, body, "candles must be rows of [time, low, high, open, close, volume]")
     if not rows:
         empty = np.zeros(0)
         return Bars(timeframe, np.zeros(0, np.int64), empty, empty, empty, empty, empty)
