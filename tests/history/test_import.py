@@ -268,6 +268,19 @@ def test_a_reversed_or_future_range_is_refused_before_any_request(standin, tmp_p
     assert standin.requests == []
 
 
+def test_a_range_without_trades_imports_nothing_and_is_held_as_done(standin, tmp_path):
+    db = tmp_path / "h.duckdb"
+    before_listing = run_import(standin.url, db, pairs=("ETH-USD",), first=date(2025, 1, 20),
+                                last=date(2025, 1, 21))["ETH-USD"]
+    assert before_listing.ok and (before_listing.days_done, before_listing.pages, before_listing.trades_fetched,
+                                  before_listing.candles) == (2, 0, 0, 0)
+    with store.reader(db) as con:
+        assert con.execute("SELECT count(*) FROM trades").fetchone() == (0,)
+        assert con.execute("SELECT count(*) FROM candles").fetchone() == (0,)
+    again = run_import(standin.url, db, pairs=("ETH-USD",), first=date(2025, 1, 20), last=date(2025, 1, 21))
+    assert again["ETH-USD"].days_skipped == 2
+
+
 def test_the_cli_prints_a_summary_and_fails_naming_an_unknown_pair(standin, tmp_path, monkeypatch):
     from tradestream_cli.main import app
 
