@@ -328,8 +328,8 @@ class ExecutionSettings(SettingsSection):
     consumer_group: str = Field("tradestream-execution", description="Consumer group, transactional id and "
                                                                      "snapshot key of the executor.")
     clock: Literal["auto", "wall", "event"] = Field(
-        "auto", description="The executor's `now`: wall clock, or event time (the newest trade of the pair, at least "
-                            "the signal's close). auto: wall in live mode and wet ingestion, event otherwise.")
+        "auto", description="The executor's `now`: wall clock, or event time (the signal's candle close; stale "
+                            "signals then never trip). auto: wall in live mode and wet ingestion, event otherwise.")
     start: Literal["latest", "earliest"] = Field(
         "latest", description="Where a first start (no snapshot, no committed offsets) reads signals and trades.")
     commit_interval_ms: float = Field(

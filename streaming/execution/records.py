@@ -19,6 +19,8 @@ from google.protobuf.message import DecodeError
 
 from tradestream.execution.executor import Outputs
 from tradestream.settings import KafkaSettings
+from tradestream.timeframes import NS_PER_SECOND as NS_PER_S
+from tradestream.timeframes import TIMEFRAME_NS
 from tradestream.v1 import execution_pb2, market_pb2, strategy_pb2
 
 
@@ -63,6 +65,17 @@ def decode(kind: Input, value: bytes | None) -> object:
         return _MESSAGES[kind].FromString(value or b"")
     except DecodeError:
         return value
+
+
+def event_time_ns(value: object) -> int:
+    """When an input happened: a trade's event time, a signal's candle close; 0 for what is not valid
+    (the executor rejects it at once) and for commands (they act on arrival)."""
+    if isinstance(value, market_pb2.Trade):
+        return value.event_time.seconds * NS_PER_S + value.event_time.nanos
+    if isinstance(value, strategy_pb2.Signal):
+        return (value.candle_time.seconds * NS_PER_S + value.candle_time.nanos
+                + TIMEFRAME_NS.get(value.timeframe, 0))
+    return 0
 
 
 def output_records(outputs: Outputs, topics: ExecutionTopics) -> Iterator[tuple[str, bytes, bytes]]:

@@ -1,8 +1,8 @@
 """The executor's state on Kafka: one record per transaction on the compacted ``execution.snapshots``.
 
 A snapshot is what a restart needs to continue as if nothing happened: the executor's own
-state (``Executor.snapshot()``: ledgers, positions, pending orders, halts, marks), the input
-offsets it has consumed up to, and the stream's clock. It is written in the same Kafka
+state (``Executor.snapshot()``: ledgers, positions, pending orders, halts, marks) and the
+input offsets it has consumed up to. It is written in the same Kafka
 transaction as the outputs it accounts for and the consumer offsets, so the newest committed
 snapshot, the committed outputs and the committed offsets always agree: a restart reads the
 newest snapshot of its key (``latest_snapshot``) and resumes reading the inputs at its
@@ -16,6 +16,7 @@ Compression keeps a snapshot small (ids are hex, fields repeat); the topic accep
 from __future__ import annotations
 
 import json
+import logging
 import time
 import zlib
 from collections.abc import Mapping
@@ -26,6 +27,7 @@ from streaming.kafka.clients import KafkaClientConfig
 from streaming.kafka.ranges import KafkaRangeError, OffsetReader
 
 FORMAT = "tradestream.execution-stream/1"
+log = logging.getLogger(__name__)
 
 
 class SnapshotError(RuntimeError):
@@ -38,14 +40,13 @@ class StreamSnapshot:
 
     executor: dict[str, Any]
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)   # (topic, partition) -> next offset
-    newest_trade_ns: dict[str, int] = field(default_factory=dict)        # pair -> newest trade event time seen
     transactions: int = 0
 
     def encode(self) -> bytes:
         document = {"format": FORMAT, "executor": self.executor,
                     "offsets": {f"{topic}|{partition}": offset for (topic, partition), offset in
                                 sorted(self.offsets.items())},
-                    "newest_trade_ns": dict(sorted(self.newest_trade_ns.items())), "transactions": self.transactions}
+                    "transactions": self.transactions}
         return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 1)
 
     @classmethod
@@ -62,9 +63,7 @@ class StreamSnapshot:
             for name, offset in document["offsets"].items():
                 topic, _, partition = name.rpartition("|")
                 offsets[(topic, int(partition))] = int(offset)
-            return cls(executor=document["executor"], offsets=offsets,
-                       newest_trade_ns={str(k): int(v) for k, v in document["newest_trade_ns"].items()},
-                       transactions=int(document["transactions"]))
+            return cls(executor=document["executor"], offsets=offsets, transactions=int(document["transactions"]))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise SnapshotError(f"{where} is malformed: {exc!r}") from None
 
@@ -95,9 +94,11 @@ def latest_snapshot(kafka: KafkaClientConfig, topic: str, key: str, timeout_s: f
 
             spans = {p: (low if step is None else max(low, high - step), high) for p, (low, high) in ends.items()}
             try:
-                reader.read(spans, keep, deadline=deadline)
+                read = reader.read(spans, keep, deadline=deadline)
             except KafkaRangeError as exc:
                 raise SnapshotError(f"cannot read the executor's state from {topic}: {exc}") from None
+            log.info("looked for the snapshot of %r in %s offsets %s: %d record(s), %s", key, topic, spans,
+                     read.records_read, f"newest at {max(o for o, _ in newest.values())}" if newest else "none")
             if newest:
                 # a key lives on one partition (the producer hashes it); its newest record is the one to use
                 partition, (offset, value) = max(newest.items(), key=lambda item: item[1][0])

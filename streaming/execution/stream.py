@@ -20,16 +20,22 @@ machine (``tradestream.execution``), exactly once through Kafka transactions:
   broker a snapshot per trade batch.
 
 The clock (``now`` of a signal) is the wall clock in live mode and when ingestion reads a
-live exchange; otherwise event time: the newest trade of the signal's pair seen so far,
-at least the signal's candle close. A replay or a sped-up simulator then judges a signal's
-age by how far the market has moved since it, not by the wall clock.
+live exchange; otherwise event time, the signal's own time (its candle's close). Event
+time makes a replay or a sped-up simulation act on each signal as it closes, whatever the
+machine's pace, and makes the decisions independent of when a record is processed: after
+a restart the stream catches up on a backlog, and a clock read from the newest trade would
+then find signals "stale" that were fresh when they came. The stale-signal rule therefore
+only acts on the wall clock (live).
 
-Topics interleave in arrival order (each partition's order kept). A merge by event time
-would have to wait for the slowest input partition, and signal partitions can be silent for
-minutes, which would be every fill's latency. What arrival order can change is only
-when a mark moves relative to a signal (the mark in a position snapshot, the moment a
-loss limit trips); fills cannot: ``candle_close`` fills at the signal's price and
-``next_trade`` at the first trade after it, whichever arrives first (``TradeTape``).
+Inputs interleave by event time as far as the records at hand allow (``merge.py``): in
+steady state each record is processed as it arrives; while catching up on a backlog (after
+a restart) trades cannot run ahead of the signals they fill, so a restarted executor fills
+as an uninterrupted one. Halt commands act on arrival. What can still differ with timing
+is when a mark (the newest trade price) moves relative to a signal: a live signal comes
+30-60 s after its candle closed (the signal engine's allowed lateness), a replayed one
+right after it. The mark in a position snapshot, the exposure limits and the moment a
+loss limit trips read it; fills do not (``candle_close`` fills at the signal's price,
+``next_trade`` at the first trade after it, looked up in the trade tape).
 
 The accounts file is checked every ``reload_interval_s`` and reloaded without stopping
 (``reload_accounts``: a bad file keeps the running config and the log names its line). In
@@ -49,26 +55,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from streaming.execution.live import VenueBridge
-from streaming.execution.records import ExecutionTopics, Input, decode, output_records
+from streaming.execution.merge import RANK, EventTimeMerge, Fetched
+from streaming.execution.records import ExecutionTopics, Input, decode, event_time_ns, output_records
 from streaming.execution.snapshots import StreamSnapshot, latest_snapshot
 from streaming.kafka.clients import KafkaClientConfig
+from streaming.kafka.ranges import retriable
 from streaming.kafka.topics import SNAPSHOT_MAX_BYTES
 from tradestream.execution import AccountsConfig, Executor, Outputs, load_accounts, reload_accounts
 from tradestream.execution.accounts import DEFAULT_ACCOUNTS_FILE
 from tradestream.settings import IngestMode, Settings
-from tradestream.timeframes import TIMEFRAME_NS
 from tradestream.v1 import execution_pb2 as pb
-from tradestream.v1 import market_pb2, strategy_pb2
 
 log = logging.getLogger(__name__)
 _rdkafka_log = logging.getLogger("tradestream.rdkafka")
 
-NS_PER_S = 1_000_000_000
 #: How long the loop waits for a record before it looks at venue reports, the accounts file and the stop flag.
 IDLE_POLL_S = 0.1
+#: ... and while records wait in the merge for a partition that may deliver an earlier one.
+HELD_BACK_POLL_S = 0.01
+#: A partition whose offsets did not move this long holds the merge back no more (merge.py).
+IDLE_PARTITION_S = 1.0
+#: Records waiting in the merge per partition before the consumer stops fetching it for a while.
+MAX_WAITING = 50_000
 KAFKA_TIMEOUT_S = 30.0
 COMMIT_ATTEMPTS = 5
 SUMMARY_EVERY_S = 30.0
@@ -145,6 +156,18 @@ class StreamCounters:
     restored_from: str = "nothing (first start)"
 
 
+def _settled[T](call: Callable[[], T], what: str) -> T:
+    """``call()``, retried while the broker elects a new topic's leaders or a new group's coordinator."""
+    deadline = time.monotonic() + KAFKA_TIMEOUT_S
+    while True:
+        try:
+            return call()
+        except KafkaException as exc:
+            if not retriable(exc) or time.monotonic() > deadline:
+                raise ExecutionStreamError(f"cannot read {what}: {exc.args[0]}") from None
+            time.sleep(0.2)
+
+
 class AccountsWatcher:
     """Notices edits of the accounts file (size and mtime, checked every ``interval_s``) and reloads it."""
 
@@ -193,7 +216,6 @@ class ExecutionStream:
         topics = config.topics
         self._inputs = topics.inputs
         self._offsets: dict[tuple[str, int], int] = {}       # next offset per input partition, this transaction
-        self._newest_trade_ns: dict[str, int] = {}
         self._committed: bytes | None = None                  # the last committed snapshot, for a rollback
         self._committed_offsets: dict[tuple[str, int], int] = {}
         self._txn_open = False
@@ -201,6 +223,11 @@ class ExecutionStream:
         self._batch_started = 0.0
         self._urgent = False
         self._venue_orders: list[pb.Order] = []
+        self._merge = EventTimeMerge()
+        self._progress: dict[tuple[str, int], tuple[tuple[int, int], float]] = {}
+        self._merge_partitions: list[tuple[str, int]] = []
+        self._paused: set[tuple[str, int]] = set()
+        self._fetched: dict[tuple[str, int], int] = {}        # next offset after the last record fetched
         self._accounts: AccountsConfig | None = None
         self._live: tuple[str, ...] = ()
         self.executor: Executor | None = None
@@ -253,7 +280,6 @@ class ExecutionStream:
         except ValueError as exc:
             raise ExecutionStreamError(f"the executor's snapshot on {self.config.topics.snapshots} cannot be "
                                        f"restored: {exc}") from None
-        self._newest_trade_ns = dict(saved.newest_trade_ns)
         self.counters.restored_from = f"snapshot of transaction {saved.transactions}"
         return saved
 
@@ -268,7 +294,9 @@ class ExecutionStream:
                 raise ExecutionStreamError(f"input topic {topic!r} does not exist at {self.config.kafka.bootstrap}; "
                                            "create the platform's topics with `tradestream topics create`")
             parts += [TopicPartition(topic, p) for p in sorted(metadata.partitions)]
-        committed = {(tp.topic, tp.partition): tp.offset for tp in consumer.committed(parts, timeout=KAFKA_TIMEOUT_S)}
+        found = _settled(lambda: consumer.committed(parts, timeout=KAFKA_TIMEOUT_S),
+                         f"the committed offsets of group {self.config.group}")
+        committed = {(tp.topic, tp.partition): tp.offset for tp in found}
         for tp in parts:
             key = (tp.topic, tp.partition)
             if saved is not None and key in saved.offsets:
@@ -279,7 +307,8 @@ class ExecutionStream:
             elif committed.get(key, -1) >= 0:
                 offsets[key] = committed[key]
             else:
-                low, high = consumer.get_watermark_offsets(tp, timeout=KAFKA_TIMEOUT_S)
+                low, high = _settled(lambda tp=tp: consumer.get_watermark_offsets(tp, timeout=KAFKA_TIMEOUT_S),
+                                     f"the offsets of {tp.topic}[{tp.partition}]")
                 earliest = self._inputs[tp.topic] is Input.COMMAND or self.config.start == "earliest"
                 offsets[key] = low if earliest else high
         return offsets
@@ -295,10 +324,13 @@ class ExecutionStream:
         producer = cfg.kafka.transactional_producer(cfg.transactional_id, {
             "linger.ms": 1, "message.max.bytes": SNAPSHOT_MAX_BYTES + 1024, "logger": _rdkafka_log,
             "transaction.timeout.ms": 60_000})
+        started = time.monotonic()
         try:
             producer.init_transactions(KAFKA_TIMEOUT_S * 2)
         except KafkaException as exc:
             raise ExecutionStreamError(f"cannot start transactions at {cfg.kafka.bootstrap}: {exc.args[0]}") from None
+        log.info("transactional id %s ready in %.1f s (an older executor with it is fenced off)", cfg.transactional_id,
+                 time.monotonic() - started)
         saved = self._restore(accounts, live)
         consumer = cfg.kafka.consumer(cfg.group, {
             "enable.auto.commit": False, "enable.auto.offset.store": False, "isolation.level": "read_committed",
@@ -308,7 +340,7 @@ class ExecutionStream:
             self._committed = saved.encode() if saved is not None else None
             self._committed_offsets = self._starting_offsets(consumer, saved)
             self._offsets = dict(self._committed_offsets)
-            consumer.assign([TopicPartition(t, p, o) for (t, p), o in self._committed_offsets.items()])
+            self._assign()
             pending = self.executor.pending_orders()
             if pending:
                 if self._bridge is not None:
@@ -347,18 +379,82 @@ class ExecutionStream:
                     self._emit(self.executor.on_venue_report(report))
             timeout = IDLE_POLL_S if not self._batch_records else min(IDLE_POLL_S, max(0.0, self._deadline()
                                                                                         - time.monotonic()))
-            first = self._consumer.poll(timeout)
-            if first is not None:
-                room = max(0, cfg.max_batch - self._batch_records - 1)
-                for message in [first, *(self._consumer.consume(room, timeout=0) if room else [])]:
-                    self._process(message)
+            if self._merge.waiting():
+                timeout = min(timeout, HELD_BACK_POLL_S)
+            self._fetch(timeout)
+            for record in self._merge.ready(self._holds_back):
+                self._process(record)
+                if self._batch_records >= cfg.max_batch:
+                    break
+            self._flow_control()
             if self._batch_records and (time.monotonic() >= self._deadline()
                                         or self._batch_records >= cfg.max_batch):
                 self._commit()
 
+    def _fetch(self, timeout: float) -> None:
+        """Hand what the consumer has (waiting up to ``timeout`` for a first record) to the merge."""
+        first = self._consumer.poll(timeout)
+        if first is None:
+            return
+        for message in [first, *self._consumer.consume(self.config.max_batch, timeout=0)]:
+            error = message.error()
+            if error is not None:
+                if error.code() in (KafkaError._PARTITION_EOF, KafkaError._TIMED_OUT):
+                    continue
+                if error.fatal():
+                    raise ExecutionStreamError(f"reading {message.topic()} failed: {error}")
+                log.warning("reading %s: %s", message.topic(), error)
+                continue
+            kind = self._inputs.get(message.topic())
+            if kind is None:
+                continue
+            value = decode(kind, message.value())
+            self._fetched[(message.topic(), message.partition())] = message.offset() + 1
+            self._merge.add(Fetched(event_time_ns(value), RANK[kind], message.topic(), message.partition(),
+                                    message.offset(), kind, value))
+
+    def _holds_back(self, key: tuple[str, int]) -> bool:
+        """Whether this (empty) partition may still deliver a record earlier than those waiting in the merge:
+        Kafka holds more of it than the consumer delivered (the consumer's position passes transaction
+        markers; the fetched offset covers a partition that delivered nothing yet), and that is still moving.
+        A partition stuck for ``IDLE_PARTITION_S`` (an open transaction of its producer, a leader away)
+        holds nothing back."""
+        tp = TopicPartition(*key)
+        _low, high = self._consumer.get_watermark_offsets(tp, cached=True)
+        (position,) = self._consumer.position([tp])
+        delivered = max(position.offset, self._fetched.get(key, -1))
+        if high >= 0 and delivered >= high:
+            return False
+        now = time.monotonic()
+        seen, since = self._progress.get(key, (None, now))
+        if seen != (delivered, high):
+            self._progress[key] = ((delivered, high), now)
+            return True
+        return now - since < IDLE_PARTITION_S
+
+    def _flow_control(self) -> None:
+        """Stop fetching a partition whose records pile up while another holds the merge back."""
+        for key in list(self._merge_partitions):
+            waiting = self._merge.waiting(key)
+            if key in self._paused and waiting < MAX_WAITING // 2:
+                self._consumer.resume([TopicPartition(*key)])
+                self._paused.discard(key)
+            elif key not in self._paused and waiting >= MAX_WAITING:
+                self._consumer.pause([TopicPartition(*key)])
+                self._paused.add(key)
+
     def _deadline(self) -> float:
         interval = self.config.commit_interval_s if self._urgent else self.config.quiet_commit_interval_s
         return self._batch_started + interval
+
+    def _assign(self) -> None:
+        """Read every input partition from the last committed offset, with nothing waiting in the merge."""
+        self._consumer.assign([TopicPartition(t, p, o) for (t, p), o in self._committed_offsets.items()])
+        self._merge_partitions = [key for key in self._committed_offsets if self._inputs[key[0]] is not Input.COMMAND]
+        self._merge.reset(self._merge_partitions)
+        self._fetched = dict(self._committed_offsets)
+        self._progress = {}
+        self._paused = set()
 
     def _housekeeping(self, watcher: AccountsWatcher) -> None:
         new = watcher.check(self._accounts)
@@ -380,44 +476,21 @@ class ExecutionStream:
             self._batch_started = time.monotonic()
         self._batch_records += 1
 
-    def _process(self, message: Message) -> None:
-        error = message.error()
-        if error is not None:
-            if error.code() in (KafkaError._PARTITION_EOF, KafkaError._TIMED_OUT):
-                return
-            if error.fatal():
-                raise ExecutionStreamError(f"reading {message.topic()} failed: {error}")
-            log.warning("reading %s: %s", message.topic(), error)
-            return
-        topic, partition, offset = message.topic(), message.partition(), message.offset()
-        kind = self._inputs.get(topic)
-        if kind is None:
-            return
+    def _process(self, record: Fetched) -> None:
         self._note_batch()
-        self.counters.records[kind.value] += 1
-        value = decode(kind, message.value())
-        if kind is Input.SIGNAL:
-            out = self.executor.on_signal(value, self._now(value))
-        elif kind is Input.TRADE:
-            if isinstance(value, market_pb2.Trade) and value.HasField("event_time"):
-                time_ns = value.event_time.seconds * NS_PER_S + value.event_time.nanos
-                if time_ns > self._newest_trade_ns.get(value.currency_pair, 0):
-                    self._newest_trade_ns[value.currency_pair] = time_ns
-            out = self.executor.on_trade(value)
+        self.counters.records[record.kind.value] += 1
+        if record.kind is Input.SIGNAL:
+            out = self.executor.on_signal(record.value, self._now(record.value))
+        elif record.kind is Input.TRADE:
+            out = self.executor.on_trade(record.value)
         else:
-            out = self.executor.on_halt(value)
-        self._offsets[(topic, partition)] = offset + 1
+            out = self.executor.on_halt(record.value)
+        self._offsets[record.key] = record.offset + 1
         self._emit(out)
 
     def _now(self, signal: object) -> int:
-        """The executor's clock for this signal (see the module docstring)."""
-        if self.config.clock == "wall":
-            return self._wall_clock_ns()
-        if not isinstance(signal, strategy_pb2.Signal) or not signal.HasField("candle_time"):
-            return max(self._newest_trade_ns.values(), default=0)
-        close = signal.candle_time.seconds * NS_PER_S + signal.candle_time.nanos + TIMEFRAME_NS.get(signal.timeframe,
-                                                                                                     0)
-        return max(close, self._newest_trade_ns.get(signal.currency_pair, 0))
+        """The executor's clock for this signal: the wall clock, or its candle's close (module docstring)."""
+        return self._wall_clock_ns() if self.config.clock == "wall" else event_time_ns(signal)
 
     def _emit(self, out: Outputs) -> None:
         if not out:
@@ -447,7 +520,6 @@ class ExecutionStream:
 
     def _commit(self) -> None:
         snapshot = StreamSnapshot(executor=self.executor.snapshot(), offsets=dict(self._offsets),
-                                  newest_trade_ns=dict(self._newest_trade_ns),
                                   transactions=self.counters.transactions + 1)
         encoded = snapshot.encode()
         try:
@@ -496,13 +568,11 @@ class ExecutionStream:
         live = self._live
         if self._committed is None:
             self.executor = Executor(self._accounts, live_accounts=live)
-            self._newest_trade_ns = {}
         else:
             saved = StreamSnapshot.decode(self._committed)
             self.executor = Executor.restore(self._accounts, saved.executor, live_accounts=live)
-            self._newest_trade_ns = dict(saved.newest_trade_ns)
         self._offsets = dict(self._committed_offsets)
-        self._consumer.assign([TopicPartition(t, p, o) for (t, p), o in self._committed_offsets.items()])
+        self._assign()
         self._txn_open = False
         self._batch_records = 0
         self._urgent = False
