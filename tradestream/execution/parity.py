@@ -153,19 +153,21 @@ def cash_after_legs(legs: list[Leg], starting_cash: float, snapshots: Mapping[st
 
 
 def anchor_of(legs: list[Leg], start: pd.Timestamp, cash_after: list[float],
-              starting_cash: float) -> tuple[pd.Timestamp | None, float]:
+              starting_cash: float, bar: pd.Timedelta) -> tuple[pd.Timestamp | None, float]:
     """Where the comparison starts and the allocation's cash there.
 
-    ``cash_after[i]`` is the allocation's cash after executed leg ``i``. Flat at ``start``: the
-    window's start, with the cash after its last exit. Long: the candle of the entry it holds,
-    with the cash before that entry. No leg before ``start``: its first leg (None: no legs).
+    A leg belongs to the window its candle closes in, so the legs before the window are those whose
+    candle closed before ``start``. ``cash_after[i]`` is the allocation's cash after executed leg
+    ``i``. Flat at ``start``: the candle that closes at ``start`` (the first one whose signal falls in
+    the window), with the cash after its last exit. Long: the candle of the entry it holds, with the
+    cash before that entry. No leg before ``start``: its first leg (None: no legs).
     """
-    before = [i for i, leg in enumerate(legs) if leg.candle_time < start]
+    before = [i for i, leg in enumerate(legs) if leg.candle_time + bar < start]
     if not before:
         return (legs[0].candle_time, starting_cash) if legs else (None, starting_cash)
     last = before[-1]
     if legs[last].side == "SELL":
-        return start, cash_after[last]
+        return start - bar, cash_after[last]
     return legs[last].candle_time, cash_after[last] + legs[last].quote_amount
 
 
@@ -222,7 +224,8 @@ def check_allocation(allocation_id: str, strategy: str, params: Mapping[str, Par
     legs = executed_legs(fills)
     models = sorted(set(fills["fill_model"])) if len(fills) else [CANDLE_CLOSE]
     model = CANDLE_CLOSE if models == [CANDLE_CLOSE] else next(m for m in models if m != CANDLE_CLOSE)
-    anchor, cash = anchor_of(legs, window[0], cash_after_legs(legs, starting_cash, snapshots), starting_cash)
+    bar = parse_timeframe(timeframe).timedelta
+    anchor, cash = anchor_of(legs, window[0], cash_after_legs(legs, starting_cash, snapshots), starting_cash, bar)
     if anchor is None:
         return ParityReport(allocation_id, model, window, note="no fills yet")
     if anchor >= window[1]:
@@ -230,7 +233,7 @@ def check_allocation(allocation_id: str, strategy: str, params: Mapping[str, Par
     config = BacktestConfig(cash=cash, fees=trading.fees, slippage_bps=trading.slippage_bps, size=trading.size)
     spec = get_strategy(strategy)
     bars = spec.window(spec.space.validate(dict(params))) + HISTORY_BARS
-    history = candles(anchor - bars * parse_timeframe(timeframe).timedelta, window[1])
+    history = candles(anchor - bars * bar, window[1])
     expected, taken_out = backtest_legs(history, strategy, params, config, pair, timeframe, anchor, refused)
     return compare_allocation(allocation_id, model, legs, expected, window, timeframe, anchor=anchor,
                               refused_signals=taken_out, rtol=rtol)
