@@ -12,6 +12,8 @@ holds what the platform keeps for research:
 * ``fills``   - one row per fill_id.
 * ``positions`` - one row per (allocation_id, as_of): an allocation's state after a fill.
 * ``risk_events`` - one row per event_id: denials, rejections, status changes, halts.
+* ``portfolio`` - one row per (account, allocation_id, time): equity and drawdown at each candle
+  close (``tradestream.execution.portfolio``); an account's total has allocation_id ``(account)``.
 
 Every write is an upsert on those keys, so writing the same records twice leaves the
 same rows: materializing a partition twice is harmless.
@@ -209,6 +211,8 @@ ORDER_TABLE_COLUMNS: tuple[str, ...] = OrderRow._fields
 FILL_TABLE_COLUMNS: tuple[str, ...] = FillRow._fields
 POSITION_TABLE_COLUMNS: tuple[str, ...] = PositionRow._fields
 RISK_EVENT_TABLE_COLUMNS: tuple[str, ...] = RiskEventRow._fields
+PORTFOLIO_TABLE_COLUMNS: tuple[str, ...] = ("time", "account", "allocation_id", "currency_pair", "timeframe", "units",
+                                            "cash", "close", "equity", "drawdown")
 
 SCHEMA: dict[str, str] = {
     "trades": """
@@ -347,6 +351,20 @@ SCHEMA: dict[str, str] = {
             event_time      TIMESTAMP_NS NOT NULL,
             client_order_id VARCHAR,
             PRIMARY KEY (event_id)
+        )""",
+    "portfolio": """
+        CREATE TABLE IF NOT EXISTS portfolio (
+            time            TIMESTAMP NOT NULL,
+            account         VARCHAR NOT NULL,
+            allocation_id   VARCHAR NOT NULL,
+            currency_pair   VARCHAR,
+            timeframe       VARCHAR,
+            units           DOUBLE,
+            cash            DOUBLE,
+            close           DOUBLE,
+            equity          DOUBLE  NOT NULL,
+            drawdown        DOUBLE  NOT NULL,
+            PRIMARY KEY (account, allocation_id, time)
         )""",
 }
 TABLES: tuple[str, ...] = tuple(SCHEMA)
@@ -653,6 +671,25 @@ def upsert_risk_events(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> Up
     return _upsert(con, "risk_events", rows, RISK_EVENT_TABLE_COLUMNS, RISK_EVENTS_KEY, prefer_order="event_time")
 
 
+def replace_portfolio(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame, start: datetime, end: datetime) -> int:
+    """Replace the ``portfolio`` rows with ``start <= time < end`` by ``rows`` (a recomputed curve); returns
+    how many were written."""
+    batch = rows[list(PORTFOLIO_TABLE_COLUMNS)].copy()
+    batch["time"] = pd.to_datetime(batch["time"], utc=True).dt.tz_localize(None)
+    batch = batch[(batch["time"] >= utc_naive(start)) & (batch["time"] < utc_naive(end))]
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("DELETE FROM portfolio WHERE time >= ? AND time < ?", [utc_naive(start), utc_naive(end)])
+        con.register("_portfolio_batch", batch)
+        con.execute(f"INSERT INTO portfolio SELECT {', '.join(PORTFOLIO_TABLE_COLUMNS)} FROM _portfolio_batch")
+        con.unregister("_portfolio_batch")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return len(batch)
+
+
 # --------------------------------------------------------------------------- readers
 
 
@@ -706,6 +743,12 @@ def query_fills(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime,
     where = _in("account", accounts, params)
     return con.execute(f"SELECT * FROM fills WHERE fill_time >= ? AND fill_time < ?{where} "
                        "ORDER BY allocation_id, fill_time, fill_id", params).df()
+
+
+def query_portfolio(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime) -> pd.DataFrame:
+    """Portfolio rows with ``start <= time < end``, ordered by account, allocation and time."""
+    return con.execute("SELECT * FROM portfolio WHERE time >= ? AND time < ? ORDER BY account, allocation_id, time",
+                       [utc_naive(start), utc_naive(end)]).df()
 
 
 def query_positions(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime,

@@ -2,11 +2,15 @@
 
 Areas (one folder each): ``streams`` (the long-running jobs and their supervisor),
 ``warehouse`` (hourly DuckDB partitions of trades, candles, signals and their checks),
-``research`` (backtests, optimization, walk-forward, the live strategy config).
+``research`` (backtests, optimization, walk-forward, the live strategy config), ``execution`` (the
+executor's orders, fills, positions and risk events, the portfolio, its parity check, the kill switch).
 """
 
 import dagster as dg
 
+from tradestream_assets.execution.assets import EXECUTION_ASSETS
+from tradestream_assets.execution.checks import EXECUTION_CHECKS
+from tradestream_assets.execution.jobs import hourly_portfolio, kill_switch, portfolio_job
 from tradestream_assets.research.assets import RESEARCH_ASSETS
 from tradestream_assets.research.backtest import backtest, backtest_results
 from tradestream_assets.research.checks import RESEARCH_CHECKS
@@ -22,11 +26,11 @@ from tradestream_assets.warehouse.jobs import warehouse_job
 from tradestream_assets.warehouse.schedules import fresh_partitions, hourly_warehouse
 
 defs = dg.Definitions(
-    assets=[*STREAM_ASSETS, *WAREHOUSE_ASSETS, *RESEARCH_ASSETS, backtest_results],
-    asset_checks=[*STREAM_CHECKS, *WAREHOUSE_CHECKS, *RESEARCH_CHECKS],
-    jobs=[streams_job, warehouse_job, optimization_job, live_config_job, backtest],
+    assets=[*STREAM_ASSETS, *WAREHOUSE_ASSETS, *EXECUTION_ASSETS, *RESEARCH_ASSETS, backtest_results],
+    asset_checks=[*STREAM_CHECKS, *WAREHOUSE_CHECKS, *EXECUTION_CHECKS, *RESEARCH_CHECKS],
+    jobs=[streams_job, warehouse_job, optimization_job, live_config_job, backtest, kill_switch, portfolio_job],
     sensors=[stream_supervisor, fresh_partitions, live_config_on_new_reports],
-    schedules=[hourly_warehouse, nightly_optimization],
+    schedules=[hourly_warehouse, nightly_optimization, hourly_portfolio],
     resources=RESOURCES,
     # steps run inside the run's own process: a subprocess per step costs seconds of imports each, and the
     # steps of one run are serial anyway (one DuckDB writer)
