@@ -139,8 +139,8 @@ def newest_candle_close(con) -> datetime | None:
 @dg.asset(group_name=GROUP, pool=WRITER_POOL, kinds={"duckdb", "python"},
           deps=[fills, positions, dg.AssetKey("candles")],
           description="Equity and drawdown of every account and allocation at each candle close of the last hours "
-                      "(DuckDB table `portfolio`), with a chart: candles with the strategy's buys and sells marked, "
-                      "equity underneath.")
+                      "(DuckDB table `portfolio`), with a chart: candle closes with the strategy's buys and sells "
+                      "marked, equity underneath.")
 def portfolio(context: dg.AssetExecutionContext, config: PortfolioConfig, duckdb: DuckDBStore,
               supervisor: StreamSupervisor) -> dg.MaterializeResult:
     with duckdb.reader() as con:
