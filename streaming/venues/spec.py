@@ -13,6 +13,7 @@ from typing import Protocol
 
 from streaming.ingestion.adapter import ExchangeAdapter
 from tradestream.execution.executor import VenueReport
+from tradestream.history.venue import HistoryClient
 from tradestream.settings import IngestMode, Settings, SettingsSection
 from tradestream.v1 import execution_pb2
 
@@ -62,6 +63,8 @@ class VenueSpec:
     capabilities: frozenset[Capability] = frozenset({Capability.LIVE_TRADES})
     #: Builds the venue's order placement from the settings (``Capability.ORDER_PLACEMENT``).
     orders: Callable[[Settings], OrderVenue] | None = None
+    #: Builds the venue's REST history client (``Capability.HISTORY``: imports and live gap repair).
+    history: Callable[[Settings], HistoryClient] | None = None
 
     def require(self, capability: Capability) -> None:
         """Refuse, by name, to use this source for something it cannot do."""

@@ -71,7 +71,7 @@ def test_live_orders_are_rejected_partly_filled_found_after_a_timeout_and_reconc
         settings, accounts, artifacts_dir / f"execution-live-{settings.kafka.fills_topic}.log",
         args=("--mode", "live", "--live-account", "live"),
         env={"COINBASE_API_KEY": KEY_NAME, "COINBASE_API_SECRET": _pem(key),
-             "TRADESTREAM_COINBASE_REST_URL": standin.base_url, "TRADESTREAM_COINBASE_REST_TIMEOUT_S": "2",
+             "TRADESTREAM_COINBASE_ORDERS_REST_URL": standin.base_url, "TRADESTREAM_COINBASE_ORDERS_TIMEOUT_S": "2",
              "TRADESTREAM_COINBASE_ORDER_POLL_INTERVAL_S": "0.05"})
     executor.start()
     outputs = Outputs(settings)

@@ -3,14 +3,14 @@
 - ``settings.py``: the ``[coinbase]`` section (``TRADESTREAM_COINBASE_WS_URL``).
 - ``parsing.py``: pure: the subscribe requests we send, frames -> ``TradeRecord`` / ``Rejection``.
 - ``live.py``: the WebSocket client, an ``ExchangeAdapter`` (connections, reconnects, sequence gaps).
+- ``history.py``: the Exchange REST API's trades (by id) and candles: history imports and the
+  repair of gaps the live stream left (``Capability.HISTORY``).
 - ``execution.py``: live orders of the executor (``Capability.ORDER_PLACEMENT``): CDP JWT, market
   IOC orders, polling, reconciliation.
-
-Room is left for ``history.py`` (REST trades and candles: history import and gap repair,
-issue 12, ``Capability.HISTORY``).
 """
 
 from streaming.venues.coinbase.execution import CoinbaseExecution
+from streaming.venues.coinbase.history import history_client
 from streaming.venues.coinbase.live import CoinbaseAdapter
 from streaming.venues.coinbase.settings import CoinbaseSettings
 from streaming.venues.spec import Capability, VenueSpec
@@ -19,5 +19,5 @@ from tradestream.settings import IngestMode
 VENUE = VenueSpec(
     name=CoinbaseAdapter.name, mode=IngestMode.WET, description="Coinbase Advanced Trade WebSocket (market_trades)",
     adapter=CoinbaseAdapter.from_settings, settings=CoinbaseSettings,
-    capabilities=frozenset({Capability.LIVE_TRADES, Capability.ORDER_PLACEMENT}),
-    orders=CoinbaseExecution.from_settings)
+    capabilities=frozenset({Capability.LIVE_TRADES, Capability.HISTORY, Capability.ORDER_PLACEMENT}),
+    history=history_client, orders=CoinbaseExecution.from_settings)

@@ -56,7 +56,8 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from streaming.venues.coinbase.settings import DEFAULT_REST_URL, CoinbaseSettings
+from streaming.venues.coinbase.settings import DEFAULT_ORDERS_REST_URL, CoinbaseSettings
+from streaming.venues.rest import retry_after_s
 from tradestream.backoff import Backoff
 from tradestream.execution.executor import VenueFill, VenueReport
 from tradestream.ingest.validation import InvalidInput, parse_decimal, parse_timestamp_ns
@@ -65,7 +66,7 @@ from tradestream.v1 import execution_pb2 as pb
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL = DEFAULT_REST_URL
+DEFAULT_BASE_URL = DEFAULT_ORDERS_REST_URL
 API_PREFIX = "/api/v3/brokerage"
 ENV_KEY = "COINBASE_API_KEY"
 ENV_SECRET = "COINBASE_API_SECRET"
@@ -206,7 +207,7 @@ class CoinbaseOrderClient:
             if response.status_code == 429:
                 if attempt == self._max_attempts:
                     raise VenueError(f"{method} {full_path}: rate limited (429) {attempt} times")
-                self._sleep(_retry_after(response) or self._backoff.next_delay())
+                self._sleep(retry_after_s(response.headers) or self._backoff.next_delay())
                 continue
             if response.status_code >= 500:
                 if not safe_to_repeat:
@@ -295,8 +296,8 @@ class CoinbaseExecution:
         """The adapter of the ``[coinbase]`` section, with the CDP key from the environment or the mounted Secret
         (``MissingCredentials`` says where it looked)."""
         section = settings.venue(CoinbaseSettings)
-        client = CoinbaseOrderClient(CdpCredentials.from_environment(), base_url=section.rest_url,
-                                     timeout_s=section.rest_timeout_s)
+        client = CoinbaseOrderClient(CdpCredentials.from_environment(), base_url=section.orders_rest_url,
+                                     timeout_s=section.orders_timeout_s)
         return cls(client, poll_interval_s=section.order_poll_interval_s)
 
     def submit(self, order: pb.Order) -> VenueReport:
@@ -419,13 +420,6 @@ def _report_status(status: str, fills: tuple[VenueFill, ...]) -> str:
 def _detail(order: Mapping[str, Any]) -> str:
     parts = [str(order.get(k)) for k in ("status", "reject_reason", "cancel_message") if order.get(k)]
     return " ".join(parts)
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        return max(0.0, float(response.headers["Retry-After"]))
-    except (KeyError, ValueError):
-        return None
 
 
 def _ns(stamp: Any) -> int:
