@@ -126,7 +126,8 @@ class KafkaSettings(SettingsSection):
     topic_partitions: int = Field(3, ge=1, le=1000)
     topic_replication: int = Field(1, ge=1, le=5)
     topic_min_insync_replicas: int = Field(1, ge=1, le=5)
-    retention_hours: int = Field(168, ge=1, description="Retention of trades, candles and signals.")
+    retention_hours: int = Field(168, ge=1, description="Retention of every topic but trades.dlq and the "
+                                                        "compacted ones.")
     dlq_retention_hours: int = Field(720, ge=1)
     security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
@@ -136,6 +137,15 @@ class KafkaSettings(SettingsSection):
     candles_topic: str = "candles"
     signals_topic: str = "signals"
     dlq_topic: str = "trades.dlq"
+    # the execution stream's topics (docs/execution.md, "Topics")
+    orders_topic: str = "orders"
+    fills_topic: str = "fills"
+    positions_topic: str = "positions"
+    risk_events_topic: str = "risk.events"
+    risk_commands_topic: str = Field("risk.commands", description="Kill switch commands; compacted, one partition.")
+    account_states_topic: str = Field("execution.state", description="Each account's latest risk state; compacted.")
+    execution_snapshots_topic: str = Field(
+        "execution.snapshots", description="The executor's state, written in each transaction; compacted.")
 
     @property
     def bootstrap(self) -> str:
@@ -153,8 +163,23 @@ class KafkaSettings(SettingsSection):
         return cfg
 
     @property
+    def execution_topics(self) -> tuple[str, ...]:
+        return (self.orders_topic, self.fills_topic, self.positions_topic, self.risk_events_topic,
+                self.risk_commands_topic, self.account_states_topic, self.execution_snapshots_topic)
+
+    @property
+    def compacted_topics(self) -> tuple[str, ...]:
+        """Topics that keep the latest record per key instead of a time window."""
+        return (self.risk_commands_topic, self.account_states_topic, self.execution_snapshots_topic)
+
+    @property
+    def single_partition_topics(self) -> tuple[str, ...]:
+        """Topics whose records need one total order: halts of one account and of all, the executor's state."""
+        return (self.risk_commands_topic, self.execution_snapshots_topic)
+
+    @property
     def topics(self) -> tuple[str, ...]:
-        return (self.trades_topic, self.candles_topic, self.signals_topic, self.dlq_topic)
+        return (self.trades_topic, self.candles_topic, self.signals_topic, self.dlq_topic, *self.execution_topics)
 
 
 class FlinkSettings(SettingsSection):
@@ -290,6 +315,47 @@ class PipelineSettings(SettingsSection):
         return value
 
 
+class ExecutionSettings(SettingsSection):
+    """The execution stream (``python -m streaming.execution``, docs/execution.md)."""
+
+    section: ClassVar[str] = "execution"
+    model_config = SettingsConfigDict(env_prefix="TRADESTREAM_EXECUTION_", extra="forbid")
+
+    accounts_file: Path | None = Field(None, description="Accounts and allocations (YAML); default the paper account "
+                                                         "of tradestream/execution/default_accounts.yaml.")
+    mode: Literal["paper", "live"] = Field("paper", description="live places real orders for the accounts on "
+                                                                "live_accounts whose mode is live; paper never does.")
+    live_accounts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Allow-list of accounts that may place live orders (with mode live).")
+    venue: str = Field("coinbase", description="Where live orders go: a source of streaming/venues with order "
+                                               "placement.")
+    consumer_group: str = Field("tradestream-execution", description="Consumer group, transactional id and "
+                                                                     "snapshot key of the executor.")
+    clock: Literal["auto", "wall", "event"] = Field(
+        "auto", description="The executor's `now`: wall clock, or event time (the signal's candle close; stale "
+                            "signals then never trip). auto: wall in live mode and wet ingestion, event otherwise.")
+    start: Literal["latest", "earliest"] = Field(
+        "latest", description="Where a first start (no snapshot, no committed offsets) reads signals and trades.")
+    commit_interval_ms: float = Field(
+        0.0, ge=0, le=10_000, description="How long a transaction with orders or fills stays open collecting more "
+                                          "records (0: commit as soon as the records at hand are processed).")
+    quiet_commit_interval_ms: float = Field(
+        1000.0, ge=0, le=60_000, description="How long a transaction that only moved marks stays open.")
+    max_batch: int = Field(5000, ge=1, le=1_000_000, description="Most input records in one transaction.")
+    reload_interval_s: float = Field(5.0, gt=0, description="Seconds between checks of the accounts file.")
+    metrics_port: int | None = Field(None, ge=1, le=65535, description="Serve Prometheus metrics on this port.")
+    max_live_cost_bps: float = Field(
+        50.0, ge=0, description="execution_matches_backtest with next_trade fills: fail when an allocation's mean "
+                                "cost against its backtest (slippage and latency) exceeds this, in basis points.")
+
+    @field_validator("live_accounts", mode="before")
+    @classmethod
+    def _split_accounts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+
 class StorageSettings(SettingsSection):
     section: ClassVar[str] = "storage"
     model_config = SettingsConfigDict(env_prefix="TRADESTREAM_DUCKDB_", extra="forbid")
@@ -312,6 +378,7 @@ class Settings(BaseModel):
     ingestion: IngestionSettings = Field(default_factory=IngestionSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
     venues: dict[str, SettingsSection] = Field(
         default_factory=dict, description="Venue sections given explicitly (with_venue), by section name; "
                                           "a venue not here is read from the environment and the config file.")

@@ -11,6 +11,12 @@ holds what the platform keeps for research:
   ``revision`` wins, so a late-data update replaces the first emission and an old
   emission never replaces a newer one.
 * ``signals`` - one row per (strategy, params, currency_pair, timeframe, candle_time).
+* ``orders``  - one row per client_order_id: the order's latest status.
+* ``fills``   - one row per fill_id.
+* ``positions`` - one row per (allocation_id, as_of): an allocation's state after a fill.
+* ``risk_events`` - one row per event_id: denials, rejections, status changes, halts.
+* ``portfolio`` - one row per (account, allocation_id, time): equity and drawdown at each candle
+  close (``tradestream.execution.portfolio``); an account's total has allocation_id ``(account)``.
 
 Every write is an upsert on those keys, so writing the same records twice leaves the
 same rows: materializing a partition twice is harmless.
@@ -28,6 +34,7 @@ read-only, and both wait a bounded time for the lock instead of failing at once.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -42,13 +49,17 @@ import pandas as pd
 from tradestream.backoff import Backoff
 from tradestream.params import params_from_proto, params_key
 from tradestream.timeframes import NS_PER_SECOND, parse_timeframe
-from tradestream.v1 import market_pb2, strategy_pb2
+from tradestream.v1 import execution_pb2, market_pb2, strategy_pb2
 
 LOCK_TIMEOUT_S = 60.0
 
 TRADES_KEY: tuple[str, ...] = ("exchange", "currency_pair", "trade_id")
 CANDLES_KEY: tuple[str, ...] = ("currency_pair", "timeframe", "window_start")
 SIGNALS_KEY: tuple[str, ...] = ("strategy", "params", "currency_pair", "timeframe", "candle_time")
+ORDERS_KEY: tuple[str, ...] = ("client_order_id",)
+FILLS_KEY: tuple[str, ...] = ("fill_id",)
+POSITIONS_KEY: tuple[str, ...] = ("allocation_id", "as_of")
+RISK_EVENTS_KEY: tuple[str, ...] = ("event_id",)
 
 
 
@@ -102,9 +113,110 @@ class SignalRow(NamedTuple):
     signal_id: str
 
 
+class OrderRow(NamedTuple):
+    """A row of ``orders``: an order's latest status."""
+
+    client_order_id: str
+    account: str
+    allocation_id: str
+    signal_id: str
+    strategy: str
+    params: str                      # params_key of the parameter values
+    currency_pair: str
+    timeframe: str
+    side: str                        # "BUY" or "SELL"
+    status: str                      # "PENDING", "FILLED", "PARTIALLY_FILLED", "CANCELLED", "REJECTED"
+    final: bool                      # the status will not change any more
+    fill_model: str                  # "CANDLE_CLOSE", "NEXT_TRADE", "VENUE"
+    mode: str                        # "PAPER" or "LIVE"
+    quote_size: float
+    base_size: float
+    reference_price: float
+    candle_time: datetime            # naive UTC window start of the signal's candle
+    signal_time: datetime            # the candle's close
+    created_at: pd.Timestamp         # naive UTC, to the nanosecond: the executor's clock when it decided
+    not_before: pd.Timestamp | None
+    venue_order_id: str
+    detail: str
+    updated_at: pd.Timestamp         # time of this status
+
+
+class FillRow(NamedTuple):
+    """A row of ``fills``."""
+
+    fill_id: str
+    client_order_id: str
+    account: str
+    allocation_id: str
+    signal_id: str
+    strategy: str
+    params: str
+    currency_pair: str
+    timeframe: str
+    side: str
+    price: float                     # slippage included
+    market_price: float
+    size: float
+    fee: float
+    quote_amount: float
+    realized_pnl: float
+    fill_model: str
+    fill_time: pd.Timestamp          # naive UTC, to the nanosecond
+    candle_time: datetime
+    trade_id: str
+
+
+class PositionRow(NamedTuple):
+    """A row of ``positions``: one allocation after a fill."""
+
+    account: str
+    allocation_id: str
+    strategy: str
+    params: str
+    currency_pair: str
+    timeframe: str
+    units: float
+    cash: float
+    entry_price: float
+    committed: float
+    entry_fees: float
+    mark_price: float
+    equity: float
+    realized_pnl: float
+    closed_trades: int
+    as_of: pd.Timestamp              # naive UTC, to the nanosecond
+    last_fill_id: str
+    starting_cash: float
+
+
+class RiskEventRow(NamedTuple):
+    """A row of ``risk_events``."""
+
+    event_id: str
+    kind: str                        # "ORDER_DENIED", "INPUT_REJECTED", "STATUS_CHANGED", "HALTED", "RESUMED"
+    reason: str                      # e.g. "MAX_ORDER_NOTIONAL"
+    account: str
+    allocation_id: str
+    signal_id: str
+    currency_pair: str
+    detail: str
+    value: float
+    limit_value: float
+    status: str
+    previous_status: str
+    event_time: pd.Timestamp
+    client_order_id: str
+
+
 TRADE_TABLE_COLUMNS: tuple[str, ...] = TradeRow._fields
 CANDLE_TABLE_COLUMNS: tuple[str, ...] = CandleRow._fields
 SIGNAL_TABLE_COLUMNS: tuple[str, ...] = SignalRow._fields
+ORDER_TABLE_COLUMNS: tuple[str, ...] = OrderRow._fields
+FILL_TABLE_COLUMNS: tuple[str, ...] = FillRow._fields
+POSITION_TABLE_COLUMNS: tuple[str, ...] = PositionRow._fields
+RISK_EVENT_TABLE_COLUMNS: tuple[str, ...] = RiskEventRow._fields
+PORTFOLIO_TABLE_COLUMNS: tuple[str, ...] = ("time", "account", "allocation_id", "currency_pair", "timeframe", "units",
+                                            "cash", "close", "equity", "drawdown")
 
 SCHEMA: dict[str, str] = {
     "trades": """
@@ -155,6 +267,111 @@ SCHEMA: dict[str, str] = {
             emitted_at    TIMESTAMP,
             signal_id     VARCHAR,
             PRIMARY KEY (strategy, params, currency_pair, timeframe, candle_time)
+        )""",
+    "orders": """
+        CREATE TABLE IF NOT EXISTS orders (
+            client_order_id VARCHAR NOT NULL,
+            account         VARCHAR NOT NULL,
+            allocation_id   VARCHAR NOT NULL,
+            signal_id       VARCHAR NOT NULL,
+            strategy        VARCHAR NOT NULL,
+            params          VARCHAR NOT NULL,
+            currency_pair   VARCHAR NOT NULL,
+            timeframe       VARCHAR NOT NULL,
+            side            VARCHAR NOT NULL,
+            status          VARCHAR NOT NULL,
+            final           BOOLEAN NOT NULL,
+            fill_model      VARCHAR NOT NULL,
+            mode            VARCHAR NOT NULL,
+            quote_size      DOUBLE,
+            base_size       DOUBLE,
+            reference_price DOUBLE,
+            candle_time     TIMESTAMP NOT NULL,
+            signal_time     TIMESTAMP NOT NULL,
+            created_at      TIMESTAMP_NS NOT NULL,
+            not_before      TIMESTAMP_NS,
+            venue_order_id  VARCHAR,
+            detail          VARCHAR,
+            updated_at      TIMESTAMP_NS NOT NULL,   -- the latest status wins
+            PRIMARY KEY (client_order_id)
+        )""",
+    "fills": """
+        CREATE TABLE IF NOT EXISTS fills (
+            fill_id         VARCHAR NOT NULL,
+            client_order_id VARCHAR NOT NULL,
+            account         VARCHAR NOT NULL,
+            allocation_id   VARCHAR NOT NULL,
+            signal_id       VARCHAR NOT NULL,
+            strategy        VARCHAR NOT NULL,
+            params          VARCHAR NOT NULL,
+            currency_pair   VARCHAR NOT NULL,
+            timeframe       VARCHAR NOT NULL,
+            side            VARCHAR NOT NULL,
+            price           DOUBLE  NOT NULL,
+            market_price    DOUBLE  NOT NULL,
+            size            DOUBLE  NOT NULL,
+            fee             DOUBLE  NOT NULL,
+            quote_amount    DOUBLE  NOT NULL,
+            realized_pnl    DOUBLE  NOT NULL,
+            fill_model      VARCHAR NOT NULL,
+            fill_time       TIMESTAMP_NS NOT NULL,
+            candle_time     TIMESTAMP NOT NULL,
+            trade_id        VARCHAR,
+            PRIMARY KEY (fill_id)
+        )""",
+    "positions": """
+        CREATE TABLE IF NOT EXISTS positions (
+            account         VARCHAR NOT NULL,
+            allocation_id   VARCHAR NOT NULL,
+            strategy        VARCHAR NOT NULL,
+            params          VARCHAR NOT NULL,
+            currency_pair   VARCHAR NOT NULL,
+            timeframe       VARCHAR NOT NULL,
+            units           DOUBLE  NOT NULL,
+            cash            DOUBLE  NOT NULL,
+            entry_price     DOUBLE,
+            committed       DOUBLE,
+            entry_fees      DOUBLE,
+            mark_price      DOUBLE,
+            equity          DOUBLE  NOT NULL,
+            realized_pnl    DOUBLE  NOT NULL,
+            closed_trades   BIGINT  NOT NULL,
+            as_of           TIMESTAMP_NS NOT NULL,
+            last_fill_id    VARCHAR,
+            starting_cash   DOUBLE  NOT NULL,
+            PRIMARY KEY (allocation_id, as_of)
+        )""",
+    "risk_events": """
+        CREATE TABLE IF NOT EXISTS risk_events (
+            event_id        VARCHAR NOT NULL,
+            kind            VARCHAR NOT NULL,
+            reason          VARCHAR NOT NULL,
+            account         VARCHAR,
+            allocation_id   VARCHAR,
+            signal_id       VARCHAR,
+            currency_pair   VARCHAR,
+            detail          VARCHAR,
+            value           DOUBLE,
+            limit_value     DOUBLE,
+            status          VARCHAR,
+            previous_status VARCHAR,
+            event_time      TIMESTAMP_NS NOT NULL,
+            client_order_id VARCHAR,
+            PRIMARY KEY (event_id)
+        )""",
+    "portfolio": """
+        CREATE TABLE IF NOT EXISTS portfolio (
+            time            TIMESTAMP NOT NULL,
+            account         VARCHAR NOT NULL,
+            allocation_id   VARCHAR NOT NULL,
+            currency_pair   VARCHAR,
+            timeframe       VARCHAR,
+            units           DOUBLE,
+            cash            DOUBLE,
+            close           DOUBLE,
+            equity          DOUBLE  NOT NULL,
+            drawdown        DOUBLE  NOT NULL,
+            PRIMARY KEY (account, allocation_id, time)
         )""",
     # REST history imports (tradestream/history/catalog.py): what was fetched, which days are done,
     # which ids the venue did not have. Ids are the venue's sequential trade ids.
@@ -355,6 +572,71 @@ def signal_row(signal: strategy_pb2.Signal) -> SignalRow:
                      signal.price, signal.reason, _ts(signal.emitted_at), signal.signal_id)
 
 
+def _enum_name(enum, value: int) -> str:
+    """A protobuf enum value's name without its type's prefix (OrderSide 1 -> "BUY")."""
+    if value not in enum.values():
+        return str(value)
+    prefix = re.sub(r"(?<!^)(?=[A-Z])", "_", enum.DESCRIPTOR.name).upper() + "_"
+    return enum.Name(value).removeprefix(prefix)
+
+
+_FINAL_STATUSES = {execution_pb2.ORDER_STATUS_FILLED, execution_pb2.ORDER_STATUS_PARTIALLY_FILLED,
+                   execution_pb2.ORDER_STATUS_CANCELLED, execution_pb2.ORDER_STATUS_REJECTED}
+
+
+def order_row(order: execution_pb2.Order) -> OrderRow:
+    """An ``orders`` row from an Order; raises ValueError when a required field is missing."""
+    updated, created = _ts_ns(order.updated_at), _ts_ns(order.created_at)
+    candle_time, signal_time = _ts(order.candle_time), _ts(order.signal_time)
+    if not order.client_order_id or updated is None or created is None or candle_time is None or signal_time is None:
+        raise ValueError(f"order lacks client_order_id, created_at, updated_at, candle_time or signal_time: {order}")
+    return OrderRow(order.client_order_id, order.account, order.allocation_id, order.signal_id,
+                    order.strategy.strategy, params_key(params_from_proto(order.strategy)), order.currency_pair,
+                    order.timeframe, _enum_name(execution_pb2.OrderSide, order.side),
+                    _enum_name(execution_pb2.OrderStatus, order.status), order.status in _FINAL_STATUSES,
+                    _enum_name(execution_pb2.FillModel, order.fill_model),
+                    _enum_name(execution_pb2.ExecutionMode, order.mode), order.quote_size, order.base_size,
+                    order.reference_price, candle_time, signal_time, created, _ts_ns(order.not_before),
+                    order.venue_order_id, order.detail, updated)
+
+
+def fill_row(fill: execution_pb2.Fill) -> FillRow:
+    """A ``fills`` row from a Fill; raises ValueError when a required field is missing."""
+    fill_time, candle_time = _ts_ns(fill.fill_time), _ts(fill.candle_time)
+    if not fill.fill_id or fill_time is None or candle_time is None:
+        raise ValueError(f"fill lacks fill_id, fill_time or candle_time: {fill}")
+    return FillRow(fill.fill_id, fill.client_order_id, fill.account, fill.allocation_id, fill.signal_id,
+                   fill.strategy.strategy, params_key(params_from_proto(fill.strategy)), fill.currency_pair,
+                   fill.timeframe, _enum_name(execution_pb2.OrderSide, fill.side), fill.price, fill.market_price,
+                   fill.size, fill.fee, fill.quote_amount, fill.realized_pnl,
+                   _enum_name(execution_pb2.FillModel, fill.fill_model), fill_time, candle_time, fill.trade_id)
+
+
+def position_row(position: execution_pb2.PositionSnapshot) -> PositionRow:
+    """A ``positions`` row from a PositionSnapshot; raises ValueError when a required field is missing."""
+    as_of = _ts_ns(position.as_of)
+    if not position.allocation_id or as_of is None:
+        raise ValueError(f"position lacks allocation_id or as_of: {position}")
+    return PositionRow(position.account, position.allocation_id, position.strategy.strategy,
+                       params_key(params_from_proto(position.strategy)), position.currency_pair, position.timeframe,
+                       position.units, position.cash, position.entry_price, position.committed, position.entry_fees,
+                       position.mark_price, position.equity, position.realized_pnl, position.closed_trades, as_of,
+                       position.last_fill_id, position.starting_cash)
+
+
+def risk_event_row(event: execution_pb2.RiskEvent) -> RiskEventRow:
+    """A ``risk_events`` row from a RiskEvent; raises ValueError when a required field is missing."""
+    event_time = _ts_ns(event.event_time)
+    if not event.event_id or event_time is None:
+        raise ValueError(f"risk event lacks event_id or event_time: {event}")
+    return RiskEventRow(event.event_id, _enum_name(execution_pb2.RiskEventKind, event.kind),
+                        _enum_name(execution_pb2.RiskReason, event.reason), event.account, event.allocation_id,
+                        event.signal_id, event.currency_pair, event.detail, event.value, event.limit,
+                        _enum_name(execution_pb2.AccountStatus, event.status),
+                        _enum_name(execution_pb2.AccountStatus, event.previous_status), event_time,
+                        event.client_order_id)
+
+
 def frame(rows: Iterable[tuple], columns: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame.from_records(list(rows), columns=list(columns))
 
@@ -438,6 +720,48 @@ def upsert_signals(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> Upsert
     return _upsert(con, "signals", rows, SIGNAL_TABLE_COLUMNS, SIGNALS_KEY, prefer_order="emitted_at NULLS LAST")
 
 
+def upsert_orders(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> UpsertResult:
+    """Upsert orders keeping each one's latest status (a final status wins over a pending one at the same time)."""
+    return _upsert(con, "orders", rows, ORDER_TABLE_COLUMNS, ORDERS_KEY, prefer_order="updated_at DESC, final DESC",
+                   replace_when="{new}.updated_at > {old}.updated_at OR ({new}.updated_at = {old}.updated_at "
+                                "AND {new}.final AND NOT {old}.final)")
+
+
+def upsert_fills(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> UpsertResult:
+    """Insert fills not seen before; a fill never changes."""
+    return _upsert(con, "fills", rows, FILL_TABLE_COLUMNS, FILLS_KEY, prefer_order="fill_time")
+
+
+def upsert_positions(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> UpsertResult:
+    """Insert position snapshots; of two at the same time (a venue SELL's dust written off) the smaller one wins."""
+    return _upsert(con, "positions", rows, POSITION_TABLE_COLUMNS, POSITIONS_KEY, prefer_order="units",
+                   replace_when="{new}.units < {old}.units")
+
+
+def upsert_risk_events(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> UpsertResult:
+    """Insert risk events not seen before (their ids are deterministic)."""
+    return _upsert(con, "risk_events", rows, RISK_EVENT_TABLE_COLUMNS, RISK_EVENTS_KEY, prefer_order="event_time")
+
+
+def replace_portfolio(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame, start: datetime, end: datetime) -> int:
+    """Replace the ``portfolio`` rows with ``start <= time < end`` by ``rows`` (a recomputed curve); returns
+    how many were written."""
+    batch = rows[list(PORTFOLIO_TABLE_COLUMNS)].copy()
+    batch["time"] = pd.to_datetime(batch["time"], utc=True).dt.tz_localize(None)
+    batch = batch[(batch["time"] >= utc_naive(start)) & (batch["time"] < utc_naive(end))]
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("DELETE FROM portfolio WHERE time >= ? AND time < ?", [utc_naive(start), utc_naive(end)])
+        con.register("_portfolio_batch", batch)
+        con.execute(f"INSERT INTO portfolio SELECT {', '.join(PORTFOLIO_TABLE_COLUMNS)} FROM _portfolio_batch")
+        con.unregister("_portfolio_batch")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return len(batch)
+
+
 # --------------------------------------------------------------------------- readers
 
 
@@ -473,6 +797,48 @@ def query_signals(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime
     where = _in("currency_pair", pairs, params)
     return con.execute(f"SELECT * FROM signals WHERE candle_close > ? AND candle_close <= ?{where} "
                        "ORDER BY strategy, params, currency_pair, timeframe, candle_time", params).df()
+
+
+def query_orders(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime,
+                 accounts: Sequence[str] | None = None) -> pd.DataFrame:
+    """Orders whose latest status is from ``[start, end)``, ordered by time."""
+    params: list = [utc_naive(start), utc_naive(end)]
+    where = _in("account", accounts, params)
+    return con.execute(f"SELECT * FROM orders WHERE updated_at >= ? AND updated_at < ?{where} "
+                       "ORDER BY updated_at, client_order_id", params).df()
+
+
+def query_fills(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime,
+                accounts: Sequence[str] | None = None) -> pd.DataFrame:
+    """Fills with ``start <= fill_time < end``, ordered by allocation and time."""
+    params: list = [utc_naive(start), utc_naive(end)]
+    where = _in("account", accounts, params)
+    return con.execute(f"SELECT * FROM fills WHERE fill_time >= ? AND fill_time < ?{where} "
+                       "ORDER BY allocation_id, fill_time, fill_id", params).df()
+
+
+def query_portfolio(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime) -> pd.DataFrame:
+    """Portfolio rows with ``start <= time < end``, ordered by account, allocation and time."""
+    return con.execute("SELECT * FROM portfolio WHERE time >= ? AND time < ? ORDER BY account, allocation_id, time",
+                       [utc_naive(start), utc_naive(end)]).df()
+
+
+def query_positions(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime,
+                    accounts: Sequence[str] | None = None) -> pd.DataFrame:
+    """Position snapshots with ``start <= as_of < end``, ordered by allocation and time."""
+    params: list = [utc_naive(start), utc_naive(end)]
+    where = _in("account", accounts, params)
+    return con.execute(f"SELECT * FROM positions WHERE as_of >= ? AND as_of < ?{where} "
+                       "ORDER BY allocation_id, as_of", params).df()
+
+
+def query_risk_events(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime,
+                      accounts: Sequence[str] | None = None) -> pd.DataFrame:
+    """Risk events with ``start <= event_time < end``, ordered by time."""
+    params: list = [utc_naive(start), utc_naive(end)]
+    where = _in("account", accounts, params)
+    return con.execute(f"SELECT * FROM risk_events WHERE event_time >= ? AND event_time < ?{where} "
+                       "ORDER BY event_time, event_id", params).df()
 
 
 def read_trades(path: str | Path, start: datetime, end: datetime,

@@ -3,11 +3,15 @@
 Areas (one folder each): ``streams`` (the long-running jobs and their supervisor),
 ``warehouse`` (hourly DuckDB partitions of trades, candles, signals and their checks),
 ``research`` (backtests, optimization, walk-forward, the live strategy config), ``history``
-(exchange history over REST, day x pair partitions, and its completeness check).
+(exchange history over REST, day x pair partitions, and its completeness check), ``execution`` (the
+executor's orders, fills, positions and risk events, the portfolio, its parity check, the kill switch).
 """
 
 import dagster as dg
 
+from tradestream_assets.execution.assets import EXECUTION_ASSETS
+from tradestream_assets.execution.checks import EXECUTION_CHECKS
+from tradestream_assets.execution.jobs import hourly_portfolio, kill_switch, portfolio_job
 from tradestream_assets.history.assets import HISTORY_ASSETS
 from tradestream_assets.history.checks import HISTORY_CHECKS
 from tradestream_assets.research.assets import RESEARCH_ASSETS
@@ -25,11 +29,12 @@ from tradestream_assets.warehouse.jobs import warehouse_job
 from tradestream_assets.warehouse.schedules import fresh_partitions, hourly_warehouse
 
 defs = dg.Definitions(
-    assets=[*STREAM_ASSETS, *WAREHOUSE_ASSETS, *RESEARCH_ASSETS, backtest_results, *HISTORY_ASSETS],
-    asset_checks=[*STREAM_CHECKS, *WAREHOUSE_CHECKS, *RESEARCH_CHECKS, *HISTORY_CHECKS],
-    jobs=[streams_job, warehouse_job, optimization_job, live_config_job, backtest],
+    assets=[*STREAM_ASSETS, *WAREHOUSE_ASSETS, *EXECUTION_ASSETS, *RESEARCH_ASSETS, backtest_results,
+            *HISTORY_ASSETS],
+    asset_checks=[*STREAM_CHECKS, *WAREHOUSE_CHECKS, *EXECUTION_CHECKS, *RESEARCH_CHECKS, *HISTORY_CHECKS],
+    jobs=[streams_job, warehouse_job, optimization_job, live_config_job, backtest, kill_switch, portfolio_job],
     sensors=[stream_supervisor, fresh_partitions, live_config_on_new_reports],
-    schedules=[hourly_warehouse, nightly_optimization],
+    schedules=[hourly_warehouse, nightly_optimization, hourly_portfolio],
     resources=RESOURCES,
     # steps run inside the run's own process: a subprocess per step costs seconds of imports each, and the
     # steps of one run are serial anyway (one DuckDB writer)

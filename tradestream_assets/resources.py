@@ -47,12 +47,19 @@ class KafkaResource(dg.ConfigurableResource):
     candles_topic: str | None = Field(None, description="Default: the settings' `candles`.")
     signals_topic: str | None = Field(None, description="Default: the settings' `signals`.")
     dlq_topic: str | None = Field(None, description="Default: the settings' `trades.dlq`.")
+    orders_topic: str | None = Field(None, description="Default: the settings' `orders`.")
+    fills_topic: str | None = Field(None, description="Default: the settings' `fills`.")
+    positions_topic: str | None = Field(None, description="Default: the settings' `positions`.")
+    risk_events_topic: str | None = Field(None, description="Default: the settings' `risk.events`.")
+    risk_commands_topic: str | None = Field(None, description="Default: the settings' `risk.commands`.")
 
     def kafka_settings(self) -> KafkaSettings:
         kafka = load_settings().kafka
         updates = {"bootstrap_servers": self.bootstrap_servers, "trades_topic": self.trades_topic,
                    "candles_topic": self.candles_topic, "signals_topic": self.signals_topic,
-                   "dlq_topic": self.dlq_topic}
+                   "dlq_topic": self.dlq_topic, "orders_topic": self.orders_topic, "fills_topic": self.fills_topic,
+                   "positions_topic": self.positions_topic, "risk_events_topic": self.risk_events_topic,
+                   "risk_commands_topic": self.risk_commands_topic}
         updates = {k: v for k, v in updates.items() if v}
         return kafka.model_copy(update=updates) if updates else kafka
 

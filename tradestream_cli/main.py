@@ -31,6 +31,7 @@ VERBS: dict[str, tuple[str, bool, str]] = {
     "optimize": ("tradestream_cli.backtest", False, "Optimize a strategy's parameters (GA, random or grid search)."),
     "walk-forward": ("tradestream_cli.backtest", False, "Walk-forward validation with deflated Sharpe."),
     "history": ("tradestream_cli.history", True, "Exchange history over REST into DuckDB: import, status."),
+    "risk": ("tradestream_cli.risk", True, "The executor's kill switch (halt, resume) and accounts' risk status."),
 }
 
 

@@ -1,7 +1,7 @@
 """`tradestream up` (what `make run` calls): the whole platform in the foreground.
 
 Order: Kafka (reused when already running) -> topics -> Dagster webserver + daemon. The
-daemon's supervisor sensor then starts the streams (ingestion, candles, signals) as
+daemon's supervisor sensor then starts the streams (ingestion, candles, signals, the paper executor) as
 Dagster asset materializations. Ctrl-C or SIGTERM stops the Dagster processes, the
 streams and the broker this command started, in reverse order.
 """

@@ -10,7 +10,8 @@ probes and the NetworkPolicy labels live here, once.
 {{- printf "%s-%s" (include "tradestream.fullname" .) (.stream | replace "_" "-") | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
-{{/* A long-running process stream (ingestion) as a Deployment. dict: root, stream, argv */}}
+{{/* A long-running process stream (ingestion; the executor is built from the same template) as a Deployment.
+dict: root, stream, argv */}}
 {{- define "tradestream.streamDeployment" -}}
 {{- $root := .root -}}
 {{- $ingest := $root.Values.dataIngestion -}}
@@ -79,11 +80,14 @@ spec:
               value: "1"
             - name: TRADESTREAM_INGEST_METRICS_PORT
               value: {{ $ingest.metricsPort | quote }}
+            # the executor (execution_stream, built from this template too) serves its metrics there as well
+            - name: TRADESTREAM_EXECUTION_METRICS_PORT
+              value: {{ $ingest.metricsPort | quote }}
           ports:
             - name: metrics
               containerPort: {{ $ingest.metricsPort }}
-          # The metrics endpoint is served by the ingestion process itself: it answers while
-          # the process is alive and its event loop runs.
+          # The metrics endpoint is served by the stream's process itself (ingestion or executor): it
+          # answers while the process is alive.
           readinessProbe:
             httpGet:
               path: /metrics
@@ -180,5 +184,10 @@ workerPool: {{ printf "localhost:%v" .Values.pipeline.flink.workerPool.port | qu
 {{- else }}
 flinkRestUrl: ""
 workerPool: ""
+{{- end }}
+{{- if and (eq .Values.execution.mode "live") .Values.execution.cdpKeySecret }}
+# Secrets only one stream's pod reads: the executor's CDP API key (live orders).
+streamSecrets:
+  execution_stream: {{ .Values.execution.cdpKeySecret | quote }}
 {{- end }}
 {{- end -}}

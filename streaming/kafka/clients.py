@@ -2,9 +2,10 @@
 
 ``KafkaClientConfig`` is the cluster as every client sees it: the bootstrap address plus the
 librdkafka settings all clients share (security protocol, SASL mechanism and credentials),
-built from the settings by ``KafkaClientConfig.from_settings``. Consumers, producers and
-admin clients of the product are made by its ``consumer``/``producer``/``admin`` methods and
-nowhere else, so a secured cluster needs its credentials in one place only.
+built from the settings by ``KafkaClientConfig.from_settings``. Consumers, producers (plain
+and transactional) and admin clients of the product are made by its ``consumer``/``producer``/
+``transactional_producer``/``admin`` methods and nowhere else, so a secured cluster needs its
+credentials in one place only.
 
 The value is picklable: it travels with the Beam jobs to their workers (job configs, reader
 and writer settings, the signal job's history source). Its repr and str show the bootstrap
@@ -71,6 +72,19 @@ class KafkaClientConfig:
 
     def producer(self, config: Mapping[str, Any] | None = None) -> Producer:
         return Producer(self._config(config))
+
+    def transactional_producer(self, transactional_id: str, config: Mapping[str, Any] | None = None) -> Producer:
+        """A producer whose records, and the consumer offsets it sends, commit or abort together.
+
+        The caller runs ``init_transactions`` first: it fences (and aborts the open transaction
+        of) any older producer with the same ``transactional_id``, e.g. a process killed mid-way.
+        Retries back off 5 ms (librdkafka's default is 100 ms): right after a commit the
+        coordinator answers the next transaction's first request with CONCURRENT_TRANSACTIONS
+        until it has written the previous commit's markers, and a 100 ms wait there would add
+        100 ms to every transaction (measured: 100 ms -> 12 ms per transaction on one broker).
+        """
+        return Producer(self._config({"transactional.id": transactional_id, "enable.idempotence": True,
+                                      "retry.backoff.ms": 5, "retry.backoff.max.ms": 100, **(config or {})}))
 
     def admin(self, config: Mapping[str, Any] | None = None) -> AdminClient:
         return AdminClient(self._config(config))

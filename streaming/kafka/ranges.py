@@ -85,7 +85,9 @@ _SETTLING = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABL
              KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError.COORDINATOR_LOAD_IN_PROGRESS}
 
 
-def _retriable(exc: KafkaException) -> bool:
+def retriable(exc: KafkaException) -> bool:
+    """Whether a broker call may succeed if retried: a retriable error, or an answer of a topic's leaders or a
+    group's coordinator being elected (a new topic or group, a broker that just started)."""
     error = exc.args[0] if exc.args else None
     return isinstance(error, KafkaError) and (error.retriable() or error.code() in _SETTLING)
 
@@ -148,7 +150,7 @@ class OffsetReader:
             try:
                 return self._consumer.get_watermark_offsets(tp, timeout=_left(deadline))
             except KafkaException as exc:
-                if not _retriable(exc) or time.monotonic() >= deadline:
+                if not retriable(exc) or time.monotonic() >= deadline:
                     raise KafkaRangeError(f"watermarks of {self.topic}[{partition}] unavailable: {exc}") from None
                 time.sleep(0.2)
 
@@ -169,7 +171,7 @@ class OffsetReader:
                 return {tp.partition: tp.offset for tp in self._consumer.committed(tps, timeout=_left(deadline))}
             except KafkaException as exc:
                 # a group's coordinator is elected on first use; until then the broker says NOT_COORDINATOR
-                if not _retriable(exc) or time.monotonic() >= deadline:
+                if not retriable(exc) or time.monotonic() >= deadline:
                     raise KafkaRangeError(f"committed offsets of {self.topic!r} for this group unavailable: "
                                           f"{exc}") from None
                 time.sleep(0.2)

@@ -1,5 +1,11 @@
 """The platform's topics on the configured cluster: is it reachable, and do trades, candles,
-signals and trades.dlq exist with their retention.
+signals, trades.dlq and the execution stream's topics exist with their retention.
+
+Three topics hold state rather than a history, and are compacted (the latest record per key
+stays): ``risk.commands`` (the kill switch: a halt survives any restart), ``execution.state``
+(each account's risk state) and ``execution.snapshots`` (the executor's state, written in
+every transaction). The commands and the snapshots have one partition: a halt of one account
+and a resume of all must keep their order, and the executor reads its one snapshot key.
 
 Runs against whatever cluster the settings name (the local broker, or a secured one in
 Kubernetes), so its admin client comes from ``KafkaClientConfig`` like every other client.
@@ -36,6 +42,10 @@ def require_reachable(settings: Settings, timeout: float = 5.0) -> None:
             "start one with `tradestream kafka start` or set TRADESTREAM_KAFKA_BOOTSTRAP_SERVERS") from None
 
 
+#: Largest executor snapshot (zlib-compressed JSON); librdkafka's and the broker's default is 1 MB.
+SNAPSHOT_MAX_BYTES = 16 * 1024 * 1024
+
+
 def topic_configs(settings: Settings, topic: str) -> dict[str, str]:
     k = settings.kafka
     hours = k.dlq_retention_hours if topic == k.dlq_topic else k.retention_hours
@@ -44,11 +54,21 @@ def topic_configs(settings: Settings, topic: str) -> dict[str, str]:
     if topic == k.candles_topic:
         # candles are upserted by key downstream; keep history (time retention) rather than compacting
         cfg["cleanup.policy"] = "delete"
+    if topic in k.compacted_topics:
+        # compaction only cleans closed segments: roll them every 10 minutes so old states go away
+        cfg = {"cleanup.policy": "compact", "min.insync.replicas": str(k.topic_min_insync_replicas),
+               "compression.type": "producer", "segment.ms": str(600_000), "min.cleanable.dirty.ratio": "0.1"}
+    if topic == k.execution_snapshots_topic:
+        cfg["max.message.bytes"] = str(SNAPSHOT_MAX_BYTES)
     return cfg
 
 
+def topic_partitions(settings: Settings, topic: str) -> int:
+    return 1 if topic in settings.kafka.single_partition_topics else settings.kafka.topic_partitions
+
+
 def ensure_topics(settings: Settings, timeout: float = 30.0) -> dict[str, str]:
-    """Create trades, candles, signals and trades.dlq if missing. Returns {topic: "created"|"exists"}."""
+    """Create the platform's topics (``KafkaSettings.topics``) if missing. Returns {topic: "created"|"exists"}."""
     require_reachable(settings)
     k = settings.kafka
     admin = admin_client(settings)
@@ -59,7 +79,8 @@ def ensure_topics(settings: Settings, timeout: float = 30.0) -> dict[str, str]:
         if topic in existing:
             result[topic] = "exists"
         else:
-            new.append(NewTopic(topic, num_partitions=k.topic_partitions, replication_factor=k.topic_replication,
+            new.append(NewTopic(topic, num_partitions=topic_partitions(settings, topic),
+                                replication_factor=k.topic_replication,
                                 config=topic_configs(settings, topic)))
     if new:
         for topic, fut in admin.create_topics(new, operation_timeout=timeout).items():

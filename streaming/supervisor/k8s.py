@@ -29,7 +29,7 @@ import logging
 import os
 import re
 import urllib.error
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -74,6 +74,8 @@ class StreamTemplates:
     worker_pool: str | None
     deployment: dict[str, Any]
     job: dict[str, Any]
+    #: Secrets only one stream's pod reads, by stream name (the executor's CDP API key in live mode).
+    stream_secrets: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_config_map_data(cls, data: dict[str, str], source: str = TEMPLATES_CONFIG_MAP) -> StreamTemplates:
@@ -103,7 +105,8 @@ class StreamTemplates:
             raise StreamTemplateError(f"ConfigMap {source} key 'backend.yaml' lacks {missing}")
         return cls(namespace=backend["namespace"], object_prefix=backend["objectPrefix"],
                    flink_master=backend["flinkMaster"], flink_rest_url=backend.get("flinkRestUrl") or None,
-                   worker_pool=backend.get("workerPool") or None, deployment=deployment, job=job)
+                   worker_pool=backend.get("workerPool") or None, deployment=deployment, job=job,
+                   stream_secrets={str(k): str(v) for k, v in (backend.get("streamSecrets") or {}).items() if v})
 
 
 # ------------------------------------------------------------------ the API, dicts in and out
@@ -319,6 +322,10 @@ class KubernetesBackend:
         deployment["spec"]["replicas"] = 1
         deployment["spec"]["selector"].setdefault("matchLabels", {})[STREAM_LABEL] = spec.name
         self._fill_pod(deployment["spec"]["template"], spec, argv, files, {})
+        secret = self.templates.stream_secrets.get(spec.name)
+        if secret:
+            container = next(c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == CONTAINER)
+            container.setdefault("envFrom", []).append({"secretRef": {"name": secret}})
         return deployment, files
 
     def build_job(self, spec: StreamSpec) -> tuple[dict, dict | None]:

@@ -23,7 +23,7 @@ from typing import Any
 
 from streaming.ingestion.adapter import ExchangeAdapter
 from streaming.venues import coinbase, replay, simulator
-from streaming.venues.spec import Capability, VenueSpec
+from streaming.venues.spec import Capability, OrderVenue, VenueSpec
 from tradestream.history.venue import HistoryClient
 from tradestream.settings import IngestionSettings, IngestMode, Settings
 
@@ -76,6 +76,14 @@ def build_adapter(settings: Settings) -> ExchangeAdapter:
     spec = source_for(settings.ingestion)
     spec.require(Capability.LIVE_TRADES)
     return spec.adapter(settings)
+
+
+def order_venue(settings: Settings, name: str) -> OrderVenue:
+    """Order placement at source ``name`` (the executor's live mode); refuses a source without it."""
+    spec = source(name)
+    spec.require(Capability.ORDER_PLACEMENT)
+    assert spec.orders is not None, f"{name} declares order placement but builds none"
+    return spec.orders(settings)
 
 
 def history_exchanges() -> list[str]:

@@ -6,13 +6,16 @@ importing the registry, which imports every venue.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 from streaming.ingestion.adapter import ExchangeAdapter
+from tradestream.execution.executor import VenueReport
 from tradestream.history.venue import HistoryClient
 from tradestream.settings import IngestMode, Settings, SettingsSection
+from tradestream.v1 import execution_pb2
 
 
 class Capability(StrEnum):
@@ -21,6 +24,16 @@ class Capability(StrEnum):
     LIVE_TRADES = "live trades"          #: streams trades into ingestion as they come (``adapter``)
     HISTORY = "history"                  #: past trades and candles over REST, gap repair (issue 12)
     ORDER_PLACEMENT = "order placement"  #: places orders (issue 13)
+
+
+class OrderVenue(Protocol):
+    """Order placement at a venue, as the execution stream uses it (``coinbase/execution.py``)."""
+
+    def submit(self, order: execution_pb2.Order) -> VenueReport:
+        """Place the order once, whatever the network does, and follow it until it is final."""
+
+    def reconcile(self, pending: Iterable[execution_pb2.Order]) -> list[VenueReport]:
+        """What became of orders a restarted executor still holds as pending."""
 
 
 class MissingCapability(ValueError):
@@ -48,6 +61,8 @@ class VenueSpec:
     #: the simulator and replay read the ``[ingestion]`` section only.
     settings: type[SettingsSection] | None = None
     capabilities: frozenset[Capability] = frozenset({Capability.LIVE_TRADES})
+    #: Builds the venue's order placement from the settings (``Capability.ORDER_PLACEMENT``).
+    orders: Callable[[Settings], OrderVenue] | None = None
     #: Builds the venue's REST history client (``Capability.HISTORY``: imports and live gap repair).
     history: Callable[[Settings], HistoryClient] | None = None
 

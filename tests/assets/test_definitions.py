@@ -33,11 +33,16 @@ def test_lineage_runs_from_trades_to_signals_and_from_optimization_to_the_live_s
     assert parents("backtest_results") == {"candles", "market_history"}
     assert parents("walk_forward_report") == {"strategy_optimization"}
     assert parents("live_strategy_config") == {"walk_forward_report"}
+    # signals -> fills -> portfolio
+    assert parents("execution_stream") == {"signals_stream"}
+    assert {"execution_stream", "signals"} <= parents("fills")
+    assert parents("portfolio") == {"fills", "positions", "candles"}
 
 
 def test_warehouse_assets_write_through_the_single_writer_pool():
     graph = _graph()
-    for name in ("trades", "candles", "signals", "strategy_optimization", "market_history"):
+    for name in ("trades", "candles", "signals", "strategy_optimization", "market_history", "orders", "fills",
+                 "positions", "risk_events", "portfolio"):
         assert graph.get(dg.AssetKey(name)).pools == {"duckdb_writer"}, name
 
 

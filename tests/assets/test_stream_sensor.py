@@ -20,6 +20,8 @@ from tradestream_assets.streams.health import StreamHealth
 from tradestream_assets.streams.sensors import RestartPolicy, decide, stream_supervisor
 from tradestream_assets.streams.specs import CAUSE_TAG, STREAM_TAG, stream_tag
 
+STREAMS = ("trades_stream", "candles_stream", "signals_stream", "execution_stream")
+
 
 def _tick(instance, resources, cursor=None) -> dg.SensorResult:
     context = dg.build_sensor_context(instance=instance, resources=resources, cursor=cursor)
@@ -36,16 +38,15 @@ def test_streams_that_never_ran_are_started_in_one_run_with_the_cause_recorded(i
     (request,) = result.run_requests
     assert request.job_name == "streams_job"
     assert request.tags[CAUSE_TAG] == ("trades_stream: never started; candles_stream: never started; "
-                                       "signals_stream: never started")
+                                       "signals_stream: never started; execution_stream: never started")
     # each stream's own tag key: the instance never runs two starts of one stream at once
-    assert all(request.tags[stream_tag(n)] == "start" for n in ("trades_stream", "candles_stream", "signals_stream"))
+    assert all(request.tags[stream_tag(n)] == "start" for n in STREAMS)
     # the first start of signals also writes the live strategy config it reads
-    assert [k.to_user_string() for k in request.asset_selection] == [
-        "live_strategy_config", "trades_stream", "candles_stream", "signals_stream"]
+    assert [k.to_user_string() for k in request.asset_selection] == ["live_strategy_config", *STREAMS]
     requests = _requests(result)
     observed = {e.asset_key.to_user_string() for e in result.asset_events if isinstance(e, dg.AssetObservation)}
     checks = [e for e in result.asset_events if isinstance(e, dg.AssetCheckEvaluation)]
-    assert observed == set(requests) and len(checks) == 3 and not any(c.passed for c in checks)
+    assert observed == set(requests) and len(checks) == 4 and not any(c.passed for c in checks)
 
 
 def test_a_killed_stream_is_restarted_with_died_as_the_cause(instance, resources, bootstrap, topics, stream_home):
@@ -108,7 +109,7 @@ def test_a_stream_up_long_enough_earns_its_restart_budget_back():
 def test_the_cursor_carries_restart_history_between_ticks(instance, resources):
     result = _tick(instance, resources)
     cursor = json.loads(result.cursor)
-    assert set(cursor) == {"trades_stream", "candles_stream", "signals_stream"}
+    assert set(cursor) == set(STREAMS)
     assert all(len(v["restarts"]) == 1 for v in cursor.values())
 
 

@@ -251,6 +251,34 @@ def test_ingestion_runs_as_a_deployment_built_from_the_charts_template(backend, 
     assert deployment["metadata"]["annotations"][HASH_ANNOTATION] == trades_spec().config_hash
 
 
+def _executor_spec(mode: str = "live") -> StreamSpec:
+    argv = ("python", "-m", "streaming.execution", "--mode", mode)
+    argv += ("--live-account", "main") if mode == "live" else ()
+    return StreamSpec("execution_stream", "process", argv, env=KAFKA_ENV, config={"mode": mode})
+
+
+def test_only_the_executors_pod_reads_the_cdp_key_and_only_in_live_mode(helm, cluster, flink):
+    templates, manifests = rendered_templates(helm, ["execution.mode=live", "execution.cdpKeySecret=cdp-key",
+                                                     "execution.liveAccounts={main}"])
+    env = find(manifests, "ConfigMap", "tradestream-env")["data"]
+    assert (env["TRADESTREAM_EXECUTION_MODE"], env["TRADESTREAM_EXECUTION_LIVE_ACCOUNTS"]) == ("live", "main")
+    backend = KubernetesBackend(templates, cluster, flink)
+    backend.ensure(_executor_spec())
+    backend.ensure(trades_spec())
+    executor = cluster.get("Deployment", NAMESPACE, "tradestream-execution-stream")
+    ingestion = cluster.get("Deployment", NAMESPACE, "tradestream-trades-stream")
+    validate(executor)
+    assert stream_container(executor)["args"] == list(_executor_spec().argv)
+    assert {"secretRef": {"name": "cdp-key"}} in stream_container(executor)["envFrom"]
+    assert all("cdp-key" not in json.dumps(ref) for ref in stream_container(ingestion)["envFrom"])
+    # the liveness probe reads the executor's own metrics endpoint, on the port the template gives it
+    port = env_of(stream_container(executor))["TRADESTREAM_EXECUTION_METRICS_PORT"]
+    assert str(stream_container(executor)["ports"][0]["containerPort"]) == port
+    # paper (the default) never mounts the key, even when a Secret is named
+    paper, _ = rendered_templates(helm, ["execution.cdpKeySecret=cdp-key"])
+    assert paper.stream_secrets == {}
+
+
 def test_the_same_config_is_confirmed_without_a_restart(backend, cluster):
     backend.ensure(trades_spec())
     version = cluster.only("Deployment")["metadata"]["resourceVersion"]

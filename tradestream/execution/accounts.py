@@ -181,8 +181,9 @@ class Allocation:
     fill_model: FillModelName
     latency_ns: int
 
-    @property
+    @cached_property
     def id(self) -> str:
+        """Computed once: the executor looks it up many times per signal (once per allocation of the account)."""
         return allocation_id(self.account, self.config.entry_key, self.config.pair, self.config.timeframe)
 
     @property

@@ -1,4 +1,5 @@
-"""``trades_stream``, ``candles_stream``, ``signals_stream``: a materialization starts the stream.
+"""``trades_stream``, ``candles_stream``, ``signals_stream``, ``execution_stream``: a materialization starts the
+stream.
 
 Materializing a stream asset starts its job, or confirms that it already runs with the
 same config (then nothing is restarted), and records where it runs: the process id or
@@ -18,6 +19,7 @@ from tradestream_assets.streams.health import flink_job_of
 from tradestream_assets.streams.specs import (
     CANDLES_STREAM,
     CAUSE_TAG,
+    EXECUTION_STREAM,
     SIGNALS_STREAM,
     TRADES_STREAM,
     expected_spec,
@@ -114,8 +116,18 @@ def signals_stream(context: dg.AssetExecutionContext, supervisor: StreamSupervis
     return start_stream(context, SIGNALS_STREAM, supervisor, exchange, kafka)
 
 
-STREAM_ASSETS = (trades_stream, candles_stream, signals_stream)
-STREAM_ASSET_BY_NAME = {TRADES_STREAM: trades_stream, CANDLES_STREAM: candles_stream, SIGNALS_STREAM: signals_stream}
+@dg.asset(group_name=GROUP, deps=[signals_stream], kinds={"kafka", "python"},
+          description="The executor (paper trading unless the settings say live): Kafka `signals` -> risk engine -> "
+                      "`orders`, `fills`, `positions`, `risk.events`, exactly once; the accounts of the execution "
+                      "settings (default: the paper account on the fallback strategies). docs/execution.md")
+def execution_stream(context: dg.AssetExecutionContext, supervisor: StreamSupervisor, exchange: ExchangeResource,
+                     kafka: KafkaResource) -> dg.MaterializeResult:
+    return start_stream(context, EXECUTION_STREAM, supervisor, exchange, kafka)
+
+
+STREAM_ASSETS = (trades_stream, candles_stream, signals_stream, execution_stream)
+STREAM_ASSET_BY_NAME = {TRADES_STREAM: trades_stream, CANDLES_STREAM: candles_stream, SIGNALS_STREAM: signals_stream,
+                        EXECUTION_STREAM: execution_stream}
 
 
 # Checks stay out of start runs: right after a start there is nothing to judge; the supervisor reports them.

@@ -18,7 +18,8 @@ from tradestream.settings import IngestionSettings, IngestMode, Settings
 TRADES_STREAM = "trades_stream"
 CANDLES_STREAM = "candles_stream"
 SIGNALS_STREAM = "signals_stream"
-STREAM_NAMES: tuple[str, ...] = (TRADES_STREAM, CANDLES_STREAM, SIGNALS_STREAM)
+EXECUTION_STREAM = "execution_stream"
+STREAM_NAMES: tuple[str, ...] = (TRADES_STREAM, CANDLES_STREAM, SIGNALS_STREAM, EXECUTION_STREAM)
 
 #: Run tag naming the streams a start/restart run starts, e.g. "candles_stream,signals_stream" (Runs list).
 STREAM_TAG = "tradestream/streams"
@@ -63,6 +64,9 @@ def profiles(settings: Settings) -> dict[str, StreamProfile]:
                                       max_lag=50_000),
         SIGNALS_STREAM: StreamProfile(SIGNALS_STREAM, "beam", k.candles_topic, k.signals_topic,
                                       SIGNALS_CONSUMER_GROUP, max_output_age_s=None, max_lag=10_000),
+        # positions move only on fills; the lag on `signals` says whether the executor keeps up
+        EXECUTION_STREAM: StreamProfile(EXECUTION_STREAM, "process", k.signals_topic, k.positions_topic,
+                                        settings.execution.consumer_group, max_output_age_s=None, max_lag=10_000),
     }
 
 
@@ -83,7 +87,12 @@ def kafka_env(settings: Settings) -> dict[str, str]:
     k = settings.kafka
     return {"TRADESTREAM_KAFKA_BOOTSTRAP_SERVERS": k.bootstrap, "TRADESTREAM_KAFKA_TRADES_TOPIC": k.trades_topic,
             "TRADESTREAM_KAFKA_CANDLES_TOPIC": k.candles_topic, "TRADESTREAM_KAFKA_SIGNALS_TOPIC": k.signals_topic,
-            "TRADESTREAM_KAFKA_DLQ_TOPIC": k.dlq_topic}
+            "TRADESTREAM_KAFKA_DLQ_TOPIC": k.dlq_topic, "TRADESTREAM_KAFKA_ORDERS_TOPIC": k.orders_topic,
+            "TRADESTREAM_KAFKA_FILLS_TOPIC": k.fills_topic, "TRADESTREAM_KAFKA_POSITIONS_TOPIC": k.positions_topic,
+            "TRADESTREAM_KAFKA_RISK_EVENTS_TOPIC": k.risk_events_topic,
+            "TRADESTREAM_KAFKA_RISK_COMMANDS_TOPIC": k.risk_commands_topic,
+            "TRADESTREAM_KAFKA_ACCOUNT_STATES_TOPIC": k.account_states_topic,
+            "TRADESTREAM_KAFKA_EXECUTION_SNAPSHOTS_TOPIC": k.execution_snapshots_topic}
 
 
 def trades_spec(settings: Settings, ingestion: IngestionSettings) -> StreamSpec:
@@ -118,6 +127,23 @@ def signals_spec(settings: Settings, live_config: Path) -> StreamSpec:
                               "flink_master": settings.flink.master})
 
 
+def execution_spec(settings: Settings) -> StreamSpec:
+    """The executor (streaming/execution/__main__.py) with the settings' accounts file, mode and allow-list.
+
+    The accounts file is not part of the identity: the executor reloads it by itself (a bad edit keeps
+    the running config), so editing it never restarts the stream.
+    """
+    e = settings.execution
+    argv = module_command("streaming.execution", "--mode", e.mode)
+    for account in e.live_accounts if e.mode == "live" else ():
+        argv += ("--live-account", account)
+    if e.accounts_file:
+        argv += ("--accounts", str(e.accounts_file))
+    return StreamSpec(EXECUTION_STREAM, "process", argv, env=kafka_env(settings),
+                      config={"mode": e.mode, "live_accounts": list(e.live_accounts) if e.mode == "live" else [],
+                              "accounts_file": str(e.accounts_file or "default"), "group": e.consumer_group})
+
+
 def expected_spec(name: str, settings: Settings, ingestion: IngestionSettings, home: Path,
                   commands: dict[str, list[str]] | None = None) -> StreamSpec:
     """The spec ``name`` should run with now; ``commands`` replaces a stream's command line."""
@@ -127,6 +153,8 @@ def expected_spec(name: str, settings: Settings, ingestion: IngestionSettings, h
         spec = candles_spec(settings)
     elif name == SIGNALS_STREAM:
         spec = signals_spec(settings, live_config_path(home))
+    elif name == EXECUTION_STREAM:
+        spec = execution_spec(settings)
     else:
         raise ValueError(f"unknown stream {name!r}; streams are {list(STREAM_NAMES)}")
     override = (commands or {}).get(name)

@@ -5,9 +5,11 @@
 - ``live.py``: the WebSocket client, an ``ExchangeAdapter`` (connections, reconnects, sequence gaps).
 - ``history.py``: the Exchange REST API's trades (by id) and candles: history imports and the
   repair of gaps the live stream left (``Capability.HISTORY``).
-- ``execution.py``: order placement (issue 13).
+- ``execution.py``: live orders of the executor (``Capability.ORDER_PLACEMENT``): CDP JWT, market
+  IOC orders, polling, reconciliation.
 """
 
+from streaming.venues.coinbase.execution import CoinbaseExecution
 from streaming.venues.coinbase.history import history_client
 from streaming.venues.coinbase.live import CoinbaseAdapter
 from streaming.venues.coinbase.settings import CoinbaseSettings
@@ -17,4 +19,5 @@ from tradestream.settings import IngestMode
 VENUE = VenueSpec(
     name=CoinbaseAdapter.name, mode=IngestMode.WET, description="Coinbase Advanced Trade WebSocket (market_trades)",
     adapter=CoinbaseAdapter.from_settings, settings=CoinbaseSettings,
-    capabilities=frozenset({Capability.LIVE_TRADES, Capability.HISTORY}), history=history_client)
+    capabilities=frozenset({Capability.LIVE_TRADES, Capability.HISTORY, Capability.ORDER_PLACEMENT}),
+    history=history_client, orders=CoinbaseExecution.from_settings)

@@ -56,15 +56,17 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from streaming.venues.coinbase.settings import DEFAULT_ORDERS_REST_URL, CoinbaseSettings
 from streaming.venues.rest import retry_after_s
 from tradestream.backoff import Backoff
 from tradestream.execution.executor import VenueFill, VenueReport
 from tradestream.ingest.validation import InvalidInput, parse_decimal, parse_timestamp_ns
+from tradestream.settings import Settings
 from tradestream.v1 import execution_pb2 as pb
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL = "https://api.coinbase.com"
+DEFAULT_BASE_URL = DEFAULT_ORDERS_REST_URL
 API_PREFIX = "/api/v3/brokerage"
 ENV_KEY = "COINBASE_API_KEY"
 ENV_SECRET = "COINBASE_API_SECRET"
@@ -288,6 +290,15 @@ class CoinbaseExecution:
         self._resubmit_within_ns = int(resubmit_within_s * NS_PER_S)
         self._sleep = sleep
         self._clock = clock
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CoinbaseExecution:
+        """The adapter of the ``[coinbase]`` section, with the CDP key from the environment or the mounted Secret
+        (``MissingCredentials`` says where it looked)."""
+        section = settings.venue(CoinbaseSettings)
+        client = CoinbaseOrderClient(CdpCredentials.from_environment(), base_url=section.orders_rest_url,
+                                     timeout_s=section.orders_timeout_s)
+        return cls(client, poll_interval_s=section.order_poll_interval_s)
 
     def submit(self, order: pb.Order) -> VenueReport:
         """Place ``order`` (once, whatever the network does) and follow it until it is final."""

@@ -1,4 +1,8 @@
-"""The ``[coinbase]`` settings section (environment ``TRADESTREAM_COINBASE_*``)."""
+"""The ``[coinbase]`` settings section (environment ``TRADESTREAM_COINBASE_*``).
+
+The CDP API key of live orders is not a setting: it comes only from the environment or a
+mounted Secret (``execution.CdpCredentials.from_environment``), never from a config file.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ from tradestream.settings import SettingsSection, WebSocketUrl
 
 DEFAULT_WS_URL = "wss://advanced-trade-ws.coinbase.com"
 DEFAULT_REST_URL = "https://api.exchange.coinbase.com"
+#: Advanced Trade REST API: where the executor places live orders (another host than the public history API).
+DEFAULT_ORDERS_REST_URL = "https://api.coinbase.com"
 
 
 def check_http_url(value: str) -> str:
@@ -34,3 +40,8 @@ class CoinbaseSettings(SettingsSection):
     rest_timeout_s: float = Field(15.0, gt=0, description="Timeout of one REST request.")
     rest_max_attempts: int = Field(6, ge=1, le=50,
                                    description="Tries of one request through 429s, 5xx and connection errors.")
+    orders_rest_url: Annotated[str, AfterValidator(check_http_url)] = Field(
+        DEFAULT_ORDERS_REST_URL, description="Advanced Trade REST API (live orders of the executor).")
+    orders_timeout_s: float = Field(5.0, gt=0, le=120, description="Timeout of one order REST request.")
+    order_poll_interval_s: float = Field(0.5, gt=0, le=60, description="Live orders: seconds between polls of "
+                                                                        "an order until it is final.")
