@@ -132,10 +132,22 @@ class KafkaSettings(SettingsSection):
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = Field(None, description="Never logged; comes from a Secret in Kubernetes.")
+    ssl_ca_location: Path | None = Field(None, description="CA certificate(s) the brokers' TLS certificates are "
+                                                           "checked against (PEM); unset: the system's CAs.")
     trades_topic: str = "trades"
     candles_topic: str = "candles"
     signals_topic: str = "signals"
     dlq_topic: str = "trades.dlq"
+    # The execution stream's topics (docs/execution.md, "Outputs and ids"); the Kafka ACLs name them.
+    orders_topic: str = "orders"
+    fills_topic: str = "fills"
+    positions_topic: str = "positions"
+    risk_events_topic: str = "risk.events"
+    risk_commands_topic: str = Field("risk.commands", description="Halt/resume commands (compacted).")
+    execution_state_topic: str = Field("execution.state", description="The executor's state (compacted).")
+    executor_consumer_group: str = "tradestream-executor"
+    transactional_id_prefix: str = Field("tradestream-executor",
+                                         description="Transactional ids of the executor's producers start with this.")
 
     @property
     def bootstrap(self) -> str:
@@ -150,7 +162,21 @@ class KafkaSettings(SettingsSection):
             cfg["sasl.mechanism"] = self.sasl_mechanism
             cfg["sasl.username"] = self.sasl_username or ""
             cfg["sasl.password"] = self.sasl_password.get_secret_value() if self.sasl_password else ""
+        if self.ssl_ca_location is not None and self.security_protocol in ("SSL", "SASL_SSL"):
+            cfg["ssl.ca.location"] = str(self.ssl_ca_location)
         return cfg
+
+    @model_validator(mode="after")
+    def _security(self) -> KafkaSettings:
+        sasl = self.security_protocol.startswith("SASL_")
+        if sasl and not (self.sasl_mechanism and self.sasl_username):
+            raise ValueError(f"kafka.security_protocol={self.security_protocol} needs kafka.sasl_mechanism and "
+                             "kafka.sasl_username (TRADESTREAM_KAFKA_SASL_MECHANISM, TRADESTREAM_KAFKA_SASL_USERNAME, "
+                             "TRADESTREAM_KAFKA_SASL_PASSWORD)")
+        if self.ssl_ca_location is not None and not self.ssl_ca_location.is_file():
+            raise ValueError(f"kafka.ssl_ca_location={self.ssl_ca_location} is not a file; point "
+                             "TRADESTREAM_KAFKA_SSL_CA_LOCATION at the CA certificate the brokers' certificates chain to")
+        return self
 
     @property
     def topics(self) -> tuple[str, ...]:

@@ -8,6 +8,7 @@ Kubernetes), so its admin client comes from ``KafkaClientConfig`` like every oth
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -47,15 +48,21 @@ def topic_configs(settings: Settings, topic: str) -> dict[str, str]:
     return cfg
 
 
-def ensure_topics(settings: Settings, timeout: float = 30.0) -> dict[str, str]:
-    """Create trades, candles, signals and trades.dlq if missing. Returns {topic: "created"|"exists"}."""
+def ensure_topics(settings: Settings, timeout: float = 30.0, topics: Iterable[str] | None = None) -> dict[str, str]:
+    """Create ``topics`` (default trades, candles, signals and trades.dlq) if missing. Returns
+    {topic: "created"|"exists"}.
+
+    On a secured cluster a component sees (and needs) only its own topics, and only the admin
+    user may create one: a component passes the topics it uses, and a missing one it may not
+    create is an error naming the user and what to run."""
     require_reachable(settings)
     k = settings.kafka
+    wanted = tuple(topics) if topics is not None else k.topics
     admin = admin_client(settings)
     existing = set(admin.list_topics(timeout=10).topics)
     result: dict[str, str] = {}
     new = []
-    for topic in k.topics:
+    for topic in wanted:
         if topic in existing:
             result[topic] = "exists"
         else:
@@ -68,8 +75,15 @@ def ensure_topics(settings: Settings, timeout: float = 30.0) -> dict[str, str]:
                 result[topic] = "created"
             except KafkaException as exc:
                 err = exc.args[0]
-                if getattr(err, "name", lambda: "")() == "TOPIC_ALREADY_EXISTS" or "already exists" in str(err):
+                code = getattr(err, "name", lambda: "")()
+                if code == "TOPIC_ALREADY_EXISTS" or "already exists" in str(err):
                     result[topic] = "exists"
+                elif code in ("TOPIC_AUTHORIZATION_FAILED", "CLUSTER_AUTHORIZATION_FAILED"):
+                    raise KafkaRuntimeError(
+                        f"topic {topic!r} does not exist (or user {k.sasl_username!r} may not see it) and that user "
+                        f"may not create it at {k.bootstrap}; create the platform's topics and ACLs as the admin "
+                        "(`tradestream kafka start --security sasl_ssl` locally, the chart's access Job on "
+                        "Kubernetes: python -m streaming.kafka.access apply)") from None
                 else:
                     raise KafkaRuntimeError(f"creating topic {topic!r} failed: {err}") from None
     return result
