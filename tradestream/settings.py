@@ -175,7 +175,7 @@ class KafkaSettings(SettingsSection):
                              "TRADESTREAM_KAFKA_SASL_PASSWORD)")
         if self.ssl_ca_location is not None and not self.ssl_ca_location.is_file():
             raise ValueError(f"kafka.ssl_ca_location={self.ssl_ca_location} is not a file; point "
-                             "TRADESTREAM_KAFKA_SSL_CA_LOCATION at the CA certificate the brokers' certificates chain to")
+                             "TRADESTREAM_KAFKA_SSL_CA_LOCATION at the CA that signed the brokers' certificates")
         return self
 
     @property
@@ -196,10 +196,20 @@ class FlinkSettings(SettingsSection):
     job_server_port: int = Field(8099, ge=1, le=65535)
     parallelism: int = Field(1, ge=1, le=64)
     checkpointing_interval_ms: int = Field(10_000, ge=100)
+    state_dir: str | None = Field(
+        None, description="Durable root of the jobs' checkpoints and savepoints (file:///... or s3://...); "
+                          "unset: the runtime home. The Helm chart sets it to its volume or bucket.")
     taskmanager_slots: int = Field(4, ge=1, le=64)
     worker_pool: str | None = Field(
         None, description="HOST:PORT of a Beam Python worker pool (EXTERNAL environment, the Kubernetes sidecar); "
                           "unset = LOOPBACK workers inside the submitting process.")
+
+    @field_validator("state_dir")
+    @classmethod
+    def _state_dir(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("file:///", "s3://", "s3a://", "s3p://")):
+            raise ValueError(f"flink state_dir {value!r} must be a file:/// URI or an s3:// URI")
+        return value
 
     @field_validator("master")
     @classmethod
