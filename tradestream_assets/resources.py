@@ -129,6 +129,16 @@ class StreamSupervisor(dg.ConfigurableResource):
                     "'--mode', 'stream', '--sdk-workers', '2']}. A leading 'python -m' runs the module with this "
                     "environment's interpreter (local backend) or the image's (Kubernetes).")
 
+    image: str | None = Field(
+        None, description="Kubernetes backend: the image streams run, part of their config hash (an upgrade "
+                          "restarts them on the new code); default TRADESTREAM_STREAM_IMAGE (set by the chart).")
+
+    def stream_image(self) -> str | None:
+        """The image of the streams on Kubernetes; None for local processes."""
+        if self.kind() is not SupervisorKind.KUBERNETES:
+            return None
+        return self.image or os.environ.get("TRADESTREAM_STREAM_IMAGE") or None
+
     def kind(self) -> SupervisorKind:
         if self.backend is not None:
             return SupervisorKind(self.backend)
