@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -250,6 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                        help="one file per component holding its password (e.g. a mounted Secret); components "
                             "without a file keep their password")
     apply.add_argument("--no-acls", action="store_true", help="only topics (a cluster without authentication)")
+    apply.add_argument("--wait-s", type=float, default=0.0,
+                       help="wait this long for the cluster to answer before giving up (brokers still starting)")
     commands.add_parser("show", help="print every component's user and ACLs")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -262,11 +265,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                 kind = "prefixed " if grant.prefixed else ""
                 print(f"  {grant.resource} {kind}{grant.name!r}: {', '.join(grant.operations)}")
         return 0
-    from streaming.kafka.topics import ensure_topics
+    from streaming.kafka.topics import ensure_topics, require_reachable
     from tradestream.runtime.kafka import KafkaRuntimeError
 
+    deadline = time.monotonic() + args.wait_s
+    while True:
+        try:
+            require_reachable(settings)
+            break
+        except KafkaRuntimeError as exc:
+            if time.monotonic() >= deadline:
+                log.error("%s", exc)
+                return 1
+            log.info("waiting for Kafka: %s", exc)
+            time.sleep(min(10.0, max(0.5, deadline - time.monotonic())))
     try:
-        for topic, state in ensure_topics(settings).items():
+        for topic, state in ensure_topics(settings, reconcile=True).items():
             log.info("topic %s: %s", topic, state)
         if args.no_acls or not settings.kafka.security_protocol.startswith("SASL_"):
             log.info("no SASL on %s: users and ACLs skipped", settings.kafka.bootstrap)

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterable
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 
 from streaming.kafka.clients import KafkaClientConfig
 from tradestream.runtime.kafka import KafkaRuntimeError
@@ -48,9 +48,11 @@ def topic_configs(settings: Settings, topic: str) -> dict[str, str]:
     return cfg
 
 
-def ensure_topics(settings: Settings, timeout: float = 30.0, topics: Iterable[str] | None = None) -> dict[str, str]:
+def ensure_topics(settings: Settings, timeout: float = 30.0, topics: Iterable[str] | None = None, *,
+                  reconcile: bool = False) -> dict[str, str]:
     """Create ``topics`` (default trades, candles, signals and trades.dlq) if missing. Returns
-    {topic: "created"|"exists"}.
+    {topic: "created"|"exists"|"updated"}. ``reconcile`` re-applies the configuration (retention,
+    min ISR) to topics that exist, so a changed setting reaches them (the chart's access Job).
 
     On a secured cluster a component sees (and needs) only its own topics, and only the admin
     user may create one: a component passes the topics it uses, and a missing one it may not
@@ -86,4 +88,17 @@ def ensure_topics(settings: Settings, timeout: float = 30.0, topics: Iterable[st
                         "Kubernetes: python -m streaming.kafka.access apply)") from None
                 else:
                     raise KafkaRuntimeError(f"creating topic {topic!r} failed: {err}") from None
+    if reconcile:
+        existing_now = [t for t, state in result.items() if state == "exists"]
+        if existing_now:
+            resources = [ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[
+                ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET)
+                for name, value in topic_configs(settings, topic).items()]) for topic in existing_now]
+            for resource, fut in admin.incremental_alter_configs(resources).items():
+                try:
+                    fut.result(timeout)
+                except KafkaException as exc:
+                    raise KafkaRuntimeError(f"updating the configuration of topic {resource.name!r} failed: "
+                                            f"{exc.args[0]}") from None
+                result[resource.name] = "updated"
     return result

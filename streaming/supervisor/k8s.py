@@ -89,6 +89,8 @@ class StreamTemplates:
     kafka_user_secret_prefix: str | None = None
     #: the Flink state root (checkpoints and savepoints), for savepoints before an upgrade
     flink_state_dir: str | None = None
+    #: streams that run as Deployments the chart renders (the supervisor updates and scales them, by name)
+    process_streams: tuple[str, ...] = ("trades_stream",)
 
     @classmethod
     def from_config_map_data(cls, data: dict[str, str], source: str = TEMPLATES_CONFIG_MAP) -> StreamTemplates:
@@ -125,7 +127,8 @@ class StreamTemplates:
                    flink_master=backend["flinkMaster"], flink_rest_url=backend.get("flinkRestUrl") or None,
                    worker_pool=backend.get("workerPool") or None, deployment=deployment, job=job,
                    kafka_user_secret_prefix=backend.get("kafkaUserSecretPrefix") or None,
-                   flink_state_dir=backend.get("flinkStateDir") or None)
+                   flink_state_dir=backend.get("flinkStateDir") or None,
+                   process_streams=tuple(backend.get("processStreams") or ("trades_stream",)))
 
 
 # ------------------------------------------------------------------ the API, dicts in and out
@@ -360,13 +363,18 @@ class KubernetesBackend:
 
     def ensure(self, spec: StreamSpec) -> StreamHandle:
         if spec.kind == "process":
+            self.object_name(spec.name)  # a name that cannot name an object fails first, saying so
+            if spec.name not in self.templates.process_streams:
+                raise StreamTemplateError(
+                    f"stream {spec.name} runs as a Deployment, but the chart renders only those of "
+                    f"{list(self.templates.process_streams)}; add {spec.name} to the chart's streams.processStreams")
             return self._ensure_deployment(spec)
         if spec.kind == "beam":
             return self._ensure_job(spec)
         raise ValueError(f"stream {spec.name}: kind {spec.kind!r} is not 'process' or 'beam'")
 
     def status(self, name: str) -> StreamStatus:
-        deployment = self.api.get("Deployment", self.namespace, self.object_name(name))
+        deployment = self._deployment(name)
         if deployment is not None:
             return self._deployment_status(name, deployment)
         job = self._newest_job(name)
@@ -374,9 +382,15 @@ class KubernetesBackend:
             return self._job_status(name, job)
         return StreamStatus(name=name, alive=False, detail="never started")
 
+    def _deployment(self, name: str) -> dict | None:
+        """A process stream's Deployment (only those are looked up: the supervisor may read no other)."""
+        if name not in self.templates.process_streams:
+            return None
+        return self.api.get("Deployment", self.namespace, self.object_name(name))
+
     def stop(self, name: str) -> bool:
         stopped = False
-        deployment = self.api.get("Deployment", self.namespace, self.object_name(name))
+        deployment = self._deployment(name)
         if deployment is not None and deployment["spec"].get("replicas", 1) > 0:
             # scaled to zero, not deleted: the Helm release keeps owning the object
             self.api.patch("Deployment", self.namespace, deployment["metadata"]["name"], {"spec": {"replicas": 0}})

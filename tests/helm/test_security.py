@@ -28,9 +28,15 @@ def name_of(workload, container=None):
     return f"{name} container {container['name']}" if container else name
 
 
-@pytest.fixture(scope="module", params=["defaults", "sasl", "pipeline-dry"])
+EXPOSED = ["exposure.dagster.enabled=true", "exposure.dagster.host=dagster.example.com",
+           "exposure.kafkaUi.enabled=true", "exposure.kafkaUi.host=kafka.example.com", "exposure.tlsSecret=ui-tls",
+           "exposure.authProxy.oidcIssuerUrl=https://accounts.example.com", "exposure.authProxy.clientSecret=ui-oidc"]
+
+
+@pytest.fixture(scope="module", params=["defaults", "plaintext", "pipeline-dry", "exposed"])
 def manifests(request, render):
-    sets = {"defaults": [], "sasl": ["kafka.sasl.enabled=true"], "pipeline-dry": ["pipeline.runMode=dry"]}
+    sets = {"defaults": [], "plaintext": ["kafka.security.protocol=PLAINTEXT"],
+            "pipeline-dry": ["pipeline.runMode=dry"], "exposed": EXPOSED}
     return render(sets=sets[request.param])
 
 
@@ -122,7 +128,7 @@ def test_only_the_platforms_pods_reach_kafka(default_manifests):
         "ingestion": pod_labels(default_manifests, "Deployment", "tradestream-trades-stream"),
         "taskmanager + Beam worker pool": pod_labels(default_manifests, "Deployment", "tradestream-flink-taskmanager"),
         "kafka ui": pod_labels(default_manifests, "Deployment", "tradestream-kafka-ui"),
-        "topics job": pod_labels(default_manifests, "Job", "tradestream-kafka-topics"),
+        "access job": pod_labels(default_manifests, "Job", "tradestream-kafka-access"),
         "beam submitter": embedded_manifest(templates, "beam-job.yaml")["spec"]["template"]["metadata"]["labels"],
         "dagster code server": dagster["dagster-user-deployments"]["deployments"][0]["labels"],
         "dagster run pod": dagster["runLauncher"]["config"]["k8sRunLauncher"]["labels"],
@@ -168,13 +174,15 @@ def test_network_policies_cover_every_tradestream_workload(default_manifests):
 # ------------------------------------------------------------------ secrets
 
 
-def test_no_secret_value_appears_outside_a_secret(render):
-    manifests = render(sets=["kafka.sasl.enabled=true"])
-    secret_values = [base64.b64decode(v).decode() for s in of_kind(manifests, "Secret")
-                     for k, v in s.get("data", {}).items() if "PASSWORD" in k.upper()]
-    elsewhere = json.dumps([m for m in manifests if m["kind"] != "Secret"])
+def test_no_secret_value_appears_outside_a_secret(default_manifests):
+    from streaming.kafka.access import COMPONENTS
 
-    assert len(secret_values) == 3  # client, inter-broker, Postgres
+    secret_values = [base64.b64decode(v).decode() for s in of_kind(default_manifests, "Secret")
+                     for k, v in s.get("data", {}).items() if "PASSWORD" in k.upper()]
+    elsewhere = json.dumps([m for m in default_manifests if m["kind"] != "Secret"])
+
+    # a user per component, the admin, inter-broker, controller, Postgres
+    assert len(secret_values) == len(COMPONENTS) + 4
     for value in secret_values:
         assert len(value) >= 32
         assert value not in elsewhere
