@@ -329,6 +329,38 @@ class StorageSettings(SettingsSection):
     path: Path | None = Field(None, description="DuckDB file; default <home>/tradestream.duckdb.")
 
 
+class AlertSettings(SettingsSection):
+    """Where alerts go (tradestream/alerts.py): Apprise URLs, e.g. slack://T/B/C, tgram://bot/chat,
+    mailtos://user:pass@host?to=ops@example.com, json://host/path (a webhook)."""
+
+    section: ClassVar[str] = "alerts"
+    # an invalid URL's error must not repeat it: it may hold a token
+    model_config = SettingsConfigDict(env_prefix="TRADESTREAM_ALERTS_", extra="forbid", hide_input_in_errors=True)
+
+    urls: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="Apprise URLs, comma or space separated; they hold tokens (a Secret "
+                                          "on Kubernetes). None: no alerts.")
+    repeat_after_s: float = Field(3600.0, gt=0, description="Repeat an alert whose condition lasts this often.")
+    timeout_s: float = Field(10.0, gt=0, description="Give a notification service this long to answer.")
+
+    @field_validator("urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [u for u in value.replace(",", " ").split() if u]
+        return value
+
+    @field_validator("urls")
+    @classmethod
+    def _schemes(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for url in value:
+            scheme, sep, _ = url.get_secret_value().partition("://")
+            if not sep or not scheme:
+                # the value is not shown: it may hold a token
+                raise ValueError("an alert URL must look like scheme://..., e.g. slack://, tgram://, json://")
+        return value
+
+
 class Settings(BaseModel):
     """Everything configurable in TradeStream, grouped by component.
 
@@ -344,6 +376,7 @@ class Settings(BaseModel):
     ingestion: IngestionSettings = Field(default_factory=IngestionSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
     venues: dict[str, SettingsSection] = Field(
         default_factory=dict, description="Venue sections given explicitly (with_venue), by section name; "
                                           "a venue not here is read from the environment and the config file.")

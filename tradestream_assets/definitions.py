@@ -2,11 +2,13 @@
 
 Areas (one folder each): ``streams`` (the long-running jobs and their supervisor),
 ``warehouse`` (hourly DuckDB partitions of trades, candles, signals and their checks),
-``research`` (backtests, optimization, walk-forward, the live strategy config).
+``research`` (backtests, optimization, walk-forward, the live strategy config),
+``alerts`` (failed checks and halted accounts to Slack, Telegram, e-mail, webhooks).
 """
 
 import dagster as dg
 
+from tradestream_assets.alerts.sensors import account_halt_alerts, failed_check_alerts
 from tradestream_assets.research.assets import RESEARCH_ASSETS
 from tradestream_assets.research.backtest import backtest, backtest_results
 from tradestream_assets.research.checks import RESEARCH_CHECKS
@@ -25,7 +27,7 @@ defs = dg.Definitions(
     assets=[*STREAM_ASSETS, *WAREHOUSE_ASSETS, *RESEARCH_ASSETS, backtest_results],
     asset_checks=[*STREAM_CHECKS, *WAREHOUSE_CHECKS, *RESEARCH_CHECKS],
     jobs=[streams_job, warehouse_job, optimization_job, live_config_job, backtest],
-    sensors=[stream_supervisor, fresh_partitions, live_config_on_new_reports],
+    sensors=[stream_supervisor, fresh_partitions, live_config_on_new_reports, failed_check_alerts, account_halt_alerts],
     schedules=[hourly_warehouse, nightly_optimization],
     resources=RESOURCES,
     # steps run inside the run's own process: a subprocess per step costs seconds of imports each, and the

@@ -16,13 +16,14 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from streaming.kafka.clients import KafkaClientConfig
 from streaming.supervisor.base import SupervisorBackend
 from streaming.venues.registry import live_exchanges, mode_help, source_for
 from tradestream import store
-from tradestream.settings import IngestionSettings, IngestMode, KafkaSettings, PathSettings, Settings
+from tradestream.alerts import AlertSender
+from tradestream.settings import AlertSettings, IngestionSettings, IngestMode, KafkaSettings, PathSettings, Settings
 
 
 def load_settings() -> Settings:
@@ -171,6 +172,27 @@ class StreamSupervisor(dg.ConfigurableResource):
         return LocalProcessBackend(self.paths().home, flink_ui_url=self.ui_url())
 
 
+class AlertsResource(dg.ConfigurableResource):
+    """Where alerts go (tradestream/alerts.py): Apprise URLs (Slack, Telegram, e-mail, webhooks...)."""
+
+    urls: list[str] | None = Field(None, description="Apprise URLs; default the settings' TRADESTREAM_ALERTS_URLS "
+                                                      "(from a Secret on Kubernetes). Empty: no alerts.")
+    repeat_after_s: float | None = Field(None, description="Repeat a lasting alert this often; default the "
+                                                           "settings' (1 h).")
+
+    def settings(self) -> AlertSettings:
+        configured = load_settings().alerts
+        updates: dict = {}
+        if self.urls is not None:
+            updates["urls"] = [SecretStr(u) for u in self.urls]
+        if self.repeat_after_s is not None:
+            updates["repeat_after_s"] = self.repeat_after_s
+        return configured.model_copy(update=updates)
+
+    def sender(self) -> AlertSender:
+        return AlertSender(self.settings())
+
+
 def platform_settings(kafka: KafkaResource) -> Settings:
     """The settings with the Kafka resource's cluster and topics: what streams and probes agree on."""
     return load_settings().model_copy(update={"kafka": kafka.kafka_settings()})
@@ -181,4 +203,5 @@ RESOURCES: dict[str, dg.ConfigurableResource] = {
     "duckdb": DuckDBStore(),
     "exchange": ExchangeResource(),
     "supervisor": StreamSupervisor(),
+    "alerts": AlertsResource(),
 }
