@@ -6,8 +6,10 @@ re-emissions after a restart from a checkpoint). The record that counts for a
 share a partition, so log order is emission order.
 
 Each ``poll`` reads what the topic holds beyond the last poll, up to the end offsets of
-that moment, with the bounded reader of ``streaming.kafka.ranges``. Used by the end-to-end
-tests, the benchmarks and the warehouse rebuild (``read_final_candles``).
+that moment, with the bounded reader of ``streaming.kafka.ranges``: a new one per read,
+since re-assigning one consumer's partitions in quick succession has known races in
+librdkafka (confluentinc/librdkafka#871, #2190) and a new consumer has none. Used by the
+end-to-end tests, the benchmarks and the warehouse rebuild (``read_final_candles``).
 """
 
 from __future__ import annotations
@@ -49,16 +51,17 @@ class CandleReader:
     def __init__(self, kafka: KafkaClientConfig, topic: str, *, keep_history: bool = False):
         self.topic = topic
         self.snapshot = CandleSnapshot()
+        self._kafka = kafka
         self._keep_history = keep_history
-        self._reader = OffsetReader(kafka, topic, purpose="candle-reader")
+        self._ends = OffsetReader(kafka, topic, purpose="candle-reader")  # asks where the partitions end
         try:
-            partitions = self._reader.partitions(10.0)
+            partitions = self._ends.partitions(10.0)
         except TopicMissing:
-            self._reader.close()
+            self._ends.close()
             raise ValueError(f"topic {topic!r} does not exist at {kafka.bootstrap}; "
                              "create it with `tradestream topics ensure`") from None
         except BaseException:
-            self._reader.close()
+            self._ends.close()
             raise
         self._positions = dict.fromkeys(partitions, 0)
 
@@ -66,7 +69,7 @@ class CandleReader:
         deadline = time.monotonic() + 10.0
         spans = {}
         for partition, position in self._positions.items():
-            _low, high = self._reader.watermarks(partition, deadline)
+            _low, high = self._ends.watermarks(partition, deadline)
             if high > position:
                 spans[partition] = (position, min(high, position + max_records))
         return spans
@@ -81,7 +84,8 @@ class CandleReader:
             spans = self._new_spans(max_records)
         if not spans:
             return 0
-        read = self._reader.read(spans, _candle_with_time, deadline=time.monotonic() + READ_TIMEOUT_S)
+        with OffsetReader(self._kafka, self.topic, purpose="candle-reader") as reader:
+            read = reader.read(spans, _candle_with_time, deadline=time.monotonic() + READ_TIMEOUT_S)
         self._positions.update(read.next_offsets)
         self.snapshot.undecodable += read.undecodable
         for candle, timestamp_ms in read.records:
@@ -105,7 +109,7 @@ class CandleReader:
                 return False
 
     def close(self) -> None:
-        self._reader.close()
+        self._ends.close()
 
     def __enter__(self) -> CandleReader:
         return self

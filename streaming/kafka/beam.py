@@ -50,7 +50,6 @@ from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import MIN_TIMESTAMP, Duration, Timestamp
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from streaming.jobs.pickled_state import PickledStateCoder
 from streaming.kafka.clients import KafkaClientConfig
 from streaming.kafka.ranges import KafkaRangeError, OffsetReader, TopicMissing
 
@@ -193,7 +192,7 @@ class _KafkaRestrictionProvider(RestrictionProvider):
         return restriction.size()
 
     def restriction_coder(self) -> coders.Coder:
-        return PickledStateCoder()  # restrictions live in Flink's checkpoints
+        return coders.PickleCoder()
 
     def split(self, element: Any, restriction: KafkaRestriction) -> Iterator[KafkaRestriction]:
         yield restriction  # one sequential consumer per reader element

@@ -24,7 +24,6 @@ from apache_beam import coders
 from apache_beam.metrics import Metrics
 from apache_beam.transforms import userstate
 
-from streaming.jobs.pickled_state import PickledStateCoder
 from streaming.kafka.beam import KafkaBatch
 from streaming.signals.decoding import DEAD_LETTER_REASONS, SOURCE, CandleUpdate, RejectedCandle, decode_candle
 from streaming.signals.engine import DEFAULT_SNAPSHOT_EVERY, SignalEngine
@@ -121,7 +120,7 @@ class EvaluateStrategiesFn(beam.DoFn):
     # meta is read on every candle (small); the snapshot only when a worker rebuilds a key
     META = userstate.ReadModifyWriteStateSpec("meta", coders.PickleCoder())
     SNAPSHOT = userstate.ReadModifyWriteStateSpec("snapshot", coders.PickleCoder())
-    RECENT = userstate.BagStateSpec("recent", PickledStateCoder())  # CandleUpdates: a class that moved
+    RECENT = userstate.BagStateSpec("recent", coders.PickleCoder())
 
     def __init__(self, options: EngineOptions):
         self._options = options

@@ -2,15 +2,37 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+import pytest
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from tradestream.ingest.trade import TradeRecord, trade_from_proto
 from tradestream.settings import Settings
 from tradestream.v1 import market_pb2
+
+
+@pytest.fixture
+def topics(kafka: Settings) -> Iterator[Settings]:
+    """Settings whose trades and dead-letter topics are fresh and private to this test.
+
+    Shared by the ingestion tests and the venues' end-to-end tests: each conftest imports it.
+    """
+    suffix = uuid.uuid4().hex[:10]
+    trades, dlq = f"trades-{suffix}", f"trades.dlq-{suffix}"
+    admin = AdminClient({"bootstrap.servers": kafka.kafka.bootstrap})
+    for future in admin.create_topics([NewTopic(trades, 3, 1), NewTopic(dlq, 1, 1)]).values():
+        future.result(30)
+    section = kafka.kafka.model_copy(update={"trades_topic": trades, "dlq_topic": dlq})
+    yield kafka.model_copy(update={"kafka": section})
+    for future in admin.delete_topics([trades, dlq]).values():
+        with contextlib.suppress(KafkaException):  # cleanup of a per-test topic must not fail the test
+            future.result(30)
 
 
 @dataclass
