@@ -50,9 +50,10 @@ def test_actionlint_would_catch_a_broken_workflow(actionlint, tmp_path):
     (broken / "broken.yml").write_text(
         "on: push\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    needs: nowhere\n    steps:\n"
         "      - run: echo ${{ github.no_such_context }}\n")
-    proc = subprocess.run([actionlint, "-no-color"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                          check=False)
-    assert proc.returncode == 1 and "nowhere" in proc.stdout
+    proc = subprocess.run([actionlint, "-no-color", str(broken / "broken.yml")], capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "nowhere" in proc.stdout and "no_such_context" in proc.stdout
 
 
 def test_ci_runs_make_test_from_a_fresh_checkout():

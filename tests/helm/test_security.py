@@ -205,6 +205,29 @@ def test_extra_settings_reach_every_tradestream_process(render):
     assert find(manifests, "ConfigMap", "tradestream-env")["data"]["TRADESTREAM_INGEST_PRODUCTS"] == "BTC-USD,ETH-USD"
 
 
+def test_alert_urls_reach_the_code_server_only_through_their_secret(render):
+    """The Apprise URLs carry tokens: they land in the Secret the code server (which runs the
+    sensors) reads, comma separated the way AlertSettings splits them, and nowhere else."""
+    from tradestream.settings import AlertSettings
+
+    urls = ["slack://T000/B000/XXXXsecret", "json://hooks.example.com/alerts"]
+    manifests = render(values={"alerts": {"urls": urls}})
+    secret = find(manifests, "Secret", "tradestream-alerts")
+    joined = base64.b64decode(secret["data"]["TRADESTREAM_ALERTS_URLS"]).decode()
+    assert [u.get_secret_value() for u in AlertSettings(urls=joined).urls] == urls
+    elsewhere = json.dumps([m for m in manifests if m["kind"] != "Secret"])
+    assert "XXXXsecret" not in elsewhere
+    code_server = chart_values()["dagster"]["dagster-user-deployments"]["deployments"][0]
+    assert {"name": "tradestream-alerts"} in code_server["envSecrets"]
+
+
+def test_alerts_secret_can_be_left_to_the_operator_and_bad_urls_are_refused(render):
+    assert not [s for s in of_kind(render(sets=["alerts.createSecret=false"]), "Secret")
+                if s["metadata"]["name"] == "tradestream-alerts"]
+    with pytest.raises(RenderError, match="alerts.urls"):
+        render(values={"alerts": {"urls": ["hooks.example.com/no-scheme"]}})
+
+
 # ------------------------------------------------------------------ exposure
 
 
