@@ -5,11 +5,12 @@ field of every candle of every timeframe (the data crosses a UTC midnight, so 1h
 1d windows close too).
 
 Waiting (issue 14: a fresh-clone ``make test`` on a loaded machine once failed the session
-case, the late trades "not revising" the boundary minute within the wait). The cause was on
-the reading side: the test's candle follower re-assigned one consumer's partitions on every
-poll, and librdkafka's re-assignment races (confluentinc/librdkafka#871, #2190) could skip a
-record, so a revision on the topic was never seen; more likely under load. The follower now
-reads each batch with a new consumer (``streaming.candles.reader``). The waits keep their
+case, the late trades "not revising" the boundary minute within the wait). The job does not
+lag there: at load 12 on two cores the revision is on the topic about a second after the late
+trades. The likely cause was on the reading side: the test's candle follower re-assigned one
+consumer's partitions on every poll, and librdkafka's re-assignment races
+(confluentinc/librdkafka#871, #2190) can skip a record, so a revision on the topic was never
+seen. The follower now reads each batch with a new consumer (``streaming.candles.reader``). The waits keep their
 bounds (``CATCH_UP_S``) but tell the possible causes apart when one ends: the job died, the
 job stalled (no checkpoint completed for ``STALL_S``: a stuck operator holds every barrier
 back), or the job emitted the candles and the follower missed them (the topic re-read from
