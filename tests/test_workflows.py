@@ -90,7 +90,16 @@ def test_a_tag_builds_and_publishes_the_image():
     assert release["permissions"]["packages"] == "write"
 
 
-@pytest.mark.parametrize("name", ["ci.yml", "kind.yml", "release.yml"])
+def test_the_fault_cases_run_weekly_and_on_demand():
+    faults = workflow("faults.yml")
+    trigger = faults.get("on") or faults.get(True)
+    assert set(trigger) == {"schedule", "workflow_dispatch"}
+    (job,) = faults["jobs"].values()
+    assert "make faults" in runs(job)
+    assert "faults:" in (REPO / "Makefile").read_text()
+
+
+@pytest.mark.parametrize("name", ["ci.yml", "kind.yml", "release.yml", "faults.yml"])
 def test_every_job_has_a_timeout_and_least_permissions(name):
     spec = workflow(name)
     assert spec["permissions"]["contents"] == "read"
