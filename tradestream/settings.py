@@ -269,6 +269,10 @@ class IngestionSettings(SettingsSection):
     reconnect_max_s: float = Field(30.0, gt=0, description="Cap of the reconnect delay.")
     stale_after_s: float = Field(30.0, gt=0, description="Reconnect when a connection is silent this long.")
     shutdown_timeout_s: float = Field(30.0, gt=0, description="Wait this long for Kafka to ack buffered trades.")
+    repair_gaps: bool = Field(True, description="Wet mode: fetch trades the live stream missed over the venue's REST "
+                                                "history and publish them marked repaired (docs/history.md).")
+    repair_delay_s: float = Field(2.0, gt=0, description="Wait this long for the stream to deliver a gap's trades "
+                                                         "before fetching them over REST.")
 
     @field_validator("products", mode="before")
     @classmethod

@@ -4,6 +4,9 @@ One DuckDB file (``Settings.duckdb_path``, by default ``.tradestream/tradestream
 holds what the platform keeps for research:
 
 * ``trades``  - one row per (exchange, currency_pair, trade_id); a trade seen twice is one row.
+  ``source`` says where the row came from first: ``stream`` (Kafka ``trades``), ``repair``
+  (a trade the live stream missed, fetched over REST and published marked ``repaired``) or
+  ``history`` (a REST history import, ``tradestream.history``).
 * ``candles`` - one row per (currency_pair, timeframe, window_start); the highest
   ``revision`` wins, so a late-data update replaces the first emission and an old
   emission never replaces a newer one.
@@ -60,6 +63,7 @@ class TradeRow(NamedTuple):
     taker_side: str | None           # "buy", "sell" or None when the exchange did not say
     event_time: pd.Timestamp         # naive UTC, to the nanosecond
     ingest_time: pd.Timestamp | None
+    source: str = "stream"           # "stream", "repair" or "history": where the row came from
 
 
 class CandleRow(NamedTuple):
@@ -113,6 +117,7 @@ SCHEMA: dict[str, str] = {
             taker_side    VARCHAR,
             event_time    TIMESTAMP_NS NOT NULL,   -- nanoseconds: the candle rules order trades by it
             ingest_time   TIMESTAMP_NS,
+            source        VARCHAR   NOT NULL DEFAULT 'stream',  -- 'stream', 'repair' or 'history'
             PRIMARY KEY (exchange, currency_pair, trade_id)
         )""",
     "candles": """
@@ -131,7 +136,9 @@ SCHEMA: dict[str, str] = {
             filled        BOOLEAN,
             revision      INTEGER   NOT NULL,
             emitted_at    TIMESTAMP,
-            source        VARCHAR   NOT NULL,   -- 'stream' (Kafka candles) or 'batch' (rebuilt from trades)
+            -- 'stream' (Kafka candles), 'batch' (rebuilt from trades), 'history' (folded from imported
+            -- trades) or 'exchange' (the venue's own candles, imported where only bars were wanted)
+            source        VARCHAR   NOT NULL,
             PRIMARY KEY (currency_pair, timeframe, window_start)
         )""",
     "signals": """
@@ -149,7 +156,59 @@ SCHEMA: dict[str, str] = {
             signal_id     VARCHAR,
             PRIMARY KEY (strategy, params, currency_pair, timeframe, candle_time)
         )""",
+    # REST history imports (tradestream/history/catalog.py): what was fetched, which days are done,
+    # which ids the venue did not have. Ids are the venue's sequential trade ids.
+    "history_coverage": """
+        CREATE TABLE IF NOT EXISTS history_coverage (
+            exchange      VARCHAR   NOT NULL,
+            currency_pair VARCHAR   NOT NULL,
+            first_id      BIGINT    NOT NULL,   -- every id in [first_id, last_id] was fetched: its trade is
+            last_id       BIGINT    NOT NULL,   -- in `trades`, or the id is listed in history_gaps
+            updated_at    TIMESTAMP NOT NULL,
+            PRIMARY KEY (exchange, currency_pair, first_id)
+        )""",
+    "history_days": """
+        CREATE TABLE IF NOT EXISTS history_days (
+            exchange      VARCHAR   NOT NULL,
+            currency_pair VARCHAR   NOT NULL,
+            day           DATE      NOT NULL,   -- UTC
+            covered_to    TIMESTAMP NOT NULL,   -- [day, covered_to) was imported whole: the next day's
+                                                -- midnight once the day is over
+            first_id      BIGINT,               -- first and last trade of the day (NULL: no trade)
+            last_id       BIGINT,
+            trades        BIGINT    NOT NULL,
+            missing_ids   BIGINT    NOT NULL,   -- ids in [first_id, last_id] the venue did not return
+            candles       BIGINT    NOT NULL,   -- candle rows of all timeframes folded from the day
+            imported_at   TIMESTAMP NOT NULL,
+            PRIMARY KEY (exchange, currency_pair, day)
+        )""",
+    "history_gaps": """
+        CREATE TABLE IF NOT EXISTS history_gaps (
+            exchange      VARCHAR   NOT NULL,
+            currency_pair VARCHAR   NOT NULL,
+            first_id      BIGINT    NOT NULL,   -- a run of ids the venue did not return, asked twice
+            last_id       BIGINT    NOT NULL,
+            after_time    TIMESTAMP_NS,         -- event times of the trades just before and after the run
+            before_time   TIMESTAMP_NS,
+            found_at      TIMESTAMP NOT NULL,
+            PRIMARY KEY (exchange, currency_pair, first_id)
+        )""",
+    "history_bar_days": """
+        CREATE TABLE IF NOT EXISTS history_bar_days (
+            exchange      VARCHAR   NOT NULL,
+            currency_pair VARCHAR   NOT NULL,
+            timeframe     VARCHAR   NOT NULL,
+            day           DATE      NOT NULL,   -- the venue's own bars of this UTC day were fetched
+            covered_to    TIMESTAMP NOT NULL,   -- up to here (the next midnight once the day is over)
+            bars          BIGINT    NOT NULL,
+            imported_at   TIMESTAMP NOT NULL,
+            PRIMARY KEY (exchange, currency_pair, timeframe, day)
+        )""",
 }
+#: Columns added after a table's first release, for store files created before them.
+SCHEMA_ADDITIONS: tuple[str, ...] = (
+    "ALTER TABLE trades ADD COLUMN IF NOT EXISTS source VARCHAR DEFAULT 'stream'",
+)
 TABLES: tuple[str, ...] = tuple(SCHEMA)
 
 
@@ -224,7 +283,7 @@ def reader(path: str | Path, lock_timeout_s: float = LOCK_TIMEOUT_S) -> Iterator
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    for ddl in SCHEMA.values():
+    for ddl in (*SCHEMA.values(), *SCHEMA_ADDITIONS):
         con.execute(ddl)
 
 
@@ -269,7 +328,8 @@ def trade_row(trade: market_pb2.Trade) -> TradeRow:
     if not trade.currency_pair or not trade.trade_id or event_time is None:
         raise ValueError(f"trade lacks currency_pair, trade_id or event_time: {trade}")
     return TradeRow(trade.exchange, trade.currency_pair, trade.trade_id, trade.price, trade.size,
-                    TAKER_SIDE_NAMES.get(trade.taker_side), event_time, _ts_ns(trade.ingest_time))
+                    TAKER_SIDE_NAMES.get(trade.taker_side), event_time, _ts_ns(trade.ingest_time),
+                    "repair" if trade.repaired else "stream")
 
 
 def candle_row(candle: market_pb2.Candle, source: str = "stream") -> CandleRow:
@@ -303,11 +363,13 @@ def frame(rows: Iterable[tuple], columns: Sequence[str]) -> pd.DataFrame:
 
 
 def _upsert(con: duckdb.DuckDBPyConnection, table: str, rows: pd.DataFrame, columns: Sequence[str],
-            key: Sequence[str], prefer_order: str, replace_when: str | None = None) -> UpsertResult:
+            key: Sequence[str], prefer_order: str, replace_when: str | None = None,
+            transaction: bool = True) -> UpsertResult:
     """Insert new keys; for existing keys replace the row only when ``replace_when`` holds.
 
     ``replace_when`` compares the offered row ``{new}`` with the stored one ``{old}``,
     e.g. ``"{new}.revision > {old}.revision"``; None keeps stored rows as they are.
+    ``transaction=False``: the caller holds a transaction that this write joins.
     """
     missing = [c for c in columns if c not in rows.columns]
     if missing:
@@ -336,10 +398,16 @@ def _upsert(con: duckdb.DuckDBPyConnection, table: str, rows: pd.DataFrame, colu
         conflict = f"DO UPDATE SET {updates} WHERE {replace_when.format(new='excluded', old=table)}"
     else:
         conflict = "DO NOTHING"
+    insert = f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _upsert_rows ON CONFLICT ({keys}) {conflict}"
+    if not transaction:
+        try:
+            con.execute(insert)
+        finally:
+            con.execute("DROP TABLE IF EXISTS _upsert_rows")
+        return UpsertResult(table, int(rows_in), int(rows_new), int(rows_updated))
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _upsert_rows "
-                    f"ON CONFLICT ({keys}) {conflict}")
+        con.execute(insert)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -354,11 +422,15 @@ def upsert_trades(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> UpsertR
     return _upsert(con, "trades", rows, TRADE_TABLE_COLUMNS, TRADES_KEY, prefer_order="ingest_time NULLS LAST")
 
 
-def upsert_candles(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> UpsertResult:
-    """Upsert candles keeping the highest revision per (pair, timeframe, window_start)."""
+def upsert_candles(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame, *,
+                   replace_when: str = "{new}.revision > {old}.revision", transaction: bool = True) -> UpsertResult:
+    """Upsert candles keeping the highest revision per (pair, timeframe, window_start).
+
+    History imports pass their own ``replace_when`` (``tradestream.history.catalog``).
+    """
     return _upsert(con, "candles", rows, CANDLE_TABLE_COLUMNS, CANDLES_KEY,
-                   prefer_order="revision DESC, emitted_at DESC NULLS LAST",
-                   replace_when="{new}.revision > {old}.revision")
+                   prefer_order="revision DESC, emitted_at DESC NULLS LAST", replace_when=replace_when,
+                   transaction=transaction)
 
 
 def upsert_signals(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> UpsertResult:

@@ -2,13 +2,16 @@
 
 Areas (one folder each): ``streams`` (the long-running jobs and their supervisor),
 ``warehouse`` (hourly DuckDB partitions of trades, candles, signals and their checks),
-``research`` (backtests, optimization, walk-forward, the live strategy config),
+``research`` (backtests, optimization, walk-forward, the live strategy config), ``history``
+(exchange history over REST, day x pair partitions, and its completeness check),
 ``alerts`` (failed checks and halted accounts to Slack, Telegram, e-mail, webhooks).
 """
 
 import dagster as dg
 
 from tradestream_assets.alerts.sensors import account_halt_alerts, failed_check_alerts
+from tradestream_assets.history.assets import HISTORY_ASSETS
+from tradestream_assets.history.checks import HISTORY_CHECKS
 from tradestream_assets.research.assets import RESEARCH_ASSETS
 from tradestream_assets.research.backtest import backtest, backtest_results
 from tradestream_assets.research.checks import RESEARCH_CHECKS
@@ -24,8 +27,8 @@ from tradestream_assets.warehouse.jobs import warehouse_job
 from tradestream_assets.warehouse.schedules import fresh_partitions, hourly_warehouse
 
 defs = dg.Definitions(
-    assets=[*STREAM_ASSETS, *WAREHOUSE_ASSETS, *RESEARCH_ASSETS, backtest_results],
-    asset_checks=[*STREAM_CHECKS, *WAREHOUSE_CHECKS, *RESEARCH_CHECKS],
+    assets=[*STREAM_ASSETS, *WAREHOUSE_ASSETS, *RESEARCH_ASSETS, backtest_results, *HISTORY_ASSETS],
+    asset_checks=[*STREAM_CHECKS, *WAREHOUSE_CHECKS, *RESEARCH_CHECKS, *HISTORY_CHECKS],
     jobs=[streams_job, warehouse_job, optimization_job, live_config_job, backtest],
     sensors=[stream_supervisor, fresh_partitions, live_config_on_new_reports, failed_check_alerts, account_halt_alerts],
     schedules=[hourly_warehouse, nightly_optimization],

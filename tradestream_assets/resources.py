@@ -20,9 +20,17 @@ from pydantic import Field, SecretStr
 
 from streaming.kafka.clients import KafkaClientConfig
 from streaming.supervisor.base import SupervisorBackend
-from streaming.venues.registry import live_exchanges, mode_help, source_for
+from streaming.venues.registry import (
+    history_client,
+    history_exchanges,
+    live_exchanges,
+    mode_help,
+    source_for,
+    with_venue_options,
+)
 from tradestream import store
 from tradestream.alerts import AlertSender
+from tradestream.history.venue import HistoryClient
 from tradestream.settings import AlertSettings, IngestionSettings, IngestMode, KafkaSettings, PathSettings, Settings
 
 
@@ -193,6 +201,21 @@ class AlertsResource(dg.ConfigurableResource):
         return AlertSender(self.settings())
 
 
+class HistoryResource(dg.ConfigurableResource):
+    """The exchange whose REST history ``market_history`` imports (docs/history.md), and where to reach it."""
+
+    exchange: str = Field("coinbase", description=f"A venue with a REST history: {', '.join(history_exchanges())}.")
+    rest_url: str | None = Field(None, description="The venue's REST base URL; default: its settings "
+                                                   "(coinbase: TRADESTREAM_COINBASE_REST_URL, "
+                                                   "https://api.exchange.coinbase.com).")
+
+    def client(self) -> HistoryClient:
+        settings = load_settings()
+        if self.rest_url:
+            settings = with_venue_options(settings, self.exchange, rest_url=self.rest_url)
+        return history_client(self.exchange, settings)
+
+
 def platform_settings(kafka: KafkaResource) -> Settings:
     """The settings with the Kafka resource's cluster and topics: what streams and probes agree on."""
     return load_settings().model_copy(update={"kafka": kafka.kafka_settings()})
@@ -204,4 +227,5 @@ RESOURCES: dict[str, dg.ConfigurableResource] = {
     "exchange": ExchangeResource(),
     "supervisor": StreamSupervisor(),
     "alerts": AlertsResource(),
+    "history": HistoryResource(),
 }

@@ -93,6 +93,24 @@ def candles_for(source: Path | None, pair: str, timeframe: str, start: str, end:
     return load_candles(path, pair, timeframe, start, end)
 
 
+def lineage(source: Path | None, pair: str, timeframe: str, start: str, end: str) -> list[dict[str, Any]]:
+    """Where the candles came from (imported history, the live stream, a rebuild...): runs of one source each."""
+    import pandas as pd
+
+    from tradestream.backtest.candles import candle_sources
+
+    path = source if source is not None else settings_or_exit().duckdb_path
+    return [{"source": r.source, "first": str(r.first), "last": str(r.last),
+             "bars": None if pd.isna(r.bars) else int(r.bars)}
+            for r in candle_sources(path, pair, timeframe, start, end).itertuples()]
+
+
+def lineage_line(runs: list[dict[str, Any]]) -> str:
+    return "candles from: " + "; ".join(
+        f"{r['source']} {r['first'][:16]} .. {r['last'][:16]}" + (f" ({r['bars']:,} bars)" if r["bars"] else "")
+        for r in runs)
+
+
 def fmt_metric(name: str, value: float) -> str:
     if isinstance(value, float) and math.isinf(value):
         return "inf" if value > 0 else "-inf"
@@ -160,15 +178,18 @@ def backtest_command(
         params = spec.space.validate(parse_params(param))
         candles = candles_for(source, pair, timeframe, start, end)
         run = run_strategy(candles, spec, params, config, timeframe=timeframe, allow_gaps=allow_gaps)
+        sources = lineage(source, pair, timeframe, start, end)
     if as_json:
         typer.echo(json.dumps(json_safe({"strategy": spec.name, "params": params, "pair": pair,
                                          "timeframe": timeframe, "start": run.start.isoformat(),
                                          "end": run.end.isoformat(), "bars": len(run.equity),
-                                         "metrics": run.metrics.as_dict(), "warnings": list(run.warnings)}), indent=2))
+                                         "metrics": run.metrics.as_dict(), "warnings": list(run.warnings),
+                                         "candle_sources": sources}), indent=2))
     else:
         title = (f"{spec.name} {escape(json.dumps(params))} on {pair} {timeframe}, "
                  f"{run.start:%Y-%m-%d %H:%M} to {run.end:%Y-%m-%d %H:%M} ({len(run.equity):,} bars)")
         console.print(metrics_table(title, {"value": run.metrics}))
+        console.print(escape(lineage_line(sources)))
         print_warnings(run)
         if trades:
             console.print(trades_table(run))

@@ -89,6 +89,10 @@ def _print_summary(report, trades_topic: str, dlq_topic: str) -> None:
         ("frames", c.frames),
         ("reconnects", c.reconnects),
         ("sequence gaps", c.sequence_gaps),
+        ("trade-id gaps seen", c.gaps_seen),
+        ("trades repaired over REST", c.trades_repaired),
+        ("trades unrecoverable", sum(c.trades_unrecoverable.values())),
+        *((f"  {reason}", count) for reason, count in sorted(c.trades_unrecoverable.items())),
         ("backpressure waits", c.backpressure_waits),
     ]
     for name, value in rows:

@@ -30,6 +30,7 @@ VERBS: dict[str, tuple[str, bool, str]] = {
     "backtest": ("tradestream_cli.backtest", False, "Backtest one strategy on candles from DuckDB or a file."),
     "optimize": ("tradestream_cli.backtest", False, "Optimize a strategy's parameters (GA, random or grid search)."),
     "walk-forward": ("tradestream_cli.backtest", False, "Walk-forward validation with deflated Sharpe."),
+    "history": ("tradestream_cli.history", True, "Exchange history over REST into DuckDB: import, status."),
 }
 
 

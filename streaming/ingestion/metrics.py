@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class IngestCounters:
     """What happened to the input so far. After a clean shutdown
-    ``received == published + duplicates_dropped + delivery_failed + unpublished`` and
+    ``received + trades_repaired == published + duplicates_dropped + delivery_failed + unpublished`` and
     ``sum(rejected.values()) == dead_lettered + dead_letter_failed + dead_letters_unpublished``."""
 
     received: int = 0             # valid trades from the source
@@ -42,6 +42,9 @@ class IngestCounters:
     sequence_gaps: int = 0        # jumps in sequence_num
     missing_frames: int = 0       # frames those jumps skipped
     backpressure_waits: int = 0   # times the producer queue was full and we waited
+    gaps_seen: int = 0            # runs of trade ids the live stream skipped (streaming/ingestion/repair.py)
+    trades_repaired: int = 0      # trades fetched over REST for those gaps and published marked repaired
+    trades_unrecoverable: Counter[str] = field(default_factory=Counter)  # ids not repaired, by reason
 
     @property
     def rejected_total(self) -> int:
@@ -59,6 +62,8 @@ class IngestCounters:
             "dead_letter_failed": self.dead_letter_failed, "in_flight": self.in_flight, "frames": self.frames,
             "reconnects": self.reconnects, "sequence_gaps": self.sequence_gaps,
             "missing_frames": self.missing_frames, "backpressure_waits": self.backpressure_waits,
+            "gaps_seen": self.gaps_seen, "trades_repaired": self.trades_repaired,
+            "trades_unrecoverable": dict(sorted(self.trades_unrecoverable.items())),
         }
 
 
@@ -88,6 +93,15 @@ class IngestCollector(Collector):
         yield self._counter("sequence_gaps", "Jumps in the exchange's sequence numbers.", c.sequence_gaps)
         yield self._counter("missing_frames", "Frames skipped by sequence jumps.", c.missing_frames)
         yield self._counter("backpressure_waits", "Times the producer queue was full.", c.backpressure_waits)
+        yield self._counter("gaps_seen", "Runs of trade ids the live stream skipped.", c.gaps_seen)
+        yield self._counter("trades_repaired", "Trades fetched over REST to fill gaps and published.",
+                            c.trades_repaired)
+        unrecoverable = CounterMetricFamily("tradestream_ingest_trades_unrecoverable",
+                                            "Trades of gaps that could not be repaired, by reason.",
+                                            labels=["source", "reason"])
+        for reason, value in sorted(c.trades_unrecoverable.items()):
+            unrecoverable.add_metric([self.source, reason], value)
+        yield unrecoverable
         rejected = CounterMetricFamily("tradestream_ingest_rejected", "Input refused, by reason.",
                                        labels=["source", "reason"])
         for reason, value in sorted(c.rejected.items()):
@@ -147,4 +161,6 @@ class SummaryLogger:
         return (f"received={c.received} ({received_rate:.1f}/s) published={c.published} ({published_rate:.1f}/s) "
                 f"in_flight={c.in_flight} duplicates_dropped={c.duplicates_dropped} rejected={c.rejected_total} "
                 f"[{reasons}] dead_lettered={c.dead_lettered} delivery_failed={c.delivery_failed} "
-                f"reconnects={c.reconnects} sequence_gaps={c.sequence_gaps}")
+                f"reconnects={c.reconnects} sequence_gaps={c.sequence_gaps}"
+                + (f" gaps_seen={c.gaps_seen} trades_repaired={c.trades_repaired} "
+                   f"trades_unrecoverable={sum(c.trades_unrecoverable.values())}" if c.gaps_seen else ""))

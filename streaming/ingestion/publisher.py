@@ -99,10 +99,12 @@ class KafkaTradePublisher:
 
     # ------------------------------------------------------------------ sending
 
-    async def publish_trades(self, trades: Sequence[TradeRecord] | TradeColumns, ingest_time_ns: int) -> None:
-        """Send ``trades`` in order. Returns once all are queued in the producer (not yet acked)."""
+    async def publish_trades(self, trades: Sequence[TradeRecord] | TradeColumns, ingest_time_ns: int, *,
+                             repaired: bool = False) -> None:
+        """Send ``trades`` in order (``repaired``: fetched over REST to fill a gap, marked so in each Trade).
+        Returns once all are queued in the producer (not yet acked)."""
         keys = trades.keys() if isinstance(trades, TradeColumns) else [trade.currency_pair for trade in trades]
-        values = encode_trades(trades, ingest_time_ns)
+        values = encode_trades(trades, ingest_time_ns, repaired=repaired)
         producer = self._producer
         produce, topic, headers = producer.produce, self.trades_topic, TRADE_HEADERS
         for sent, (key, value) in enumerate(zip(keys, values, strict=True)):

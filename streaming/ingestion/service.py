@@ -15,18 +15,21 @@ import logging
 import math
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from streaming.ingestion.adapter import ExchangeAdapter
 from streaming.ingestion.metrics import IngestCollector, IngestCounters, MetricsServer, SummaryLogger
 from streaming.ingestion.publisher import KafkaTradePublisher, PublishAbandoned
-from streaming.venues.registry import build_adapter
+from streaming.ingestion.repair import GapRepairer
+from streaming.venues.registry import SOURCES, build_adapter, history_client
+from streaming.venues.spec import Capability
 from tradestream.ingest.columns import TradeColumns
 from tradestream.ingest.dedupe import TradeDeduplicator
+from tradestream.ingest.pairs import pair_source_from_settings
 from tradestream.ingest.trade import TradeRecord
 from tradestream.ingest.validation import Rejection
-from tradestream.settings import Settings
+from tradestream.settings import IngestMode, Settings
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +52,7 @@ class IngestReport:
     @property
     def unpublished(self) -> int:
         c = self.counters
-        return c.received - c.duplicates_dropped - c.enqueued
+        return c.received + c.trades_repaired - c.duplicates_dropped - c.enqueued
 
     @property
     def clean(self) -> bool:
@@ -63,7 +66,7 @@ class IngestionService:
 
     def __init__(self, adapter: ExchangeAdapter, publisher: KafkaTradePublisher, counters: IngestCounters, *,
                  dedupe_window: int = 100_000, log_every_s: float = 30.0, metrics_port: int | None = None,
-                 shutdown_timeout_s: float = 30.0):
+                 shutdown_timeout_s: float = 30.0, repair: Callable[[IngestionService], GapRepairer] | None = None):
         self.adapter = adapter
         self.publisher = publisher
         self.counters = counters
@@ -75,12 +78,18 @@ class IngestionService:
         self.stop_event = asyncio.Event()
         self._stopped_by: str | None = None
         self._summary = SummaryLogger(counters)
+        #: Fills gaps in the live trade ids over REST (venues with a history), else None.
+        self.repairer = repair(self) if repair is not None else None
 
     # ------------------------------------------------------------- TradeSink
 
     async def trades(self, trades: Sequence[TradeRecord] | TradeColumns, ingest_time_ns: int | None = None) -> None:
         counters = self.counters
         counters.received += len(trades)
+        if self.repairer is not None:
+            if isinstance(trades, TradeColumns):
+                trades = trades.to_records()
+            self.repairer.observe(trades)
         if self.dedupe is not None:
             if isinstance(trades, TradeColumns):
                 trades = trades.to_records()
@@ -101,6 +110,18 @@ class IngestionService:
 
     def reconnecting(self) -> None:
         self.counters.reconnects += 1
+        if self.repairer is not None:
+            self.repairer.reconnected()
+
+    async def repaired(self, trades: list[TradeRecord]) -> int:
+        """Trades fetched over REST for a gap: those not published yet go to Kafka marked repaired.
+        Returns how many were published."""
+        if self.dedupe is not None:
+            is_new = self.dedupe.is_new
+            trades = [trade for trade in trades if is_new(trade.currency_pair, trade.trade_id)]
+        if trades:
+            await self.publisher.publish_trades(trades, time.time_ns(), repaired=True)
+        return len(trades)
 
     def sequence_gap(self, missing_frames: int) -> None:
         self.counters.sequence_gaps += 1
@@ -126,6 +147,8 @@ class IngestionService:
         adapter_task = asyncio.create_task(self.adapter.run(self, self.stop_event), name="adapter")
         helpers = [asyncio.create_task(self._log_periodically(), name="summary"),
                    asyncio.create_task(self._serve_delivery_reports(), name="delivery-reports")]
+        if self.repairer is not None:
+            helpers.append(asyncio.create_task(self.repairer.run(self.stop_event), name="gap-repair"))
         stop_waiter = asyncio.create_task(self.stop_event.wait())
         error: str | None = None
         try:
@@ -150,6 +173,8 @@ class IngestionService:
             for task in (stop_waiter, *helpers):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if self.repairer is not None:
+                await self.repairer.client.aclose()
             unacknowledged = self.publisher.close(self.shutdown_timeout_s)
             if metrics is not None:
                 metrics.close()
@@ -184,6 +209,23 @@ def _adapter_error(task: asyncio.Task) -> str | None:
     return f"{type(exc).__name__}: {exc}"
 
 
+def gap_repair_for(settings: Settings, source_name: str) -> Callable[[IngestionService], GapRepairer] | None:
+    """How the service repairs gaps of this source: with the venue's REST history in wet mode, when the venue
+    has one and ``ingestion.repair_gaps`` is on; None otherwise."""
+    ingestion = settings.ingestion
+    spec = SOURCES.get(source_name)
+    if (not ingestion.repair_gaps or IngestMode(ingestion.mode) is not IngestMode.WET or spec is None
+            or Capability.HISTORY not in spec.capabilities):
+        return None
+
+    def build(service: IngestionService) -> GapRepairer:
+        pairs = pair_source_from_settings(ingestion).pairs()
+        return GapRepairer(history_client(source_name, settings), pairs, service.counters, service.repaired,
+                           delay_s=ingestion.repair_delay_s)
+
+    return build
+
+
 def run_ingestion(settings: Settings, *, adapter: ExchangeAdapter | None = None,
                   handle_signals: bool = True) -> IngestReport:
     """Run ingestion to the end (source exhausted, duration, or SIGTERM/SIGINT); ``adapter`` defaults
@@ -194,7 +236,8 @@ def run_ingestion(settings: Settings, *, adapter: ExchangeAdapter | None = None,
     publisher = KafkaTradePublisher(settings.kafka, ingestion, counters)
     service = IngestionService(adapter, publisher, counters, dedupe_window=ingestion.dedupe_window,
                                log_every_s=ingestion.log_every_s, metrics_port=ingestion.metrics_port,
-                               shutdown_timeout_s=ingestion.shutdown_timeout_s)
+                               shutdown_timeout_s=ingestion.shutdown_timeout_s,
+                               repair=gap_repair_for(settings, adapter.name))
 
     async def main() -> IngestReport:
         loop = asyncio.get_running_loop()

@@ -24,6 +24,7 @@ from typing import Any
 from streaming.ingestion.adapter import ExchangeAdapter
 from streaming.venues import coinbase, replay, simulator
 from streaming.venues.spec import Capability, VenueSpec
+from tradestream.history.venue import HistoryClient
 from tradestream.settings import IngestionSettings, IngestMode, Settings
 
 _SPECS: tuple[VenueSpec, ...] = (simulator.VENUE, replay.VENUE, coinbase.VENUE)
@@ -75,6 +76,19 @@ def build_adapter(settings: Settings) -> ExchangeAdapter:
     spec = source_for(settings.ingestion)
     spec.require(Capability.LIVE_TRADES)
     return spec.adapter(settings)
+
+
+def history_exchanges() -> list[str]:
+    """Sources with a REST history (``tradestream history import --exchange``)."""
+    return [spec.name for spec in SOURCES.values() if Capability.HISTORY in spec.capabilities]
+
+
+def history_client(name: str, settings: Settings) -> HistoryClient:
+    """The REST history client of exchange ``name``, configured from its settings section."""
+    spec = source(name)
+    spec.require(Capability.HISTORY)
+    assert spec.history is not None, f"{name} declares {Capability.HISTORY} without a client"
+    return spec.history(settings)
 
 
 def with_venue_options(settings: Settings, name: str, **values: Any) -> Settings:

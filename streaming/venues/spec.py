@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from streaming.ingestion.adapter import ExchangeAdapter
+from tradestream.history.venue import HistoryClient
 from tradestream.settings import IngestMode, Settings, SettingsSection
 
 
@@ -47,6 +48,8 @@ class VenueSpec:
     #: the simulator and replay read the ``[ingestion]`` section only.
     settings: type[SettingsSection] | None = None
     capabilities: frozenset[Capability] = frozenset({Capability.LIVE_TRADES})
+    #: Builds the venue's REST history client (``Capability.HISTORY``: imports and live gap repair).
+    history: Callable[[Settings], HistoryClient] | None = None
 
     def require(self, capability: Capability) -> None:
         """Refuse, by name, to use this source for something it cannot do."""

@@ -17,7 +17,7 @@ def _graph():
 
 def test_definitions_load_with_every_resource_bound():
     dg.Definitions.validate_loadable(defs)
-    assert set(defs.resources) == {"kafka", "duckdb", "exchange", "supervisor", "alerts"}
+    assert set(defs.resources) == {"kafka", "duckdb", "exchange", "supervisor", "alerts", "history"}
 
 
 def test_lineage_runs_from_trades_to_signals_and_from_optimization_to_the_live_stream():
@@ -29,14 +29,15 @@ def test_lineage_runs_from_trades_to_signals_and_from_optimization_to_the_live_s
     assert parents("candles_stream") == {"trades_stream"}
     assert parents("signals_stream") == {"candles_stream", "live_strategy_config"}
     assert {"trades", "candles_stream"} <= parents("candles") and {"candles", "signals_stream"} <= parents("signals")
-    assert parents("strategy_optimization") == {"candles"}
+    assert parents("strategy_optimization") == {"candles", "market_history"}
+    assert parents("backtest_results") == {"candles", "market_history"}
     assert parents("walk_forward_report") == {"strategy_optimization"}
     assert parents("live_strategy_config") == {"walk_forward_report"}
 
 
 def test_warehouse_assets_write_through_the_single_writer_pool():
     graph = _graph()
-    for name in ("trades", "candles", "signals", "strategy_optimization"):
+    for name in ("trades", "candles", "signals", "strategy_optimization", "market_history"):
         assert graph.get(dg.AssetKey(name)).pools == {"duckdb_writer"}, name
 
 

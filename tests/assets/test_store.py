@@ -116,3 +116,15 @@ def test_each_table_holds_exactly_the_fields_of_its_row_type_in_order(tmp_path):
 def test_decoded_rows_are_named_records():
     row = store.trade_row(market_pb2.Trade.FromString(trade("BTC-USD", "7", 100.0, 0.5, T0)))
     assert (row.trade_id, row.event_time, row.taker_side) == ("7", pd.Timestamp(T0), "buy")
+
+
+def test_a_repaired_trade_is_stored_with_its_source(tmp_path):
+    live = market_pb2.Trade.FromString(trade("BTC-USD", "7", 100.0, 0.5, T0))
+    repaired = market_pb2.Trade.FromString(trade("BTC-USD", "8", 101.0, 0.5, T0))
+    repaired.repaired = True
+    path = tmp_path / "s.duckdb"
+    with store.writer(path) as con:
+        store.upsert_trades(con, store.frame([store.trade_row(live), store.trade_row(repaired)],
+                                             store.TRADE_TABLE_COLUMNS))
+        assert con.execute("SELECT trade_id, source FROM trades ORDER BY trade_id").fetchall() == \
+            [("7", "stream"), ("8", "repair")]

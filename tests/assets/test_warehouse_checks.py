@@ -10,6 +10,7 @@ from tests.assets.conftest import partition_key
 from tests.assets.records import candle, produce, trade
 from tests.assets.test_warehouse_assets import hour_of_trades
 from tradestream import store
+from tradestream.candles.model import TradeTick
 from tradestream.candles.reference import reference_candles_for_ticks
 from tradestream.v1 import market_pb2
 from tradestream_assets.warehouse.assets import candles, trades
@@ -96,3 +97,26 @@ def test_parity_leaves_out_trades_the_stream_dead_lettered_as_late(resources, bo
     evaluation = _run_check(stream_batch_parity, resources, hour)
     assert evaluation.passed, evaluation.metadata["examples"].value
     assert evaluation.metadata["late_trades_excluded"].value == 1
+
+
+def test_parity_keeps_late_trades_for_bars_rebuilt_from_duckdb_trades(resources, bootstrap, topics, duckdb_path, hour):
+    """A repaired trade the stream dead-lettered is in the bars the rebuild made: the reference counts it there."""
+    records, ticks = hour_of_trades(hour, per_minute=2, spill=False)
+    late_at = hour + timedelta(minutes=20, seconds=30)
+    late = trade("BTC-USD", "late-1", 1000.0, 5.0, late_at)
+    produce(bootstrap, topics.trades, [*records, ("BTC-USD", late, late_at + timedelta(minutes=3))])
+    dg.materialize([trades], partition_key=partition_key(hour), resources=resources)
+    letter = market_pb2.DeadLetter(source="pipeline:candles", reason="late", payload=late)
+    produce(bootstrap, topics.dlq, [("BTC-USD", letter.SerializeToString(), late_at + timedelta(minutes=3))])
+    in_hour = [t for t in ticks if t.event_ns >= to_ns(hour)]
+    with_late = reference_candles_for_ticks(
+        [*in_hour, TradeTick("simulator", "BTC-USD", "late-1", to_ns(late_at), 1000.0, 5.0)], timeframes=["1m"],
+        until_ns=to_ns(hour + timedelta(hours=1)), fill_cap_s=86400, from_ns=to_ns(hour))
+    _store_candles(duckdb_path, [candle_record_row(b, "batch") for b in with_late])
+    evaluation = _run_check(stream_batch_parity, resources, hour)
+    assert evaluation.passed, evaluation.metadata["examples"].value
+    with store.writer(duckdb_path) as con:
+        con.execute("DELETE FROM candles")
+    _store_candles(duckdb_path, [candle_record_row(b, "stream") for b in with_late])   # the stream had it: wrong
+    evaluation = _run_check(stream_batch_parity, resources, hour)
+    assert not evaluation.passed and evaluation.metadata["mismatches"].value == 1

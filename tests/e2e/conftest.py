@@ -31,6 +31,7 @@ from tests.assets.conftest import create_topics
 from tests.assets.records import produce, trade
 from tests.assets.research_data import seed_candles
 from tests.services import service_fixture
+from tests.venues.coinbase.exchange_rest import ExchangeRestStandIn, generate_product
 from tradestream.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -102,8 +103,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items[:] = rest[:at] + shutdown + rest[at:]
 
 
+#: Days the REST stand-in of Coinbase Exchange serves for the history backfill test (inside the history partitions).
+HISTORY_DAYS = (pd.Timestamp("2025-03-01", tz="UTC"), pd.Timestamp("2025-03-02", tz="UTC"))
+HISTORY_GAP = 6_001_500   # an id the venue lost on the second day
+
+
 @service_fixture(scope="session")
-def platform(kafka: Settings, tmp_path_factory) -> Iterator[Platform]:
+def coinbase_rest() -> Iterator[ExchangeRestStandIn]:
+    """Coinbase Exchange's REST API for the platform's history partitions (a local stand-in, real HTTP)."""
+    start, end = HISTORY_DAYS[0].value, (HISTORY_DAYS[-1] + pd.Timedelta(days=1)).value
+    btc = generate_product("BTC-USD", start_ns=start - 300 * 10**9, end_ns=end + 300 * 10**9, mean_spacing_s=90,
+                           first_id=6_000_000, seed=31, missing=frozenset({HISTORY_GAP}))
+    with ExchangeRestStandIn([btc]) as server:
+        yield server
+
+
+@service_fixture(scope="session")
+def platform(kafka: Settings, coinbase_rest: ExchangeRestStandIn, tmp_path_factory) -> Iterator[Platform]:
     root = tmp_path_factory.mktemp("platform")
     run_id = uuid.uuid4().hex[:6]
     topics = {"trades": f"e2e-{run_id}-trades", "candles": f"e2e-{run_id}-candles",
@@ -121,7 +137,9 @@ def platform(kafka: Settings, tmp_path_factory) -> Iterator[Platform]:
            "TRADESTREAM_DUCKDB_PATH": str(duckdb_path), "TRADESTREAM_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
            "TRADESTREAM_KAFKA_TRADES_TOPIC": topics["trades"], "TRADESTREAM_KAFKA_CANDLES_TOPIC": topics["candles"],
            "TRADESTREAM_KAFKA_SIGNALS_TOPIC": topics["signals"], "TRADESTREAM_KAFKA_DLQ_TOPIC": topics["dlq"],
-           "TRADESTREAM_WAREHOUSE_REFRESH_S": "60", "PYTHONUNBUFFERED": "1"}
+           "TRADESTREAM_WAREHOUSE_REFRESH_S": "60", "PYTHONUNBUFFERED": "1",
+           "TRADESTREAM_COINBASE_REST_URL": coinbase_rest.url, "TRADESTREAM_COINBASE_REST_RATE_PER_S": "200",
+           "TRADESTREAM_COINBASE_REST_BURST": "50"}
     # DAGSTER_HOME does not exist yet: `tradestream up` creates it, with the instance's storage
     # made before webserver and daemon start (they would race to create it), as for a newcomer.
     log = root / "up.log"

@@ -14,13 +14,13 @@ from tradestream.v1 import market_pb2
 INGEST_NS = 1_715_000_123_456_789_012
 
 
-def reference(trades: TradeColumns | list[TradeRecord], ingest_ns: int | None) -> list[bytes]:
+def reference(trades: TradeColumns | list[TradeRecord], ingest_ns: int | None, repaired: bool = False) -> list[bytes]:
     """protobuf's own serialization, one fresh message per trade: what the encoder must match."""
     out = []
     for trade in trades.to_records() if isinstance(trades, TradeColumns) else trades:
         message = market_pb2.Trade(exchange=trade.exchange, currency_pair=trade.currency_pair,
                                    trade_id=trade.trade_id, price=trade.price, size=trade.size,
-                                   taker_side=trade.taker_side)
+                                   taker_side=trade.taker_side, repaired=repaired)
         message.event_time.FromNanoseconds(trade.event_time_ns)
         if ingest_ns is not None:
             message.ingest_time.FromNanoseconds(ingest_ns)
@@ -67,6 +67,17 @@ def test_a_batch_encodes_alike_as_columns_or_as_records() -> None:
                                               start_ns=1_715_000_000_000_000_000)).take_columns_until(2**62, 500)
     for ingest_ns in (INGEST_NS, None):
         assert encode_trades(columns, ingest_ns) == encode_trades(columns.to_records(), ingest_ns)
+
+
+def test_repaired_batches_carry_the_flag_in_both_encoders() -> None:
+    columns = MarketSimulator(SimulatorConfig(pairs=("BTC-USD", "ETH-USD"), rate=50, seed=4,
+                                              start_ns=1_715_000_000_000_000_000)).take_columns_until(2**62, 300)
+    for ingest_ns in (INGEST_NS, None):
+        assert encode_trades(columns, ingest_ns, repaired=True) == reference(columns, ingest_ns, repaired=True)
+        records = columns.to_records()
+        assert encode_trades(records, ingest_ns, repaired=True) == reference(records, ingest_ns, repaired=True)
+    assert market_pb2.Trade.FromString(encode_trades(records, None, repaired=True)[0]).repaired
+    assert not market_pb2.Trade.FromString(encode_trades(records, None)[0]).repaired
 
 
 def test_values_the_fast_encoder_cannot_write_are_refused() -> None:

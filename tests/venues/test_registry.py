@@ -16,6 +16,8 @@ from streaming.venues.registry import (
     SOURCES,
     UnknownSource,
     build_adapter,
+    history_client,
+    history_exchanges,
     live_exchanges,
     mode_help,
     source,
@@ -97,15 +99,25 @@ def test_every_mode_has_a_source_and_only_wet_has_a_choice_of_them() -> None:
 
 
 def test_a_missing_capability_is_refused_by_name() -> None:
-    with pytest.raises(MissingCapability, match="source 'coinbase' has no history .*offers: live trades"):
-        source("coinbase").require(Capability.HISTORY)
+    with pytest.raises(MissingCapability, match="source 'simulator' has no history .*offers: live trades"):
+        source("simulator").require(Capability.HISTORY)
+    with pytest.raises(MissingCapability, match="source 'replay' has no history"):
+        history_client("replay", Settings())
+
+
+def test_venues_with_history_build_their_rest_client_from_their_settings() -> None:
+    assert history_exchanges() == ["coinbase"]
+    settings = with_venue_options(Settings(), "coinbase", rest_url="http://127.0.0.1:9/")
+    client = history_client("coinbase", settings)
+    assert client.exchange == "coinbase"
+    assert client.rest_url == "http://127.0.0.1:9", "the trailing slash is dropped"
 
 
 def test_venue_options_set_fields_of_the_venues_own_section() -> None:
     settings = with_venue_options(Settings(), "coinbase", ws_url="ws://127.0.0.1:1")
     assert settings.venues["coinbase"].ws_url == "ws://127.0.0.1:1"
-    with pytest.raises(ValueError, match="source 'coinbase' has no setting rest_url .*its settings: ws_url"):
-        with_venue_options(Settings(), "coinbase", rest_url="http://x")
+    with pytest.raises(ValueError, match="source 'coinbase' has no setting rest_uri .*its settings: ws_url, rest_url"):
+        with_venue_options(Settings(), "coinbase", rest_uri="http://x")
     with pytest.raises(ValueError, match="source 'simulator' has no setting ws_url .*none"):
         with_venue_options(Settings(), "simulator", ws_url="ws://x")
 

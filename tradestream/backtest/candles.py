@@ -214,6 +214,33 @@ def load_candles(source: str | Path, pair: str, timeframe: str, start: str | pd.
         con.close()
 
 
+def candle_sources(source: str | Path, pair: str, timeframe: str, start: str | pd.Timestamp,
+                   end: str | pd.Timestamp) -> pd.DataFrame:
+    """Where the candles ``load_candles`` reads came from: one row per run of consecutive bars of one source
+    (``stream``, ``batch``, ``history``, ``exchange``) with its first and last window start and bar count.
+
+    The lineage of a backtest or an optimization: which ranges were imported history and which the
+    live stream. A Parquet or CSV source is one run of source ``file``.
+    """
+    path = Path(source).expanduser()
+    window = parse_range(start, end)
+    columns = ["source", "first", "last", "bars"]
+    if path.suffix.lower() not in DUCKDB_SUFFIXES:
+        return pd.DataFrame([("file", window.start, window.end, None)], columns=columns)
+    con = store.connect(path, read_only=True)
+    try:
+        return con.execute(
+            "SELECT source, min(window_start) AS first, max(window_start) AS last, count(*) AS bars FROM ("
+            "  SELECT window_start, source, row_number() OVER (ORDER BY window_start)"
+            "    - row_number() OVER (PARTITION BY source ORDER BY window_start) AS run"
+            "  FROM candles WHERE currency_pair = ? AND timeframe = ? AND window_start >= ? AND window_start < ?)"
+            " GROUP BY source, run ORDER BY first",
+            [pair, timeframe, window.start.tz_convert(None).to_pydatetime(),
+             window.end.tz_convert(None).to_pydatetime()]).df()[columns]
+    finally:
+        con.close()
+
+
 def _query_candles(con: duckdb.DuckDBPyConnection, table: str, pair: str, timeframe: str, window: TimeRange,
                    source_name: str) -> pd.DataFrame:
     tables = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}

@@ -11,7 +11,7 @@ columnar batch is therefore written with numpy, producing exactly the bytes
 ``Trade.SerializeToString()`` produces (fields in number order, proto3 defaults
 omitted); ``tests/ingestion/test_wire.py`` checks that byte for byte against protobuf.
 The parts that are the same for many trades -- exchange and pair (fields 1-2), ingest
-time (field 8) -- are serialized by protobuf itself. numpy's fixed cost per call makes
+time and the repaired flag (fields 8-9) -- are serialized by protobuf itself. numpy's fixed cost per call makes
 that path slower than protobuf below a few hundred trades (an exchange message holds a
 handful), so records go through protobuf's serializer, reusing one message per batch
 (``python benchmarks/trade_encoding.py``: numpy about 1.7x faster at 500 trades a batch,
@@ -37,6 +37,7 @@ _EXPECTED_FIELDS = (
     (3, "trade_id", FieldDescriptor.TYPE_STRING), (4, "price", FieldDescriptor.TYPE_DOUBLE),
     (5, "size", FieldDescriptor.TYPE_DOUBLE), (6, "taker_side", FieldDescriptor.TYPE_ENUM),
     (7, "event_time", FieldDescriptor.TYPE_MESSAGE), (8, "ingest_time", FieldDescriptor.TYPE_MESSAGE),
+    (9, "repaired", FieldDescriptor.TYPE_BOOL),
 )
 _TAG_TRADE_ID, _TAG_PRICE, _TAG_SIZE, _TAG_SIDE, _TAG_EVENT_TIME = 0x1A, 0x21, 0x29, 0x30, 0x3A
 _TAG_SECONDS, _TAG_NANOS = 0x08, 0x10
@@ -109,16 +110,20 @@ class _Slots:
         return [data[start:end] for start, end in zip([0, *ends[:-1]], ends, strict=True)]
 
 
-def encode_trades(trades: TradeColumns | Sequence[TradeRecord], ingest_time_ns: int | None) -> list[bytes]:
-    """One serialized ``Trade`` per trade, in order; ``ingest_time_ns`` None leaves ``ingest_time`` unset."""
+def encode_trades(trades: TradeColumns | Sequence[TradeRecord], ingest_time_ns: int | None, *,
+                  repaired: bool = False) -> list[bytes]:
+    """One serialized ``Trade`` per trade, in order; ``ingest_time_ns`` None leaves ``ingest_time`` unset.
+
+    ``repaired`` marks the whole batch as fetched over REST to fill a gap of the live stream.
+    """
     if isinstance(trades, TradeColumns):
-        return _encode_columns(trades, ingest_time_ns)
-    return _encode_records(trades, ingest_time_ns)
+        return _encode_columns(trades, ingest_time_ns, repaired)
+    return _encode_records(trades, ingest_time_ns, repaired)
 
 
-def _encode_records(trades: Sequence[TradeRecord], ingest_time_ns: int | None) -> list[bytes]:
+def _encode_records(trades: Sequence[TradeRecord], ingest_time_ns: int | None, repaired: bool) -> list[bytes]:
     # One message cleared and refilled per trade: cheaper than a fresh message and two Timestamps each.
-    message = market_pb2.Trade()
+    message = market_pb2.Trade(repaired=repaired)
     event_time, ingest_time = message.event_time, message.ingest_time
     serialize = message.SerializeToString
     ingest = None if ingest_time_ns is None else divmod(ingest_time_ns, NANOS_PER_SECOND)
@@ -137,7 +142,7 @@ def _encode_records(trades: Sequence[TradeRecord], ingest_time_ns: int | None) -
     return out
 
 
-def _encode_columns(columns: TradeColumns, ingest_time_ns: int | None) -> list[bytes]:
+def _encode_columns(columns: TradeColumns, ingest_time_ns: int | None, repaired: bool) -> list[bytes]:
     """One serialized ``Trade`` per row, identical to protobuf's own serialization."""
     n = len(columns)
     if n == 0:
@@ -149,14 +154,14 @@ def _encode_columns(columns: TradeColumns, ingest_time_ns: int | None) -> list[b
             and np.all((columns.side == 1) | (columns.side == 2))):
         raise ValueError("vectorized encoding needs positive prices, sizes and numbers and a BUY/SELL side")
 
-    # Fields 1-2 per pair and field 8 per batch are serialized by protobuf itself.
+    # Fields 1-2 per pair and fields 8-9 per batch are serialized by protobuf itself.
     heads = [market_pb2.Trade(exchange=columns.exchange, currency_pair=pair).SerializeToString()
              for pair in columns.pairs]
     head_table = np.zeros((len(heads), max(len(h) for h in heads)), dtype=np.uint8)
     for k, head in enumerate(heads):
         head_table[k, :len(head)] = np.frombuffer(head, dtype=np.uint8)
     head_lengths = np.array([len(h) for h in heads], dtype=np.int64)[columns.pair_index]
-    ingest = market_pb2.Trade()
+    ingest = market_pb2.Trade(repaired=repaired)
     if ingest_time_ns is not None:
         ingest.ingest_time.seconds, ingest.ingest_time.nanos = divmod(ingest_time_ns, NANOS_PER_SECOND)
     tail = np.frombuffer(ingest.SerializeToString(), dtype=np.uint8)

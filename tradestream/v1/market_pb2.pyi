@@ -16,7 +16,7 @@ TAKER_SIDE_BUY: TakerSide
 TAKER_SIDE_SELL: TakerSide
 
 class Trade(_message.Message):
-    __slots__ = ("exchange", "currency_pair", "trade_id", "price", "size", "taker_side", "event_time", "ingest_time")
+    __slots__ = ("exchange", "currency_pair", "trade_id", "price", "size", "taker_side", "event_time", "ingest_time", "repaired")
     EXCHANGE_FIELD_NUMBER: _ClassVar[int]
     CURRENCY_PAIR_FIELD_NUMBER: _ClassVar[int]
     TRADE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -25,6 +25,7 @@ class Trade(_message.Message):
     TAKER_SIDE_FIELD_NUMBER: _ClassVar[int]
     EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
     INGEST_TIME_FIELD_NUMBER: _ClassVar[int]
+    REPAIRED_FIELD_NUMBER: _ClassVar[int]
     exchange: str
     currency_pair: str
     trade_id: str
@@ -33,7 +34,8 @@ class Trade(_message.Message):
     taker_side: TakerSide
     event_time: _timestamp_pb2.Timestamp
     ingest_time: _timestamp_pb2.Timestamp
-    def __init__(self, exchange: _Optional[str] = ..., currency_pair: _Optional[str] = ..., trade_id: _Optional[str] = ..., price: _Optional[float] = ..., size: _Optional[float] = ..., taker_side: _Optional[_Union[TakerSide, str]] = ..., event_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., ingest_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    repaired: bool
+    def __init__(self, exchange: _Optional[str] = ..., currency_pair: _Optional[str] = ..., trade_id: _Optional[str] = ..., price: _Optional[float] = ..., size: _Optional[float] = ..., taker_side: _Optional[_Union[TakerSide, str]] = ..., event_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., ingest_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., repaired: bool = ...) -> None: ...
 
 class Candle(_message.Message):
     __slots__ = ("currency_pair", "timeframe", "window_start", "window_end", "open", "high", "low", "close", "volume", "vwap", "trade_count", "filled", "revision", "emitted_at")

@@ -26,6 +26,7 @@ import pandas as pd
 from pydantic import Field
 
 from tradestream_assets.partitions import pair_partitions
+from tradestream_assets.research.backtest import candle_lineage
 from tradestream_assets.resources import DuckDBStore, StreamSupervisor
 from tradestream_assets.streams.specs import live_config_path
 
@@ -90,8 +91,10 @@ def _params_md(params: dict) -> str:
 
 
 @dg.asset(partitions_def=pair_partitions, group_name=GROUP, kinds={"optuna", "duckdb"}, pool="duckdb_writer",
-          deps=[dg.AssetDep("candles", partition_mapping=dg.AllPartitionMapping())],
-          description="GA search of each candidate strategy's parameters on the pair's recent DuckDB candles.")
+          deps=[dg.AssetDep("candles", partition_mapping=dg.AllPartitionMapping()),
+                dg.AssetDep("market_history", partition_mapping=dg.AllPartitionMapping())],
+          description="GA search of each candidate strategy's parameters on the pair's recent DuckDB candles "
+                      "(live and imported history alike).")
 def strategy_optimization(context: dg.AssetExecutionContext, config: OptimizationConfig, duckdb: DuckDBStore,
                           supervisor: StreamSupervisor) -> dg.Output[dict]:
     from tradestream.backtest import BacktestConfig, run_strategy
@@ -135,6 +138,7 @@ def strategy_optimization(context: dg.AssetExecutionContext, config: Optimizatio
     return dg.Output(report, metadata={
         "candles": dg.MetadataValue.text(f"{pair} {config.timeframe} [{start.isoformat()}, {end.isoformat()}): "
                                          f"{len(candles)} bars"),
+        **candle_lineage(duckdb.db_path, [pair], config.timeframe, start, end),
         "best": dg.MetadataValue.md("\n".join(table)),
         "strategies": len(results)})
 

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 GROUP = "research"
 
 backtest_results = dg.AssetSpec(
-    "backtest_results", group_name=GROUP, kinds={"duckdb"}, deps=["candles"],
+    "backtest_results", group_name=GROUP, kinds={"duckdb"}, deps=["candles", "market_history"],
     description="DuckDB table `backtest_results`: one row per backtest run and pair (strategy, parameters, "
                 "range, trading assumptions, metrics). Written by the `backtest` job.")
 
@@ -64,6 +64,21 @@ class CheckedBacktest:
     start: pd.Timestamp
     end: pd.Timestamp
     trading: "BacktestConfig"
+
+
+def candle_lineage(db_path: Path, pairs: list[str], timeframe: str, start, end) -> dict[str, dg.MetadataValue]:
+    """Which ranges of the candles read came from imported history and which from the live stream: a table for
+    the run's metadata and the sources in one line (``tradestream.backtest.candles.candle_sources``)."""
+    from tradestream.backtest.candles import candle_sources
+
+    frames = []
+    for pair in pairs:
+        runs = candle_sources(db_path, pair, timeframe, start, end)
+        frames.append(runs.assign(pair=pair)[["pair", "source", "first", "last", "bars"]])
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    sources = sorted(set(table["source"])) if not table.empty else []
+    return {"candle_sources": dg.MetadataValue.md(table.to_markdown(index=False) if not table.empty else "none"),
+            "sources": dg.MetadataValue.text(", ".join(sources) or "none")}
 
 
 def bad_config(field: str, message: str) -> dg.Failure:
@@ -141,6 +156,7 @@ def run_backtest_op(context: dg.OpExecutionContext, config: BacktestLaunchConfig
         "parameters": dg.MetadataValue.json(checked.params),
         "range": dg.MetadataValue.text(f"[{checked.start.isoformat()}, {checked.end.isoformat()})"),
         "metrics": dg.MetadataValue.md(metrics_markdown(metrics)),
+        **candle_lineage(duckdb.db_path, checked.pairs, checked.timeframe, checked.start, checked.end),
         **chart_metadata(charts),
         "rows_written": dg.MetadataValue.int(len(rows)),
         **{f"{pair} sharpe": dg.MetadataValue.float(round(m["sharpe"], 4)) for pair, m in metrics.items()},

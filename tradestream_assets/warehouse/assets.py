@@ -4,7 +4,8 @@ A partition ``[start, end)`` is read from its topic by offsets for times (with s
 for records that arrive late), filtered to the rows that belong to the hour, and
 upserted on the table's key: materializing it twice leaves the same rows.
 
-* ``trades``: trades with ``start <= event_time < end``.
+* ``trades``: trades with ``start <= event_time < end``, and trades repaired over REST
+  (``source = 'repair'``) of earlier hours, published after those hours were read.
 * ``candles``: bars of every timeframe that close within ``(start, end]``. When the
   topic no longer holds the range (retention deleted it) or the config asks for it, the
   bars are rebuilt from DuckDB ``trades`` with the batch candle pipeline, the same
@@ -17,6 +18,7 @@ of bad ones (with the first error) is reported as metadata. Writers share the
 """
 
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -31,7 +33,7 @@ from tradestream import store
 from tradestream.v1 import market_pb2, strategy_pb2
 from tradestream_assets.partitions import hourly_partitions
 from tradestream_assets.resources import DuckDBStore, KafkaResource, platform_settings
-from tradestream_assets.warehouse.rebuild import batch_candles
+from tradestream_assets.warehouse.rebuild import batch_candles, late_repairs
 
 GROUP = "warehouse"
 WRITER_POOL = "duckdb_writer"
@@ -145,20 +147,29 @@ SINGLE_RUN = dg.BackfillPolicy.single_run()
 def trades(context: dg.AssetExecutionContext, kafka: KafkaResource, duckdb: DuckDBStore) -> dg.MaterializeResult:
     topic = kafka.kafka_settings().trades_topic
     totals = HourlyTotals(topic)
+    late_repaired: Counter[str] = Counter()
     for start, end in hours(context):
         read = read_time_range(kafka.client(), topic, start - TRADES_EARLY, end + TRADES_LATE, decode_trade)
         totals.add_read(start, read)
-        rows = store.frame((r for r in read.records if start <= r.event_time < end), store.TRADE_TABLE_COLUMNS)
+        # a repair published after its own hour's read window: kept here, so it is in DuckDB all the same
+        late = [r for r in read.records if r.source == "repair" and r.event_time < start - TRADES_EARLY]
+        late_repaired.update(f"{r.event_time:%Y-%m-%d-%H}:00" for r in late)
+        rows = store.frame([r for r in read.records if start <= r.event_time < end] + late, store.TRADE_TABLE_COLUMNS)
         with duckdb.writer() as con:
             totals.add_upsert(store.upsert_trades(con, rows))
     totals.warn(context)
+    if late_repaired:
+        context.log.warning(f"trades repaired over REST after their hour was read were stored: {dict(late_repaired)};"
+                            " materialize `candles` of those hours again to rebuild their bars with them")
     if not totals.complete:
         context.log.warning(f"Kafka `{topic}` no longer holds all of the range; rows already in DuckDB are kept, "
                             "nothing else can restore the deleted ones")
     first, last = hours(context)[0][0], hours(context)[-1][1]
     with duckdb.reader() as con:
         stored = store.query_trades(con, first, last)
-    return dg.MaterializeResult(metadata={**totals.metadata(len(stored)), "pairs": _counts(stored, "currency_pair")})
+    return dg.MaterializeResult(metadata={**totals.metadata(len(stored)), "pairs": _counts(stored, "currency_pair"),
+                                          "late_repairs_by_hour": dg.MetadataValue.json(dict(sorted(
+                                              late_repaired.items())))})
 
 
 # --------------------------------------------------------------------------- candles
@@ -173,7 +184,8 @@ class CandleSource(StrEnum):
 class CandlesPartitionConfig(dg.Config):
     source: CandleSource = Field(
         CandleSource.AUTO,
-        description="auto: Kafka `candles`, rebuilt from DuckDB trades when the topic no longer holds the hour; "
+        description="auto: Kafka `candles`, rebuilt from DuckDB trades when the topic no longer holds the hour or "
+                "trades repaired over REST came too late for the stream; "
                     " kafka: only the topic; trades: always rebuild from DuckDB trades (batch pipeline).")
 
 
@@ -193,8 +205,13 @@ def candles(context: dg.AssetExecutionContext, config: CandlesPartitionConfig, k
         if source is not CandleSource.TRADES:
             read = read_time_range(kafka.client(), topic, start, end + BARS_LATE, decode_candle)
             totals.add_read(start, read)
-        if source is CandleSource.TRADES or (source is CandleSource.AUTO and not read.complete):
-            why = "asked for" if source is CandleSource.TRADES else f"Kafka `{topic}` no longer holds the hour"
+        repairs = 0
+        if source is CandleSource.AUTO and read.complete and duckdb.db_path.exists():
+            repairs = late_repairs(settings, duckdb.db_path, start, end, settings.pipeline.timeframes)
+        if source is CandleSource.TRADES or (source is CandleSource.AUTO and (not read.complete or repairs)):
+            why = "asked for" if source is CandleSource.TRADES else (
+                f"{repairs} repaired trade(s) reached the stream after its allowed lateness" if repairs
+                else f"Kafka `{topic}` no longer holds the hour")
             context.log.info(f"rebuilding candles of [{start}, {end}) from DuckDB trades ({why})")
             rows = batch_candles(settings, duckdb.db_path, start, end, list(settings.pipeline.timeframes))
             rebuilt.append(f"{start:%Y-%m-%d %H:%M} ({why})")

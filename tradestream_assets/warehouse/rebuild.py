@@ -9,6 +9,10 @@ and the scratch topics are deleted. A batch run starts at the first window of th
 so minutes before a pair's first trade in the range are not filled (the stream, which
 saw earlier trades, would have filled them).
 
+``late_repairs`` counts the trades the live ingestion repaired over REST (docs/history.md) that
+reached the candle stream after its allowed lateness: the ``candles`` asset rebuilds an hour
+that has any, so the repair lands in DuckDB's candles too.
+
 ``reference_1m_candles`` is the independent DuckDB SQL computation
 (``tradestream.candles.reference``) over the stored trades, minus the trades the stream
 rejected as late (read from the dead-letter topic), for the stream/batch parity check.
@@ -128,8 +132,10 @@ def batch_candles(settings: Settings, db_path, start: datetime, end: datetime,
     return store.frame(rows, store.CANDLE_TABLE_COLUMNS)
 
 
-def late_trade_ids(settings: Settings, start: datetime, end: datetime) -> set[tuple[str, str, str]]:
-    """(exchange, pair, trade_id) of trades the candle stream rejected as late around [start, end)."""
+def late_trade_ids(settings: Settings, start: datetime, end: datetime,
+                   until: datetime | None = None) -> set[tuple[str, str, str]]:
+    """(exchange, pair, trade_id) of trades the candle stream rejected as late around [start, end): dead letters
+    written in [start, end + 15 min), or up to ``until`` + 15 min when trades of the range were published later."""
     def decode(_key, value):
         letter = market_pb2.DeadLetter.FromString(value)
         if letter.source != CANDLE_SOURCE or letter.reason != LATE_REASON:
@@ -137,9 +143,30 @@ def late_trade_ids(settings: Settings, start: datetime, end: datetime) -> set[tu
         trade = market_pb2.Trade.FromString(letter.payload)
         return (trade.exchange, trade.currency_pair, trade.trade_id)
 
+    start, end = store.utc_naive(start), store.utc_naive(end)
+    last = max(end, store.utc_naive(until)) if until is not None else end
     read = read_time_range(KafkaClientConfig.from_settings(settings.kafka), settings.kafka.dlq_topic, start,
-                           end + timedelta(minutes=15), decode, timeout_s=60)
+                           last + timedelta(minutes=15), decode, timeout_s=60)
     return {r for r in read.records if r is not None}
+
+
+def late_repairs(settings: Settings, db_path, start: datetime, end: datetime, timeframes: Iterable[str]) -> int:
+    """Trades repaired over REST (``source = 'repair'``) that the candle stream dead-lettered as late and whose
+    windows close in (start, end]: the stream's bars lack them, a rebuild from DuckDB trades has them.
+
+    Kafka is read only when DuckDB holds repaired trades there; the dead letters are looked for up to
+    the latest publish time (``ingest_time``) of those trades, so a repair published long after its
+    hour is still found."""
+    first_ns, _ = rebuild_range(start, end, timeframes)
+    with store.reader(db_path) as con:
+        rows = con.execute("SELECT exchange, currency_pair, trade_id, ingest_time FROM trades WHERE source = 'repair' "
+                           "AND event_time >= ? AND event_time < ?",
+                           [from_ns(first_ns), store.utc_naive(end)]).fetchall()
+    if not rows:
+        return 0
+    published = [r[3] for r in rows if r[3] is not None]
+    until = pd.Timestamp(max(published)).to_pydatetime() if published else None
+    return len({r[:3] for r in rows} & late_trade_ids(settings, start, end, until))
 
 
 def reference_1m_candles(con: duckdb.DuckDBPyConnection, start: datetime, until: datetime, fill_cap_s: int,

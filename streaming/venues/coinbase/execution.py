@@ -56,6 +56,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from streaming.venues.rest import retry_after_s
 from tradestream.backoff import Backoff
 from tradestream.execution.executor import VenueFill, VenueReport
 from tradestream.ingest.validation import InvalidInput, parse_decimal, parse_timestamp_ns
@@ -204,7 +205,7 @@ class CoinbaseOrderClient:
             if response.status_code == 429:
                 if attempt == self._max_attempts:
                     raise VenueError(f"{method} {full_path}: rate limited (429) {attempt} times")
-                self._sleep(_retry_after(response) or self._backoff.next_delay())
+                self._sleep(retry_after_s(response.headers) or self._backoff.next_delay())
                 continue
             if response.status_code >= 500:
                 if not safe_to_repeat:
@@ -408,13 +409,6 @@ def _report_status(status: str, fills: tuple[VenueFill, ...]) -> str:
 def _detail(order: Mapping[str, Any]) -> str:
     parts = [str(order.get(k)) for k in ("status", "reject_reason", "cancel_message") if order.get(k)]
     return " ".join(parts)
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        return max(0.0, float(response.headers["Retry-After"]))
-    except (KeyError, ValueError):
-        return None
 
 
 def _ns(stamp: Any) -> int:

@@ -4,8 +4,9 @@ The one allowed stand-in for the exchange. It accepts ``subscribe`` requests for
 ``market_trades`` and ``heartbeats``, acknowledges each with a ``subscriptions`` frame,
 numbers every frame on a connection with ``sequence_num`` from 0, and then plays a
 script chosen per connection: trade frames (snapshot/update), heartbeats, raw bytes,
-sequence jumps, pauses, and abrupt disconnects. When a script ends without a disconnect
-the server keeps sending heartbeats until the client leaves.
+sequence jumps, pauses, abrupt disconnects, and forced reconnects that lose a run of
+trades. When a script ends without a disconnect the server keeps sending heartbeats until
+the client leaves.
 """
 
 from __future__ import annotations
@@ -64,7 +65,15 @@ class Drop:
     """Abort the TCP connection without a closing handshake (a network failure)."""
 
 
-Action = Trades | Heartbeat | Raw | Frame | SkipSequence | Pause | Drop
+@dataclass
+class ForcedReconnect:
+    """Drop the connection (as ``Drop``) while ``missed`` trades happen at the venue: they are never sent on
+    this connection, and the next connection's snapshot does not reach back to them. Only the venue's REST
+    history (``tests/venues/coinbase/exchange_rest.py``) still holds them."""
+    missed: list[Any]
+
+
+Action = Trades | Heartbeat | Raw | Frame | SkipSequence | Pause | Drop | ForcedReconnect
 
 
 @dataclass
@@ -82,6 +91,7 @@ class FakeCoinbase:
     script: Callable[[tuple[str, ...], int], list[Action]]
     heartbeat_interval_s: float = 0.1
     connections: list[ConnectionLog] = field(default_factory=list)
+    missed: list[Any] = field(default_factory=list)   # trades dropped by forced reconnects
     _attempts: dict[tuple[str, ...], int] = field(default_factory=dict)
     _server: Server | None = None
 
@@ -146,6 +156,10 @@ class FakeCoinbase:
                     case Pause(seconds):
                         await asyncio.sleep(seconds)
                     case Drop():
+                        ws.transport.abort()
+                        return
+                    case ForcedReconnect(missed):
+                        self.missed.extend(missed)
                         ws.transport.abort()
                         return
                 log.frames_sent += 1

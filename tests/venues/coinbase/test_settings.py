@@ -8,13 +8,14 @@ import sys
 import pytest
 from pydantic import ValidationError
 
-from streaming.venues.coinbase.settings import DEFAULT_WS_URL, CoinbaseSettings
+from streaming.venues.coinbase.settings import DEFAULT_REST_URL, DEFAULT_WS_URL, CoinbaseSettings
 from tradestream.settings import Settings
 
 
 @pytest.fixture(autouse=True)
 def no_coinbase_environment(monkeypatch):
     monkeypatch.delenv("TRADESTREAM_COINBASE_WS_URL", raising=False)
+    monkeypatch.delenv("TRADESTREAM_COINBASE_REST_URL", raising=False)
     monkeypatch.delenv("TRADESTREAM_CONFIG", raising=False)
 
 
@@ -35,6 +36,15 @@ def test_defaults_then_config_file_then_environment_then_explicit_values(tmp_pat
 def test_a_bad_url_is_refused_with_the_value_named(monkeypatch) -> None:
     monkeypatch.setenv("TRADESTREAM_COINBASE_WS_URL", "https://advanced-trade-ws.coinbase.com")
     with pytest.raises(ValidationError, match="websocket url 'https://advanced-trade-ws.coinbase.com' must start"):
+        Settings().venue(CoinbaseSettings)
+
+
+def test_the_rest_url_defaults_to_coinbase_exchange_and_must_be_http(monkeypatch) -> None:
+    assert Settings().venue(CoinbaseSettings).rest_url == DEFAULT_REST_URL == "https://api.exchange.coinbase.com"
+    monkeypatch.setenv("TRADESTREAM_COINBASE_REST_URL", "http://127.0.0.1:8080/")
+    assert Settings().venue(CoinbaseSettings).rest_url == "http://127.0.0.1:8080"
+    monkeypatch.setenv("TRADESTREAM_COINBASE_REST_URL", "wss://api.exchange.coinbase.com")
+    with pytest.raises(ValidationError, match="REST url 'wss://api.exchange.coinbase.com' must start with http"):
         Settings().venue(CoinbaseSettings)
 
 
