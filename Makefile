@@ -12,12 +12,13 @@ PYTEST_ARGS ?=
 # cannot download the chart), the test targets name it; set the variable to override.
 DAGSTER_CHART_COPY := $(wildcard $(abspath $(CURDIR)/../shared/reference/dagster-chart))
 
-.PHONY: help setup run test test-unit lint bench clean
+.PHONY: help setup run test test-unit faults lint bench clean
 
 help:
 	@echo "make run    set up and run the platform in dry mode (Dagster UI on http://127.0.0.1:3000)"
 	@echo "make test   set up and run the test suite"
 	@echo "make test-unit  only the tests that need no service (pytest -m 'not services'), services out of reach"
+	@echo "make faults the fault cases (brokers and processes killed; minutes; not part of make test)"
 	@echo "make setup  idempotent setup: Python 3.12 venv, locked deps, protobuf modules, JVM artifacts"
 	@echo "make lint   ruff"
 	@echo "make bench  run the benchmarks under benchmarks/"
@@ -38,6 +39,9 @@ test: setup
 
 test-unit: setup
 	@scripts/test_without_services.sh $(PYTEST_ARGS)
+
+faults: setup
+	@TRADESTREAM_FAULTS=1 $(VENV)/bin/pytest tests/faults -m faults $(PYTEST_ARGS)
 
 lint: setup
 	@$(VENV)/bin/ruff check .

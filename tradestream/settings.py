@@ -133,11 +133,13 @@ class KafkaSettings(SettingsSection):
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = Field(None, description="Never logged; comes from a Secret in Kubernetes.")
+    ssl_ca_location: Path | None = Field(None, description="CA certificate(s) the brokers' TLS certificates are "
+                                                           "checked against (PEM); unset: the system's CAs.")
     trades_topic: str = "trades"
     candles_topic: str = "candles"
     signals_topic: str = "signals"
     dlq_topic: str = "trades.dlq"
-    # the execution stream's topics (docs/execution.md, "Topics")
+    # the execution stream's topics (docs/execution.md, "Topics"); the Kafka ACLs name them
     orders_topic: str = "orders"
     fills_topic: str = "fills"
     positions_topic: str = "positions"
@@ -160,7 +162,21 @@ class KafkaSettings(SettingsSection):
             cfg["sasl.mechanism"] = self.sasl_mechanism
             cfg["sasl.username"] = self.sasl_username or ""
             cfg["sasl.password"] = self.sasl_password.get_secret_value() if self.sasl_password else ""
+        if self.ssl_ca_location is not None and self.security_protocol in ("SSL", "SASL_SSL"):
+            cfg["ssl.ca.location"] = str(self.ssl_ca_location)
         return cfg
+
+    @model_validator(mode="after")
+    def _security(self) -> KafkaSettings:
+        sasl = self.security_protocol.startswith("SASL_")
+        if sasl and not (self.sasl_mechanism and self.sasl_username):
+            raise ValueError(f"kafka.security_protocol={self.security_protocol} needs kafka.sasl_mechanism and "
+                             "kafka.sasl_username (TRADESTREAM_KAFKA_SASL_MECHANISM, TRADESTREAM_KAFKA_SASL_USERNAME, "
+                             "TRADESTREAM_KAFKA_SASL_PASSWORD)")
+        if self.ssl_ca_location is not None and not self.ssl_ca_location.is_file():
+            raise ValueError(f"kafka.ssl_ca_location={self.ssl_ca_location} is not a file; point "
+                             "TRADESTREAM_KAFKA_SSL_CA_LOCATION at the CA that signed the brokers' certificates")
+        return self
 
     @property
     def execution_topics(self) -> tuple[str, ...]:
@@ -195,10 +211,20 @@ class FlinkSettings(SettingsSection):
     job_server_port: int = Field(8099, ge=1, le=65535)
     parallelism: int = Field(1, ge=1, le=64)
     checkpointing_interval_ms: int = Field(10_000, ge=100)
+    state_dir: str | None = Field(
+        None, description="Durable root of the jobs' checkpoints and savepoints (file:///... or s3://...); "
+                          "unset: the runtime home. The Helm chart sets it to its volume or bucket.")
     taskmanager_slots: int = Field(4, ge=1, le=64)
     worker_pool: str | None = Field(
         None, description="HOST:PORT of a Beam Python worker pool (EXTERNAL environment, the Kubernetes sidecar); "
                           "unset = LOOPBACK workers inside the submitting process.")
+
+    @field_validator("state_dir")
+    @classmethod
+    def _state_dir(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("file:///", "s3://", "s3a://", "s3p://")):
+            raise ValueError(f"flink state_dir {value!r} must be a file:/// URI or an s3:// URI")
+        return value
 
     @field_validator("master")
     @classmethod
@@ -363,6 +389,38 @@ class StorageSettings(SettingsSection):
     path: Path | None = Field(None, description="DuckDB file; default <home>/tradestream.duckdb.")
 
 
+class AlertSettings(SettingsSection):
+    """Where alerts go (tradestream/alerts.py): Apprise URLs, e.g. slack://T/B/C, tgram://bot/chat,
+    mailtos://user:pass@host?to=ops@example.com, json://host/path (a webhook)."""
+
+    section: ClassVar[str] = "alerts"
+    # an invalid URL's error must not repeat it: it may hold a token
+    model_config = SettingsConfigDict(env_prefix="TRADESTREAM_ALERTS_", extra="forbid", hide_input_in_errors=True)
+
+    urls: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="Apprise URLs, comma or space separated; they hold tokens (a Secret "
+                                          "on Kubernetes). None: no alerts.")
+    repeat_after_s: float = Field(3600.0, gt=0, description="Repeat an alert whose condition lasts this often.")
+    timeout_s: float = Field(10.0, gt=0, description="Give a notification service this long to answer.")
+
+    @field_validator("urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [u for u in value.replace(",", " ").split() if u]
+        return value
+
+    @field_validator("urls")
+    @classmethod
+    def _schemes(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for url in value:
+            scheme, sep, _ = url.get_secret_value().partition("://")
+            if not sep or not scheme:
+                # the value is not shown: it may hold a token
+                raise ValueError("an alert URL must look like scheme://..., e.g. slack://, tgram://, json://")
+        return value
+
+
 class Settings(BaseModel):
     """Everything configurable in TradeStream, grouped by component.
 
@@ -379,6 +437,7 @@ class Settings(BaseModel):
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
     venues: dict[str, SettingsSection] = Field(
         default_factory=dict, description="Venue sections given explicitly (with_venue), by section name; "
                                           "a venue not here is read from the environment and the config file.")

@@ -4,11 +4,13 @@ Areas (one folder each): ``streams`` (the long-running jobs and their supervisor
 ``warehouse`` (hourly DuckDB partitions of trades, candles, signals and their checks),
 ``research`` (backtests, optimization, walk-forward, the live strategy config), ``history``
 (exchange history over REST, day x pair partitions, and its completeness check), ``execution`` (the
-executor's orders, fills, positions and risk events, the portfolio, its parity check, the kill switch).
+executor's orders, fills, positions and risk events, the portfolio, its parity check, the kill switch),
+``alerts`` (failed checks and halted accounts to Slack, Telegram, e-mail, webhooks).
 """
 
 import dagster as dg
 
+from tradestream_assets.alerts.sensors import account_halt_alerts, failed_check_alerts
 from tradestream_assets.execution.assets import EXECUTION_ASSETS
 from tradestream_assets.execution.checks import EXECUTION_CHECKS
 from tradestream_assets.execution.jobs import hourly_portfolio, kill_switch, portfolio_job
@@ -33,7 +35,8 @@ defs = dg.Definitions(
             *HISTORY_ASSETS],
     asset_checks=[*STREAM_CHECKS, *WAREHOUSE_CHECKS, *EXECUTION_CHECKS, *RESEARCH_CHECKS, *HISTORY_CHECKS],
     jobs=[streams_job, warehouse_job, optimization_job, live_config_job, backtest, kill_switch, portfolio_job],
-    sensors=[stream_supervisor, fresh_partitions, live_config_on_new_reports],
+    sensors=[stream_supervisor, fresh_partitions, live_config_on_new_reports, failed_check_alerts,
+             account_halt_alerts],
     schedules=[hourly_warehouse, nightly_optimization, hourly_portfolio],
     resources=RESOURCES,
     # steps run inside the run's own process: a subprocess per step costs seconds of imports each, and the

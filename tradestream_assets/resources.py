@@ -16,7 +16,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from streaming.kafka.clients import KafkaClientConfig
 from streaming.supervisor.base import SupervisorBackend
@@ -29,8 +29,9 @@ from streaming.venues.registry import (
     with_venue_options,
 )
 from tradestream import store
+from tradestream.alerts import AlertSender
 from tradestream.history.venue import HistoryClient
-from tradestream.settings import IngestionSettings, IngestMode, KafkaSettings, PathSettings, Settings
+from tradestream.settings import AlertSettings, IngestionSettings, IngestMode, KafkaSettings, PathSettings, Settings
 
 
 def load_settings() -> Settings:
@@ -144,6 +145,16 @@ class StreamSupervisor(dg.ConfigurableResource):
                     "'--mode', 'stream', '--sdk-workers', '2']}. A leading 'python -m' runs the module with this "
                     "environment's interpreter (local backend) or the image's (Kubernetes).")
 
+    image: str | None = Field(
+        None, description="Kubernetes backend: the image streams run, part of their config hash (an upgrade "
+                          "restarts them on the new code); default TRADESTREAM_STREAM_IMAGE (set by the chart).")
+
+    def stream_image(self) -> str | None:
+        """The image of the streams on Kubernetes; None for local processes."""
+        if self.kind() is not SupervisorKind.KUBERNETES:
+            return None
+        return self.image or os.environ.get("TRADESTREAM_STREAM_IMAGE") or None
+
     def kind(self) -> SupervisorKind:
         if self.backend is not None:
             return SupervisorKind(self.backend)
@@ -176,6 +187,27 @@ class StreamSupervisor(dg.ConfigurableResource):
         return LocalProcessBackend(self.paths().home, flink_ui_url=self.ui_url())
 
 
+class AlertsResource(dg.ConfigurableResource):
+    """Where alerts go (tradestream/alerts.py): Apprise URLs (Slack, Telegram, e-mail, webhooks...)."""
+
+    urls: list[str] | None = Field(None, description="Apprise URLs; default the settings' TRADESTREAM_ALERTS_URLS "
+                                                      "(from a Secret on Kubernetes). Empty: no alerts.")
+    repeat_after_s: float | None = Field(None, description="Repeat a lasting alert this often; default the "
+                                                           "settings' (1 h).")
+
+    def settings(self) -> AlertSettings:
+        configured = load_settings().alerts
+        updates: dict = {}
+        if self.urls is not None:
+            updates["urls"] = [SecretStr(u) for u in self.urls]
+        if self.repeat_after_s is not None:
+            updates["repeat_after_s"] = self.repeat_after_s
+        return configured.model_copy(update=updates)
+
+    def sender(self) -> AlertSender:
+        return AlertSender(self.settings())
+
+
 class HistoryResource(dg.ConfigurableResource):
     """The exchange whose REST history ``market_history`` imports (docs/history.md), and where to reach it."""
 
@@ -201,5 +233,6 @@ RESOURCES: dict[str, dg.ConfigurableResource] = {
     "duckdb": DuckDBStore(),
     "exchange": ExchangeResource(),
     "supervisor": StreamSupervisor(),
+    "alerts": AlertsResource(),
     "history": HistoryResource(),
 }

@@ -58,7 +58,7 @@ def ingest(
     with clean_errors(ValueError, OSError):
         adapter = build_adapter(settings)
     with clean_errors(KafkaRuntimeError):
-        ensure_topics(settings)
+        ensure_topics(settings, topics=(settings.kafka.trades_topic, settings.kafka.dlq_topic))
     with clean_errors(ValueError, OSError):
         report = run_ingestion(settings, adapter=adapter)
     _print_summary(report, settings.kafka.trades_topic, settings.kafka.dlq_topic)

@@ -31,13 +31,21 @@ tradestream.io/kafka-client: "true"
 tradestream.io/flink-client: "true"
 {{- end -}}
 
-{{/* Images */}}
+{{/* Images: repository@digest when a digest is given (pinned by content), else repository:tag. */}}
+{{- define "tradestream.imageRef" -}}
+{{- if .digest -}}
+{{- printf "%s@%s" .repository .digest -}}
+{{- else -}}
+{{- printf "%s:%s" .repository (.tag | toString) -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "tradestream.image" -}}
-{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion | toString) -}}
+{{- include "tradestream.imageRef" (dict "repository" .Values.image.repository "tag" (.Values.image.tag | default .Chart.AppVersion) "digest" .Values.image.digest) -}}
 {{- end -}}
 
 {{- define "tradestream.kafkaImage" -}}
-{{- printf "%s:%s" .Values.kafka.image.repository (.Values.kafka.image.tag | toString) -}}
+{{- include "tradestream.imageRef" .Values.kafka.image -}}
 {{- end -}}
 
 {{/* pipeline.version as a string: `--set pipeline.version=1.19` arrives as a number. */}}
@@ -48,7 +56,7 @@ tradestream.io/flink-client: "true"
 {{- define "tradestream.flinkImage" -}}
 {{- $tags := dict "1.17" "1.17.2-java11" "1.18" "1.18.1-java17" "1.19" "1.19.3-java17" -}}
 {{- $tag := .Values.pipeline.flink.image.tag | default (get $tags (include "tradestream.flinkVersion" .)) -}}
-{{- printf "%s:%s" .Values.pipeline.flink.image.repository ($tag | toString) -}}
+{{- include "tradestream.imageRef" (dict "repository" .Values.pipeline.flink.image.repository "tag" $tag "digest" .Values.pipeline.flink.image.digest) -}}
 {{- end -}}
 
 {{/* Addresses */}}
@@ -86,25 +94,89 @@ pods a variable TRADESTREAM_KAFKA_PORT=tcp://..., which the settings read as kaf
 {{- end -}}
 
 {{- define "tradestream.kafkaSecurityProtocol" -}}
-{{- if .Values.kafka.sasl.enabled -}}SASL_PLAINTEXT{{- else -}}PLAINTEXT{{- end -}}
+{{- .Values.kafka.security.protocol -}}
+{{- end -}}
+
+{{- define "tradestream.kafkaSecured" -}}
+{{- if eq .Values.kafka.security.protocol "SASL_SSL" -}}true{{- end -}}
 {{- end -}}
 
 {{/* Fixed names other charts' values refer to. */}}
 {{- define "tradestream.envConfigMap" -}}tradestream-env{{- end -}}
-{{- define "tradestream.kafkaClientSecret" -}}tradestream-kafka-client{{- end -}}
 {{- define "tradestream.kafkaBrokerSecret" -}}tradestream-kafka-broker{{- end -}}
+{{- define "tradestream.kafkaAdminSecret" -}}tradestream-kafka-admin{{- end -}}
+{{- define "tradestream.kafkaUserSecretPrefix" -}}tradestream-kafka-user-{{- end -}}
+{{- define "tradestream.kafkaTlsSecret" -}}tradestream-kafka-tls{{- end -}}
 {{- define "tradestream.postgresqlSecret" -}}tradestream-dagster-postgresql{{- end -}}
 {{- define "tradestream.dataClaim" -}}tradestream-data{{- end -}}
+{{- define "tradestream.flinkStateClaim" -}}tradestream-flink-state{{- end -}}
 {{- define "tradestream.streamTemplates" -}}tradestream-stream-templates{{- end -}}
 {{- define "tradestream.streamServiceAccount" -}}tradestream-streams{{- end -}}
+{{- define "tradestream.flinkServiceAccount" -}}tradestream-flink{{- end -}}
 
-{{/* Environment every TradeStream container gets: settings from the ConfigMap, Kafka
-credentials from the Secret (empty unless SASL is on). */}}
+{{/*
+The platform's Kafka components, one SCRAM user each: streaming/kafka/access.py COMPONENTS
+(a test keeps the two equal). The users are tradestream-<component>; the brokers' own user, the
+controllers' and the admin are kafka-broker, controller and tradestream-admin, as in
+tradestream/runtime/kafka.py (a test compares the brokers' security settings with the local ones).
+*/}}
+{{- define "tradestream.kafkaComponents" -}}ingestion candles signals warehouse executor kafka-ui{{- end -}}
+{{- define "tradestream.kafkaAdminUser" -}}tradestream-admin{{- end -}}
+{{- define "tradestream.kafkaBrokerUser" -}}kafka-broker{{- end -}}
+{{- define "tradestream.kafkaControllerUser" -}}controller{{- end -}}
+{{- define "tradestream.kafkaTlsMountPath" -}}/etc/tradestream/kafka-tls{{- end -}}
+
+{{/* Environment a TradeStream container gets: settings from the ConfigMap and, for a Kafka client,
+its component's credentials (dict: root, component; the Secret is empty without SASL). */}}
 {{- define "tradestream.envFrom" -}}
 - configMapRef:
-    name: {{ include "tradestream.envConfigMap" . }}
+    name: {{ include "tradestream.envConfigMap" .root }}
+{{- if .component }}
 - secretRef:
-    name: {{ include "tradestream.kafkaClientSecret" . }}
+    name: {{ printf "%s%s" (include "tradestream.kafkaUserSecretPrefix" .root) .component }}
+{{- end }}
+{{- end -}}
+
+{{/* The CA that signed the brokers' certificate, for Kafka clients (a volume and its mount). */}}
+{{- define "tradestream.kafkaCaVolume" -}}
+{{- if include "tradestream.kafkaSecured" . }}
+- name: kafka-tls
+  secret:
+    secretName: {{ include "tradestream.kafkaTlsSecret" . }}
+    items:
+      - key: ca.crt
+        path: ca.crt
+{{- end }}
+{{- end -}}
+{{- define "tradestream.kafkaCaMount" -}}
+{{- if include "tradestream.kafkaSecured" . }}
+- name: kafka-tls
+  mountPath: {{ include "tradestream.kafkaTlsMountPath" . }}
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{/* Flink state: the root URI of checkpoints and savepoints, and (volume storage) its volume and mount. */}}
+{{- define "tradestream.flinkStateMountPath" -}}/var/lib/tradestream/flink-state{{- end -}}
+{{- define "tradestream.flinkStateDir" -}}
+{{- if eq .Values.pipeline.state.storage "s3" -}}
+{{- .Values.pipeline.state.s3.uri | trimSuffix "/" -}}
+{{- else -}}
+{{- printf "file://%s" (include "tradestream.flinkStateMountPath" .) -}}
+{{- end -}}
+{{- end -}}
+{{- define "tradestream.flinkStateVolume" -}}
+{{- if eq .Values.pipeline.state.storage "volume" }}
+- name: flink-state
+  persistentVolumeClaim:
+    claimName: {{ .Values.pipeline.state.volume.existingClaim | default (include "tradestream.flinkStateClaim" .) }}
+{{- end }}
+{{- end -}}
+{{- define "tradestream.flinkStateMount" -}}
+{{- if eq .Values.pipeline.state.storage "volume" }}
+- name: flink-state
+  mountPath: {{ include "tradestream.flinkStateMountPath" . }}
+{{- end }}
 {{- end -}}
 
 {{- define "tradestream.podSecurityContext" -}}
@@ -163,8 +235,46 @@ install would let through). Each message names the value and says what to do.
 {{- if gt (int $kafka.minInsyncReplicas) (int $kafka.replicationFactor) -}}
 {{- fail (printf "kafka.minInsyncReplicas=%v exceeds kafka.replicationFactor=%v: no write could ever be acknowledged; lower kafka.minInsyncReplicas" $kafka.minInsyncReplicas $kafka.replicationFactor) -}}
 {{- end -}}
+{{- if not (has $kafka.security.protocol (list "SASL_SSL" "PLAINTEXT")) -}}
+{{- fail (printf "kafka.security.protocol %q is not SASL_SSL or PLAINTEXT" (toString $kafka.security.protocol)) -}}
+{{- end -}}
+{{- $state := .Values.pipeline.state -}}
+{{- if and (eq $state.storage "s3") (not (regexMatch "^s3a?://[^/]+" $state.s3.uri)) -}}
+{{- fail (printf "pipeline.state.storage=s3 needs pipeline.state.s3.uri like s3://bucket/prefix (got %q)" $state.s3.uri) -}}
+{{- end -}}
+{{- if and (eq $state.storage "s3") (not $state.s3.credentialsSecret) -}}
+{{- fail "pipeline.state.storage=s3 needs pipeline.state.s3.credentialsSecret: a Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY" -}}
+{{- end -}}
+{{- if and (eq $state.storage "s3") (eq .Values.pipeline.runMode "dry") -}}
+{{- fail "pipeline.state.storage=s3 needs pipeline.runMode=wet: Beam's embedded Flink in a dry submitter has no S3 file system; use storage=volume" -}}
+{{- end -}}
+{{- if and (gt (int .Values.pipeline.flink.jobManager.replicas) 1) (not .Values.pipeline.flink.highAvailability.enabled) -}}
+{{- fail (printf "pipeline.flink.jobManager.replicas=%v needs pipeline.flink.highAvailability.enabled: without leader election a second JobManager is a second cluster" .Values.pipeline.flink.jobManager.replicas) -}}
+{{- end -}}
+{{- include "tradestream.validateExposure" . -}}
 {{- if .Values.dagster.enabled -}}
 {{- include "tradestream.validateDagster" . -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "tradestream.validateExposure" -}}
+{{- $exposure := .Values.exposure -}}
+{{- range $ui := list "dagster" "kafkaUi" -}}
+{{- $wanted := index $exposure $ui -}}
+{{- if $wanted.enabled -}}
+{{- if not $wanted.host -}}
+{{- fail (printf "exposure.%s.enabled needs exposure.%s.host, the host name it is published under" $ui $ui) -}}
+{{- end -}}
+{{- if not $exposure.tlsSecret -}}
+{{- fail (printf "exposure.%s.enabled needs exposure.tlsSecret: a kubernetes.io/tls Secret for %s; the UIs are only published over TLS" $ui $wanted.host) -}}
+{{- end -}}
+{{- if not (and $exposure.authProxy.oidcIssuerUrl $exposure.authProxy.clientSecret) -}}
+{{- fail (printf "exposure.%s.enabled needs exposure.authProxy.oidcIssuerUrl and exposure.authProxy.clientSecret (a Secret with client-id, client-secret, cookie-secret): the UIs are only published behind authentication" $ui) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if and $exposure.kafkaUi.enabled (not $.Values.kafkaUi.enabled) -}}
+{{- fail "exposure.kafkaUi.enabled needs kafkaUi.enabled" -}}
 {{- end -}}
 {{- end -}}
 
@@ -173,17 +283,20 @@ install would let through). Each message names the value and says what to do.
 {{- $webserverService := $dagster.dagsterWebserver.service | default dict -}}
 {{- $serviceType := $webserverService.type | default "ClusterIP" -}}
 {{- $ingress := $dagster.ingress | default dict -}}
-{{- if and (ne $serviceType "ClusterIP") (not $ingress.enabled) -}}
-{{- fail (printf "dagster.dagsterWebserver.service.type=%s would expose Dagster's webserver outside the cluster; keep ClusterIP and set dagster.ingress.enabled=true (with TLS and authentication in front) to publish it" $serviceType) -}}
+{{- if ne $serviceType "ClusterIP" -}}
+{{- fail (printf "dagster.dagsterWebserver.service.type=%s would expose Dagster's webserver outside the cluster without authentication; keep ClusterIP and set exposure.dagster.enabled (TLS and an authenticating proxy in front) to publish it" $serviceType) -}}
+{{- end -}}
+{{- if $ingress.enabled -}}
+{{- fail "dagster.ingress.enabled would publish Dagster's webserver without authentication; set exposure.dagster.enabled instead (an Ingress with TLS in front of an authenticating proxy)" -}}
 {{- end -}}
 {{- $userDeployments := index $dagster "dagster-user-deployments" | default dict -}}
 {{- $found := false -}}
 {{- range $deployment := ($userDeployments.deployments | default list) -}}
 {{- if eq $deployment.name "tradestream" -}}
 {{- $found = true -}}
-{{- $image := printf "%s:%s" $deployment.image.repository ($deployment.image.tag | toString) -}}
+{{- $image := include "tradestream.imageRef" (dict "repository" $deployment.image.repository "tag" $deployment.image.tag "digest" $deployment.image.digest) -}}
 {{- if ne $image (include "tradestream.image" $) -}}
-{{- fail (printf "Dagster's user-code deployment runs image %s but the streams run %s; set dagster.dagster-user-deployments.deployments[name=tradestream].image to the same repository and tag as image" $image (include "tradestream.image" $)) -}}
+{{- fail (printf "Dagster's user-code deployment runs image %s but the streams run %s; set dagster.dagster-user-deployments.deployments[name=tradestream].image to the same repository and tag (or digest) as image" $image (include "tradestream.image" $)) -}}
 {{- end -}}
 {{- $configMaps := list -}}
 {{- range ($deployment.envConfigMaps | default list) -}}{{- $configMaps = append $configMaps .name -}}{{- end -}}
@@ -199,10 +312,60 @@ install would let through). Each message names the value and says what to do.
 {{- end -}}
 {{- end -}}
 {{- end -}}
-{{- if not $dagster.global.serviceAccountName -}}
-{{- fail "dagster.global.serviceAccountName is empty; the stream supervisor's RoleBinding needs the name of Dagster's ServiceAccount (default tradestream-dagster)" -}}
+{{- if $dagster.global.serviceAccountName -}}
+{{- fail (printf "dagster.global.serviceAccountName=%s would run every Dagster pod, the webserver included, as one account; leave it empty: the webserver and daemon run as %s, the code server and run pods as the stream supervisor's %s" $dagster.global.serviceAccountName .Values.rbac.dagsterServiceAccount .Values.rbac.supervisorServiceAccount) -}}
+{{- end -}}
+{{- if ne ($dagster.serviceAccount.name | default "") .Values.rbac.dagsterServiceAccount -}}
+{{- fail (printf "dagster.serviceAccount.name must be rbac.dagsterServiceAccount (%s), the account this chart creates without an automatic token" .Values.rbac.dagsterServiceAccount) -}}
 {{- end -}}
 {{- if not $found -}}
 {{- fail "dagster.dagster-user-deployments.deployments has no entry named tradestream; keep the one in the chart's values.yaml (image, dagsterApiGrpcArgs, env) and change only what you need" -}}
 {{- end -}}
+{{- end -}}
+
+{{/*
+How a Flink process starts (the image's entrypoint is not used, so nothing rewrites the
+configuration): with S3 state the image's S3 file system plugin is linked into a writable
+plugins folder first; with HA the JobManager advertises its pod IP. dict: root, process.
+*/}}
+{{- define "tradestream.flinkStart" -}}
+{{- $root := .root -}}
+{{- $lines := list "set -euo pipefail" "mkdir -p \"${FLINK_PLUGINS_DIR}\"" -}}
+{{- if eq $root.Values.pipeline.state.storage "s3" -}}
+{{- $lines = append $lines "mkdir -p \"${FLINK_PLUGINS_DIR}/s3-fs-presto\" && ln -sf /opt/flink/opt/flink-s3-fs-presto-*.jar \"${FLINK_PLUGINS_DIR}/s3-fs-presto/\"" -}}
+{{- end -}}
+{{- if and (eq .process "jobmanager") $root.Values.pipeline.flink.highAvailability.enabled -}}
+{{- $lines = append $lines "exec /opt/flink/bin/jobmanager.sh start-foreground \"${POD_IP}\"" -}}
+{{- else -}}
+{{- $lines = append $lines (printf "exec /opt/flink/bin/%s.sh start-foreground" .process) -}}
+{{- end -}}
+{{- join "; " $lines -}}
+{{- end -}}
+
+{{/* The S3 credentials of the Flink processes (pipeline.state.storage=s3). */}}
+{{- define "tradestream.flinkS3Env" -}}
+{{- if eq .Values.pipeline.state.storage "s3" }}
+- name: AWS_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.pipeline.state.s3.credentialsSecret }}
+      key: AWS_ACCESS_KEY_ID
+- name: AWS_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.pipeline.state.s3.credentialsSecret }}
+      key: AWS_SECRET_ACCESS_KEY
+{{- end }}
+{{- end -}}
+
+{{/* Labels of a Dagster pod as Dagster's chart sets them (its selector labels and component). */}}
+{{- define "tradestream.dagsterPodLabels" -}}
+app.kubernetes.io/name: dagster
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+component: {{ .component }}
+{{- end -}}
+
+{{/* Dagster's webserver Service, as Dagster's chart names it for this release. */}}
+{{- define "tradestream.dagsterWebserverService" -}}
+{{- printf "%s-dagster-webserver" .Release.Name -}}
 {{- end -}}

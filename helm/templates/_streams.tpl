@@ -3,8 +3,27 @@ Pod specs of the streams. The chart renders the ingestion Deployment from
 `tradestream.streamDeployment`, and puts both templates into the ConfigMap
 tradestream-stream-templates, from which the stream supervisor's Kubernetes backend
 (streaming/supervisor/k8s.py) builds the objects it creates: security contexts, resources,
-probes and the NetworkPolicy labels live here, once.
+probes and the NetworkPolicy labels live here, once. Every stream pod has the init container
+`stream-files`, which writes the files the supervisor hands a stream in its pod spec.
 */}}
+
+{{/* The init container writing a stream's files (streaming/supervisor/stream_files.py). */}}
+{{- define "tradestream.streamFilesInit" -}}
+- name: stream-files
+  image: {{ include "tradestream.image" . | quote }}
+  imagePullPolicy: {{ .Values.image.pullPolicy }}
+  args: ["python", "-m", "streaming.supervisor.stream_files", "/etc/tradestream/stream-files"]
+  env:
+    - name: TRADESTREAM_STREAM_FILES
+      value: "{}"
+  resources:
+    {{- toYaml .Values.streams.filesResources | nindent 4 }}
+  securityContext:
+    {{- include "tradestream.containerSecurityContext" . | nindent 4 }}
+  volumeMounts:
+    - name: stream-files
+      mountPath: /etc/tradestream/stream-files
+{{- end -}}
 
 {{- define "tradestream.streamObjectName" -}}
 {{- printf "%s-%s" (include "tradestream.fullname" .) (.stream | replace "_" "-") | trunc 63 | trimSuffix "-" -}}
@@ -62,6 +81,8 @@ spec:
       affinity:
         {{- toYaml . | nindent 8 }}
       {{- end }}
+      initContainers:
+        {{- include "tradestream.streamFilesInit" $root | nindent 8 }}
       containers:
         - name: stream
           image: {{ include "tradestream.image" $root | quote }}
@@ -69,7 +90,7 @@ spec:
           args:
             {{- toYaml .argv | nindent 12 }}
           envFrom:
-            {{- include "tradestream.envFrom" $root | nindent 12 }}
+            {{- include "tradestream.envFrom" (dict "root" $root "component" .kafkaUser) | nindent 12 }}
           env:
             - name: HOME
               value: /tmp
@@ -109,10 +130,19 @@ spec:
           volumeMounts:
             - name: tmp
               mountPath: /tmp
+            - name: stream-files
+              mountPath: /etc/tradestream/stream-files
+              readOnly: true
+            {{- include "tradestream.kafkaCaMount" $root | nindent 12 }}
       volumes:
         - name: tmp
           emptyDir:
             sizeLimit: 256Mi
+        - name: stream-files
+          emptyDir:
+            medium: Memory
+            sizeLimit: 2Mi
+        {{- include "tradestream.kafkaCaVolume" $root | nindent 8 }}
 {{- end -}}
 
 {{/* A Beam pipeline's submitter as a Job; the supervisor fills in name, labels and args. */}}
@@ -146,13 +176,16 @@ spec:
       imagePullSecrets:
         {{- toYaml . | nindent 8 }}
       {{- end }}
+      initContainers:
+        {{- include "tradestream.streamFilesInit" $root | nindent 8 }}
       containers:
         - name: stream
           image: {{ include "tradestream.image" $root | quote }}
           imagePullPolicy: {{ $root.Values.image.pullPolicy }}
           args: ["python", "-m", "streaming.candles", "--help"]
+          # the supervisor adds the Secret of the stream's Kafka user (backend.yaml kafkaUserSecretPrefix)
           envFrom:
-            {{- include "tradestream.envFrom" $root | nindent 12 }}
+            {{- include "tradestream.envFrom" (dict "root" $root) | nindent 12 }}
           env:
             - name: HOME
               value: /tmp
@@ -167,10 +200,23 @@ spec:
           volumeMounts:
             - name: tmp
               mountPath: /tmp
+            - name: stream-files
+              mountPath: /etc/tradestream/stream-files
+              readOnly: true
+            {{- include "tradestream.kafkaCaMount" $root | nindent 12 }}
+            # checkpoints and savepoints: the submitter finds the newest to resume from (and in dry
+            # mode Beam's embedded Flink writes them here)
+            {{- include "tradestream.flinkStateMount" $root | nindent 12 }}
       volumes:
         - name: tmp
           emptyDir:
             sizeLimit: 4Gi
+        - name: stream-files
+          emptyDir:
+            medium: Memory
+            sizeLimit: 2Mi
+        {{- include "tradestream.kafkaCaVolume" $root | nindent 8 }}
+        {{- include "tradestream.flinkStateVolume" $root | nindent 8 }}
 {{- end -}}
 
 {{/* Where the supervisor's Kubernetes backend sends things. */}}
@@ -178,6 +224,12 @@ spec:
 namespace: {{ .Release.Namespace }}
 objectPrefix: {{ include "tradestream.fullname" . }}
 flinkMaster: {{ include "tradestream.flinkMaster" . | quote }}
+# a stream's Kafka credentials: the Secret <prefix><its component> (streaming/kafka/access.py)
+kafkaUserSecretPrefix: {{ include "tradestream.kafkaUserSecretPrefix" . | quote }}
+# savepoints before an upgrade go to <flinkStateDir>/savepoints/<job>
+flinkStateDir: {{ include "tradestream.flinkStateDir" . | quote }}
+# the streams that run as the Deployments the chart renders (rbac.yaml names them)
+processStreams: {{ .Values.streams.processStreams | toJson }}
 {{- if eq .Values.pipeline.runMode "wet" }}
 flinkRestUrl: {{ printf "http://%s" (include "tradestream.flinkMaster" .) | quote }}
 workerPool: {{ printf "localhost:%v" .Values.pipeline.flink.workerPool.port | quote }}

@@ -72,7 +72,7 @@ class CandleJobConfig:
     checkpointing_interval_ms: int | None = None
     max_bundle_time_ms: int = 250
     sdk_workers: int = 1                  # >1: that many Python worker processes (one GIL each) instead of threads
-    checkpoint_dir: Path | None = None    # stream mode; default <home>/checkpoints/<job_name>
+    checkpoint_dir: Path | None = None    # stream mode; default <state root>/checkpoints/<job_name>
     fresh: bool = False                   # stream mode: ignore retained checkpoints
     extra_args: tuple[str, ...] = field(default_factory=tuple)
 
@@ -82,9 +82,7 @@ class CandleJobConfig:
         config = cls(mode=mode, kafka=KafkaClientConfig.from_settings(k), trades_topic=k.trades_topic,
                      candles_topic=k.candles_topic,
                      dlq_topic=k.dlq_topic, consumer_group=p.consumer_group, timeframes=tuple(p.timeframes),
-                     allowed_lateness_s=p.allowed_lateness_s, fill_forward_cap_s=p.fill_forward_cap_s,
-                     checkpoint_dir=settings.paths.home / "checkpoints" / overrides.get("job_name",
-                                                                                         cls.job_name))
+                     allowed_lateness_s=p.allowed_lateness_s, fill_forward_cap_s=p.fill_forward_cap_s)
         return replace(config, **overrides).validated()
 
     @classmethod

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = apply_options(Settings.load(), mode=args.mode, exchange=args.exchange, products=args.products)
         adapter = build_adapter(settings)
-        ensure_topics(settings)
+        ensure_topics(settings, topics=(settings.kafka.trades_topic, settings.kafka.dlq_topic))
         report = run_ingestion(settings, adapter=adapter)
     except (ValueError, OSError, ConfigFileError, KafkaRuntimeError) as exc:
         log.error("%s", exc)

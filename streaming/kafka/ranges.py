@@ -97,6 +97,12 @@ def _left(deadline: float, cap: float = 10.0) -> float:
     return max(0.5, min(cap, deadline - time.monotonic()))
 
 
+def throwaway_group_prefix(purpose: str) -> str:
+    """How the throw-away consumer groups of readers for ``purpose`` begin (the Kafka ACLs of a secured
+    cluster grant them by this prefix, ``streaming.kafka.access``)."""
+    return f"tradestream-{purpose}-"
+
+
 class OffsetReader:
     """One consumer of ``topic`` that reads spans of offsets to their end; close it (or use ``with``).
 
@@ -108,7 +114,7 @@ class OffsetReader:
                  group_id: str | None = None):
         self.kafka = kafka
         self.topic = topic
-        self._consumer = kafka.consumer(group_id or f"tradestream-{purpose}-{uuid.uuid4().hex[:12]}", {
+        self._consumer = kafka.consumer(group_id or f"{throwaway_group_prefix(purpose)}{uuid.uuid4().hex[:12]}", {
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",

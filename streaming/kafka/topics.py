@@ -14,9 +14,10 @@ Kubernetes), so its admin client comes from ``KafkaClientConfig`` like every oth
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 
 from streaming.kafka.clients import KafkaClientConfig
 from tradestream.runtime.kafka import KafkaRuntimeError
@@ -67,15 +68,23 @@ def topic_partitions(settings: Settings, topic: str) -> int:
     return 1 if topic in settings.kafka.single_partition_topics else settings.kafka.topic_partitions
 
 
-def ensure_topics(settings: Settings, timeout: float = 30.0) -> dict[str, str]:
-    """Create the platform's topics (``KafkaSettings.topics``) if missing. Returns {topic: "created"|"exists"}."""
+def ensure_topics(settings: Settings, timeout: float = 30.0, topics: Iterable[str] | None = None, *,
+                  reconcile: bool = False) -> dict[str, str]:
+    """Create ``topics`` (default: the platform's, ``KafkaSettings.topics``) if missing. Returns
+    {topic: "created"|"exists"|"updated"}. ``reconcile`` re-applies the configuration (retention,
+    min ISR) to topics that exist, so a changed setting reaches them (the chart's access Job).
+
+    On a secured cluster a component sees (and needs) only its own topics, and only the admin
+    user may create one: a component passes the topics it uses, and a missing one it may not
+    create is an error naming the user and what to run."""
     require_reachable(settings)
     k = settings.kafka
+    wanted = tuple(topics) if topics is not None else k.topics
     admin = admin_client(settings)
     existing = set(admin.list_topics(timeout=10).topics)
     result: dict[str, str] = {}
     new = []
-    for topic in k.topics:
+    for topic in wanted:
         if topic in existing:
             result[topic] = "exists"
         else:
@@ -89,8 +98,28 @@ def ensure_topics(settings: Settings, timeout: float = 30.0) -> dict[str, str]:
                 result[topic] = "created"
             except KafkaException as exc:
                 err = exc.args[0]
-                if getattr(err, "name", lambda: "")() == "TOPIC_ALREADY_EXISTS" or "already exists" in str(err):
+                code = getattr(err, "name", lambda: "")()
+                if code == "TOPIC_ALREADY_EXISTS" or "already exists" in str(err):
                     result[topic] = "exists"
+                elif code in ("TOPIC_AUTHORIZATION_FAILED", "CLUSTER_AUTHORIZATION_FAILED"):
+                    raise KafkaRuntimeError(
+                        f"topic {topic!r} does not exist (or user {k.sasl_username!r} may not see it) and that user "
+                        f"may not create it at {k.bootstrap}; create the platform's topics and ACLs as the admin "
+                        "(`tradestream kafka start --security sasl_ssl` locally, the chart's access Job on "
+                        "Kubernetes: python -m streaming.kafka.access apply)") from None
                 else:
                     raise KafkaRuntimeError(f"creating topic {topic!r} failed: {err}") from None
+    if reconcile:
+        existing_now = [t for t, state in result.items() if state == "exists"]
+        if existing_now:
+            resources = [ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[
+                ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET)
+                for name, value in topic_configs(settings, topic).items()]) for topic in existing_now]
+            for resource, fut in admin.incremental_alter_configs(resources).items():
+                try:
+                    fut.result(timeout)
+                except KafkaException as exc:
+                    raise KafkaRuntimeError(f"updating the configuration of topic {resource.name!r} failed: "
+                                            f"{exc.args[0]}") from None
+                result[resource.name] = "updated"
     return result

@@ -65,7 +65,7 @@ class SignalJobConfig:
     process_workers: bool = True          # LOOPBACK: one SDK worker process per parallel slot
     checkpointing_interval_ms: int | None = None
     max_bundle_time_ms: int = 100         # bounds how long signals wait in a bundle before reaching Kafka
-    checkpoint_dir: Path | None = None    # default <home>/checkpoints/<job_name>
+    checkpoint_dir: Path | None = None    # default <state root>/checkpoints/<job_name> (jobs.checkpoints)
     fresh: bool = False                   # ignore retained checkpoints
     warm_up: bool = True
     engine: Engine = DEFAULT_ENGINE       # incremental indicators, or the window reference (pandas-ta per candle)
@@ -79,10 +79,8 @@ class SignalJobConfig:
         k = settings.kafka
         hours = float(history_hours if history_hours is not None else k.retention_hours)
         live_set = LiveSetSpec.from_file(config_path, history_hours=hours, reload_interval_s=reload_interval_s)
-        job_name = overrides.get("job_name", cls.job_name)
         config = cls(kafka=KafkaClientConfig.from_settings(k), candles_topic=k.candles_topic,
-                     signals_topic=k.signals_topic, dlq_topic=k.dlq_topic, live_set=live_set,
-                     checkpoint_dir=settings.paths.home / "checkpoints" / job_name)
+                     signals_topic=k.signals_topic, dlq_topic=k.dlq_topic, live_set=live_set)
         return replace(config, **overrides).validated()
 
     @classmethod

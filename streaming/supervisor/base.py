@@ -34,11 +34,14 @@ class StreamSpec:
     argv: tuple[str, ...]          # command line, e.g. module_command("streaming.candles", "--mode", "stream")
     env: dict[str, str] = field(default_factory=dict)
     config: dict = field(default_factory=dict)
+    #: the component whose Kafka user the stream connects as (streaming.kafka.access), e.g. "candles";
+    #: on Kubernetes its credentials come from that user's Secret
+    kafka_user: str | None = None
 
     @property
     def config_hash(self) -> str:
-        payload = json.dumps({"argv": list(self.argv), "env": self.env, "config": self.config}, sort_keys=True,
-                             default=str)
+        payload = json.dumps({"argv": list(self.argv), "env": self.env, "config": self.config,
+                              "kafka_user": self.kafka_user}, sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     def to_json(self) -> str:

@@ -12,9 +12,20 @@
 Pod specs are not written here: the chart puts its templates (security contexts,
 resources, probes, the labels the NetworkPolicies look for) and the cluster's addresses
 into the ConfigMap ``tradestream-stream-templates``; this backend fills in the stream's
-name, command, environment and config hash. Files named on the command line (the live
-strategy config) are shipped to the pod in a ConfigMap, because stream pods do not mount
-Dagster's data volume.
+name, command, environment, image, Kafka user (the Secret ``<prefix><user>`` with its SCRAM
+credentials) and config hash. Files named on the command line (the live strategy config)
+travel in the pod spec and are written by the pod's init container
+(``streaming.supervisor.stream_files``), because stream pods do not mount Dagster's data
+volume and the supervisor may not write ConfigMaps.
+
+A Beam stream whose config changed (a new image after ``helm upgrade``, new live
+parameters) is stopped with a savepoint into ``<state root>/savepoints/<job>`` before its
+new submitter starts, which resumes from it (``streaming.jobs.checkpoints``); when the
+savepoint cannot be taken the job is cancelled and resumes from its retained checkpoint.
+
+The service account needs (helm/templates/rbac.yaml): get/update/patch on the process
+streams' Deployments (by name), Jobs, reading Pods and their logs, and reading the
+templates' ConfigMap (by name).
 
 Kubernetes is reached through :class:`KubeApi`, a handful of dict-in, dict-out calls;
 tests hand the backend an in-memory stand-in.
@@ -23,7 +34,6 @@ tests hand the backend an in-memory stand-in.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import logging
 import os
@@ -37,18 +47,19 @@ from typing import Any, Protocol
 import yaml
 
 from streaming.supervisor.base import StreamHandle, StreamSpec, StreamStatus
+from streaming.supervisor.stream_files import ENV as FILES_ENV
 from tradestream.runtime.flink_rest import FlinkRestClient, active_jobs
 
 log = logging.getLogger(__name__)
 
 STREAM_LABEL = "tradestream.io/stream"
-FILES_LABEL = "tradestream.io/stream-files"
 HASH_ANNOTATION = "tradestream.io/config-hash"
 ARGV_ANNOTATION = "tradestream.io/argv"
 CONTAINER = "stream"
+FILES_CONTAINER = "stream-files"  # the init container writing the stream's files
 FILES_MOUNT = "/etc/tradestream/stream-files"
-FILES_VOLUME = "stream-files"
-MAX_SHIPPED_FILE_BYTES = 512 * 1024  # a ConfigMap holds at most 1 MiB
+MAX_SHIPPED_FILE_BYTES = 512 * 1024  # the pod spec carries them; an object holds at most ~1.5 MiB
+SAVEPOINT_TIMEOUT_S = 300.0
 TEMPLATES_CONFIG_MAP = "tradestream-stream-templates"
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 # Waiting reasons after which a pod will not come up by itself.
@@ -76,6 +87,12 @@ class StreamTemplates:
     job: dict[str, Any]
     #: Secrets only one stream's pod reads, by stream name (the executor's CDP API key in live mode).
     stream_secrets: dict[str, str] = field(default_factory=dict)
+    #: name of a stream's Kafka user Secret = prefix + its user (``StreamSpec.kafka_user``); None: no Secrets
+    kafka_user_secret_prefix: str | None = None
+    #: the Flink state root (checkpoints and savepoints), for savepoints before an upgrade
+    flink_state_dir: str | None = None
+    #: streams that run as Deployments the chart renders (the supervisor updates and scales them, by name)
+    process_streams: tuple[str, ...] = ("trades_stream",)
 
     @classmethod
     def from_config_map_data(cls, data: dict[str, str], source: str = TEMPLATES_CONFIG_MAP) -> StreamTemplates:
@@ -96,17 +113,25 @@ class StreamTemplates:
         for key, obj, kind in (("process-deployment.yaml", deployment, "Deployment"), ("beam-job.yaml", job, "Job")):
             if obj.get("kind") != kind:
                 raise StreamTemplateError(f"ConfigMap {source} key {key!r} holds a {obj.get('kind')}, expected {kind}")
-            names = [c.get("name") for c in obj["spec"]["template"]["spec"].get("containers", [])]
+            pod = obj["spec"]["template"]["spec"]
+            names = [c.get("name") for c in pod.get("containers", [])]
             if CONTAINER not in names:
                 raise StreamTemplateError(f"ConfigMap {source} key {key!r}: no container named {CONTAINER!r} "
                                           f"(found {names})")
+            init_names = [c.get("name") for c in pod.get("initContainers", [])]
+            if FILES_CONTAINER not in init_names:
+                raise StreamTemplateError(f"ConfigMap {source} key {key!r}: no init container named "
+                                          f"{FILES_CONTAINER!r} (found {init_names}); upgrade the release")
         missing = [k for k in ("namespace", "objectPrefix", "flinkMaster") if not backend.get(k)]
         if missing:
             raise StreamTemplateError(f"ConfigMap {source} key 'backend.yaml' lacks {missing}")
         return cls(namespace=backend["namespace"], object_prefix=backend["objectPrefix"],
                    flink_master=backend["flinkMaster"], flink_rest_url=backend.get("flinkRestUrl") or None,
                    worker_pool=backend.get("workerPool") or None, deployment=deployment, job=job,
-                   stream_secrets={str(k): str(v) for k, v in (backend.get("streamSecrets") or {}).items() if v})
+                   stream_secrets={str(k): str(v) for k, v in (backend.get("streamSecrets") or {}).items() if v},
+                   kafka_user_secret_prefix=backend.get("kafkaUserSecretPrefix") or None,
+                   flink_state_dir=backend.get("flinkStateDir") or None,
+                   process_streams=tuple(backend.get("processStreams") or ("trades_stream",)))
 
 
 # ------------------------------------------------------------------ the API, dicts in and out
@@ -258,8 +283,8 @@ class KubernetesBackend:
 
     # ---------------------------------------------------------------- building objects
 
-    def _ship_files(self, spec: StreamSpec, object_name: str) -> tuple[list[str], dict | None]:
-        """argv with local files replaced by their path in the pod, and the ConfigMap carrying them."""
+    def _ship_files(self, spec: StreamSpec) -> tuple[list[str], dict[str, str]]:
+        """argv with local files replaced by their path in the pod, and the files by that name."""
         argv, files = [], {}
         for index, arg in enumerate(spec.argv):
             path = Path(arg)
@@ -269,23 +294,13 @@ class KubernetesBackend:
             size = path.stat().st_size
             if size > MAX_SHIPPED_FILE_BYTES:
                 raise ValueError(f"{spec.name}: {arg} is {size} bytes; files passed to a stream on Kubernetes travel "
-                                 f"in a ConfigMap (at most {MAX_SHIPPED_FILE_BYTES}); put it on a volume instead")
+                                 f"in its pod spec (at most {MAX_SHIPPED_FILE_BYTES}); put it on a volume instead")
             key = f"{index}-{re.sub(r'[^-._a-zA-Z0-9]', '_', path.name)}"
             files[key] = path.read_text()
             argv.append(f"{FILES_MOUNT}/{key}")
-        if not files:
-            return argv, None
-        digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:10]
-        config_map = {
-            "apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": f"{object_name}-files-{digest}", "namespace": self.namespace,
-                         "labels": {STREAM_LABEL: spec.name, FILES_LABEL: "true",
-                                    "app.kubernetes.io/part-of": "tradestream"}},
-            "data": files,
-        }
-        return argv, config_map
+        return argv, files
 
-    def _fill_pod(self, template: dict, spec: StreamSpec, argv: list[str], files: dict | None,
+    def _fill_pod(self, template: dict, spec: StreamSpec, argv: list[str], files: dict[str, str],
                   extra_env: dict[str, str]) -> None:
         metadata = template["metadata"]
         metadata.setdefault("labels", {})[STREAM_LABEL] = spec.name
@@ -293,16 +308,21 @@ class KubernetesBackend:
         metadata.setdefault("annotations", {})[HASH_ANNOTATION] = spec.config_hash
         pod = template["spec"]
         container = next(c for c in pod["containers"] if c["name"] == CONTAINER)
+        init = next(c for c in pod.get("initContainers", []) if c["name"] == FILES_CONTAINER)
         container["args"] = argv
+        image = spec.config.get("image")
+        if image:
+            container["image"] = init["image"] = image
         env = {e["name"]: e for e in container.get("env", [])}
         for key, value in {**spec.env, **extra_env}.items():
             env[key] = {"name": key, "value": str(value)}
         container["env"] = list(env.values())
-        if files is not None:
-            pod.setdefault("volumes", []).append(
-                {"name": FILES_VOLUME, "configMap": {"name": files["metadata"]["name"]}})
-            container.setdefault("volumeMounts", []).append(
-                {"name": FILES_VOLUME, "mountPath": FILES_MOUNT, "readOnly": True})
+        init["env"] = [e for e in init.get("env", []) if e["name"] != FILES_ENV] + [
+            {"name": FILES_ENV, "value": json.dumps(files, sort_keys=True)}]
+        if spec.kafka_user and self.templates.kafka_user_secret_prefix:
+            secret = f"{self.templates.kafka_user_secret_prefix}{spec.kafka_user}"
+            env_from = [e for e in container.get("envFrom", []) if "secretRef" not in e]
+            container["envFrom"] = [*env_from, {"secretRef": {"name": secret}}]
 
     def _stamp(self, obj: dict, spec: StreamSpec, argv: list[str]) -> None:
         metadata = obj["metadata"]
@@ -312,11 +332,11 @@ class KubernetesBackend:
         annotations[HASH_ANNOTATION] = spec.config_hash
         annotations[ARGV_ANNOTATION] = json.dumps(list(spec.argv))
 
-    def build_deployment(self, spec: StreamSpec) -> tuple[dict, dict | None]:
-        """The Deployment of a process stream, and the ConfigMap of files it reads (or None)."""
+    def build_deployment(self, spec: StreamSpec) -> dict:
+        """The Deployment of a process stream."""
         name = self.object_name(spec.name)
         deployment = copy.deepcopy(self.templates.deployment)
-        argv, files = self._ship_files(spec, name)
+        argv, files = self._ship_files(spec)
         deployment["metadata"]["name"] = name
         self._stamp(deployment, spec, argv)
         deployment["spec"]["replicas"] = 1
@@ -326,13 +346,13 @@ class KubernetesBackend:
         if secret:
             container = next(c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == CONTAINER)
             container.setdefault("envFrom", []).append({"secretRef": {"name": secret}})
-        return deployment, files
+        return deployment
 
-    def build_job(self, spec: StreamSpec) -> tuple[dict, dict | None]:
-        """The Job that runs a Beam stream's pipeline CLI, and the ConfigMap of files it reads (or None)."""
+    def build_job(self, spec: StreamSpec) -> dict:
+        """The Job that runs a Beam stream's pipeline module."""
         name = self.object_name(spec.name)
         job = copy.deepcopy(self.templates.job)
-        argv, files = self._ship_files(spec, name)
+        argv, files = self._ship_files(spec)
         metadata = job["metadata"]
         metadata.pop("name", None)
         # several Jobs of one stream may exist for a moment (the old one still terminating)
@@ -344,19 +364,24 @@ class KubernetesBackend:
         if self.templates.flink_master not in ("[local]", "[auto]"):
             argv = _with_option(argv, "--flink-master", self.templates.flink_master)
         self._fill_pod(job["spec"]["template"], spec, argv, files, extra_env)
-        return job, files
+        return job
 
     # ---------------------------------------------------------------- SupervisorBackend
 
     def ensure(self, spec: StreamSpec) -> StreamHandle:
         if spec.kind == "process":
+            self.object_name(spec.name)  # a name that cannot name an object fails first, saying so
+            if spec.name not in self.templates.process_streams:
+                raise StreamTemplateError(
+                    f"stream {spec.name} runs as a Deployment, but the chart renders only those of "
+                    f"{list(self.templates.process_streams)}; add {spec.name} to the chart's streams.processStreams")
             return self._ensure_deployment(spec)
         if spec.kind == "beam":
             return self._ensure_job(spec)
         raise ValueError(f"stream {spec.name}: kind {spec.kind!r} is not 'process' or 'beam'")
 
     def status(self, name: str) -> StreamStatus:
-        deployment = self.api.get("Deployment", self.namespace, self.object_name(name))
+        deployment = self._deployment(name)
         if deployment is not None:
             return self._deployment_status(name, deployment)
         job = self._newest_job(name)
@@ -364,9 +389,15 @@ class KubernetesBackend:
             return self._job_status(name, job)
         return StreamStatus(name=name, alive=False, detail="never started")
 
+    def _deployment(self, name: str) -> dict | None:
+        """A process stream's Deployment (only those are looked up: the supervisor may read no other)."""
+        if name not in self.templates.process_streams:
+            return None
+        return self.api.get("Deployment", self.namespace, self.object_name(name))
+
     def stop(self, name: str) -> bool:
         stopped = False
-        deployment = self.api.get("Deployment", self.namespace, self.object_name(name))
+        deployment = self._deployment(name)
         if deployment is not None and deployment["spec"].get("replicas", 1) > 0:
             # scaled to zero, not deleted: the Helm release keeps owning the object
             self.api.patch("Deployment", self.namespace, deployment["metadata"]["name"], {"spec": {"replicas": 0}})
@@ -380,17 +411,15 @@ class KubernetesBackend:
     # ---------------------------------------------------------------- process streams
 
     def _ensure_deployment(self, spec: StreamSpec) -> StreamHandle:
-        desired, files = self.build_deployment(spec)
+        desired = self.build_deployment(spec)
         name = desired["metadata"]["name"]
         location = f"deployment/{self.namespace}/{name}"
         current = self.api.get("Deployment", self.namespace, name)
         current_hash = current and current["metadata"].get("annotations", {}).get(HASH_ANNOTATION)
         if current is not None and current_hash == spec.config_hash and current["spec"].get("replicas", 1) > 0:
             return StreamHandle(spec.name, spec.config_hash, started=False, location=location)
-        if files is not None and self.api.get("ConfigMap", self.namespace, files["metadata"]["name"]) is None:
-            self.api.create(files)
         if current is None:
-            result = self.api.create(desired)
+            self.api.create(desired)
             replaced = False
         else:
             # keep what others put on the object (Helm's ownership labels and annotations)
@@ -398,10 +427,9 @@ class KubernetesBackend:
             metadata["labels"] = {**current["metadata"].get("labels", {}), **metadata["labels"]}
             metadata["annotations"] = {**current["metadata"].get("annotations", {}), **metadata["annotations"]}
             metadata["resourceVersion"] = current["metadata"]["resourceVersion"]
-            result = self.api.replace(desired)
+            self.api.replace(desired)
             replaced = current_hash is not None and current_hash != spec.config_hash \
                 and current["spec"].get("replicas", 1) > 0
-        self._own_files(spec.name, files, result)
         log.info("stream %s: deployment %s %s with config %s", spec.name, name,
                  "created" if current is None else "updated", spec.config_hash)
         return StreamHandle(spec.name, spec.config_hash, started=True, location=location, replaced=replaced)
@@ -455,13 +483,13 @@ class KubernetesBackend:
                 return StreamHandle(spec.name, spec.config_hash, started=False,
                                     location=current_status.location or "", ui_url=self.templates.flink_rest_url)
             replaced = current_status.alive
+            if replaced:
+                # an upgrade or new parameters: keep the state exactly as it is now
+                self._stop_with_savepoint(spec.name)
         # One instance per stream: the old submitter and whatever it left running on Flink go first.
         self.stop(spec.name)
-        job, files = self.build_job(spec)
-        if files is not None and self.api.get("ConfigMap", self.namespace, files["metadata"]["name"]) is None:
-            self.api.create(files)
+        job = self.build_job(spec)
         created = self.api.create(job)
-        self._own_files(spec.name, files, created)
         location = f"job/{self.namespace}/{created['metadata']['name']}"
         log.info("stream %s: %s submits %s", spec.name, location, " ".join(job["spec"]["template"]["spec"]
                                                                           ["containers"][0].get("args", [])))
@@ -490,13 +518,44 @@ class KubernetesBackend:
             status.last_log_lines = self._log_tail(pod)
         return status
 
+    def _flink_jobs(self, name: str) -> list[dict]:
+        """The stream's active jobs on the session cluster (matched by name, as the pipelines name them)."""
+        if self.flink is None:
+            return []
+        hint = name.removesuffix("_stream").replace("_", "-")
+        return [j for j in active_jobs(self.flink.jobs()) if hint in j.get("name", "").lower().replace("_", "-")]
+
+    def _stop_with_savepoint(self, name: str) -> list[str]:
+        """Stop the stream's Flink jobs with a savepoint each into ``<state root>/savepoints/<job name>``;
+        the savepoints' paths. A job that cannot take one is left to ``stop`` (cancel: its retained
+        checkpoint remains)."""
+        if self.flink is None or not self.templates.flink_state_dir:
+            return []
+        try:
+            jobs = self._flink_jobs(name)
+        except (OSError, urllib.error.URLError, ValueError) as exc:
+            log.warning("stream %s: Flink's REST API at %s is unreachable, no savepoint: %s", name,
+                        self.templates.flink_rest_url, exc)
+            return []
+        taken = []
+        for job in jobs:
+            target = f"{self.templates.flink_state_dir.rstrip('/')}/savepoints/{job.get('name', name)}"
+            try:
+                location = self.flink.stop_with_savepoint(job["jid"], target, timeout_s=SAVEPOINT_TIMEOUT_S)
+            except (OSError, urllib.error.URLError, ValueError, RuntimeError, KeyError) as exc:
+                log.warning("stream %s: stopping Flink job %s with a savepoint failed (%s); it is cancelled and its "
+                            "successor resumes from the newest retained checkpoint", name, job["jid"], exc)
+                continue
+            log.info("stream %s: Flink job %s stopped with savepoint %s", name, job["jid"], location)
+            taken.append(location)
+        return taken
+
     def _cancel_flink_jobs(self, name: str) -> list[str]:
         """Cancel the stream's jobs on the session cluster (matched by name, as the pipelines name them)."""
         if self.flink is None:
             return []
-        hint = name.removesuffix("_stream").replace("_", "-")
         try:
-            jobs = [j for j in active_jobs(self.flink.jobs()) if hint in j.get("name", "").lower().replace("_", "-")]
+            jobs = self._flink_jobs(name)
             for job in jobs:
                 log.info("stream %s: cancelling Flink job %s (%s)", name, job["jid"], job.get("name"))
                 self.flink.cancel(job["jid"])
@@ -507,17 +566,6 @@ class KubernetesBackend:
         return [j["jid"] for j in jobs]
 
     # ---------------------------------------------------------------- helpers
-
-    def _own_files(self, stream: str, files: dict | None, owner: dict) -> None:
-        """Tie the files' ConfigMap to the object using it, and drop the stream's older ones."""
-        keep = files["metadata"]["name"] if files else None
-        if files is not None:
-            reference = {"apiVersion": owner["apiVersion"], "kind": owner["kind"],
-                         "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"]}
-            self.api.patch("ConfigMap", self.namespace, keep, {"metadata": {"ownerReferences": [reference]}})
-        for config_map in self.api.list("ConfigMap", self.namespace, f"{self._selector(stream)},{FILES_LABEL}=true"):
-            if config_map["metadata"]["name"] != keep:
-                self.api.delete("ConfigMap", self.namespace, config_map["metadata"]["name"])
 
     def _log_tail(self, pod: dict, lines: int = 20) -> list[str]:
         try:

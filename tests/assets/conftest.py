@@ -18,7 +18,7 @@ import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from tradestream.settings import Settings
-from tradestream_assets.resources import DuckDBStore, ExchangeResource, KafkaResource, StreamSupervisor
+from tradestream_assets.resources import AlertsResource, DuckDBStore, ExchangeResource, KafkaResource, StreamSupervisor
 
 
 @dataclass
@@ -72,6 +72,7 @@ def resources(bootstrap: str, topics: Topics, duckdb_path: Path, stream_home: Pa
         "duckdb": DuckDBStore(path=str(duckdb_path)),
         "exchange": ExchangeResource(products=["BTC-USD", "ETH-USD"]),
         "supervisor": StreamSupervisor(home=str(stream_home)),
+        "alerts": AlertsResource(urls=[]),
     }
 
 

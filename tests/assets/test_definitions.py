@@ -17,7 +17,7 @@ def _graph():
 
 def test_definitions_load_with_every_resource_bound():
     dg.Definitions.validate_loadable(defs)
-    assert set(defs.resources) == {"kafka", "duckdb", "exchange", "supervisor", "history"}
+    assert set(defs.resources) == {"kafka", "duckdb", "exchange", "supervisor", "alerts", "history"}
 
 
 def test_lineage_runs_from_trades_to_signals_and_from_optimization_to_the_live_stream():

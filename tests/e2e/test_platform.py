@@ -61,11 +61,14 @@ def test_dry_mode_brings_up_healthy_streams_and_fresh_partitions(platform, artif
     print(f"make run goals reached (s after the UI came up; target {THREE_MINUTES:.0f} s): {reached}")
 
 
-def test_a_killed_stream_is_restarted_by_the_supervisor_with_the_cause(platform):
+def test_a_killed_stream_is_restarted_by_the_supervisor_with_the_cause(platform, artifacts_dir):
+    """The time from SIGKILL to the new process goes to test-artifacts/faults.jsonl (the sensor ticks
+    every 30 s, then a run starts the stream: about a minute on an idle machine)."""
     backend = LocalProcessBackend(platform.home)
     instance = platform.instance()
     before = backend.status("trades_stream")
     assert before.alive
+    killed_at = time.monotonic()
     os.killpg(before.pid, signal.SIGKILL)
     assert wait_until(lambda: not procs.pid_alive(before.pid), timeout=10)
 
@@ -74,6 +77,10 @@ def test_a_killed_stream_is_restarted_by_the_supervisor_with_the_cause(platform)
         return now.alive and now.pid != before.pid
 
     assert wait_until(restarted, timeout=240, interval=2), f"trades_stream was not restarted; {platform.log}"
+    figures = {"fault": "ingestion process group SIGKILLed (make run, local supervisor)",
+               "restarted_after_s": round(time.monotonic() - killed_at, 1), "load1": round(os.getloadavg()[0], 1)}
+    with open(artifacts_dir / "faults.jsonl", "a") as out:
+        out.write(json.dumps(figures) + "\n")
     runs = [r for r in runs_tagged(instance, CAUSE_TAG) if "trades_stream" in r.tags.get(STREAM_TAG, "").split(",")]
     causes = [r.tags[CAUSE_TAG] for r in runs]
     assert any("died: process is not running" in c for c in causes), causes

@@ -21,10 +21,18 @@ VARIATIONS = {
     "pipeline-dry": ["pipeline.runMode=dry"],
     "flink-1.17": ["pipeline.version=1.17"],
     "flink-1.18": ["pipeline.version=1.18"],
-    "sasl": ["kafka.sasl.enabled=true"],
+    "plaintext": ["kafka.security.protocol=PLAINTEXT"],
     "external-kafka": ["kafka.enabled=false", "kafka.externalBootstrapServers=kafka.example.com:9092"],
     "without-dagster": ["dagster.enabled=false"],
-    "checkpoints": ["pipeline.flink.checkpointsDir=s3://bucket/checkpoints"],
+    "s3-state": ["pipeline.state.storage=s3", "pipeline.state.s3.uri=s3://bucket/tradestream",
+                 "pipeline.state.s3.endpoint=http://minio:9000", "pipeline.state.s3.credentialsSecret=flink-s3"],
+    "standby-jobmanager": ["pipeline.flink.jobManager.replicas=2"],
+    "without-flink-ha": ["pipeline.flink.highAvailability.enabled=false"],
+    "monitored": ["monitoring.podMonitor.enabled=true", "monitoring.prometheusRule.enabled=true"],
+    "exposed": ["exposure.dagster.enabled=true", "exposure.dagster.host=dagster.example.com",
+                "exposure.kafkaUi.enabled=true", "exposure.kafkaUi.host=kafka.example.com",
+                "exposure.tlsSecret=ui-tls", "exposure.authProxy.oidcIssuerUrl=https://accounts.example.com",
+                "exposure.authProxy.clientSecret=ui-oidc"],
 }
 
 
@@ -35,6 +43,8 @@ def test_every_manifest_validates_strictly_against_kubernetes(render, variation,
 
     assert manifests, "nothing rendered"
     for manifest in manifests:
+        if manifest["apiVersion"].startswith("monitoring.coreos.com/"):
+            continue  # Prometheus Operator CRDs: not Kubernetes' schemas (tests/helm/test_monitoring.py)
         try:
             kubernetes_validate.validate(manifest, kube_version, strict=True)
         except kubernetes_validate.ValidationError as exc:
@@ -52,7 +62,8 @@ def test_strict_validation_catches_a_misspelt_field(default_manifests):
         kubernetes_validate.validate(deployment, KUBE_VERSIONS[0], strict=True)
 
 
-@pytest.mark.parametrize("variation", ["defaults", "one-broker", "ingestion-dry", "pipeline-dry", "flink-1.18", "sasl"])
+@pytest.mark.parametrize("variation", ["defaults", "one-broker", "ingestion-dry", "pipeline-dry", "flink-1.18",
+                                       "plaintext", "s3-state", "exposed"])
 def test_helm_lint_is_clean(helm, variation):
     proc = helm.lint(sets=VARIATIONS[variation])
 
@@ -115,4 +126,8 @@ def test_the_small_cluster_values_render_one_broker_simulator_and_embedded_flink
     settings = find(manifests, "ConfigMap", "tradestream-env")["data"]
     assert settings["TRADESTREAM_INGEST_MODE"] == "dry"
     assert settings["TRADESTREAM_FLINK_MASTER"] == "[local]"
-    assert not [d for d in manifests if d["metadata"]["name"].startswith("tradestream-flink")]
+    assert not [d for d in manifests if d["metadata"]["name"].startswith("tradestream-flink")
+                and d["kind"] != "PersistentVolumeClaim"]
+    # the submitters' checkpoints, on one node
+    state = find(manifests, "PersistentVolumeClaim", "tradestream-flink-state")
+    assert state["spec"]["accessModes"] == ["ReadWriteOnce"]

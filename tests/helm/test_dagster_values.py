@@ -123,8 +123,8 @@ def test_code_server_and_run_pods_mount_the_data_volume_where_the_settings_point
     deployment = user_code()
     claim = find(default_manifests, "PersistentVolumeClaim", "tradestream-data")
     settings = find(default_manifests, "ConfigMap", "tradestream-env")["data"]
-    (volume,) = deployment["volumes"]
-    (mount,) = deployment["volumeMounts"]
+    volume = next(v for v in deployment["volumes"] if "persistentVolumeClaim" in v)
+    mount = next(m for m in deployment["volumeMounts"] if m["name"] == volume["name"])
     run_pods = chart_values()["dagster"]["runLauncher"]["config"]["k8sRunLauncher"]["runK8sConfig"]["podSpecConfig"]
 
     assert volume["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
@@ -142,16 +142,3 @@ def test_code_server_and_run_pods_mount_the_data_volume_where_the_settings_point
 def test_moving_the_data_volume_without_mounting_it_for_dagster_is_refused(render):
     with pytest.raises(RenderError, match="does not mount data.mountPath=/srv/data"):
         render(sets=["data.mountPath=/srv/data"])
-
-
-def test_stream_supervisor_role_is_bound_to_dagsters_service_account(default_manifests):
-    binding = find(default_manifests, "RoleBinding", "tradestream-stream-supervisor")
-    role = find(default_manifests, "Role", "tradestream-stream-supervisor")
-    rules = {(group, resource): set(rule["verbs"]) for rule in role["rules"]
-             for group in rule["apiGroups"] for resource in rule["resources"]}
-
-    (subject,) = binding["subjects"]
-    assert subject["name"] == chart_values()["dagster"]["global"]["serviceAccountName"]
-    assert {"create", "patch", "get"} <= rules[("apps", "deployments")]
-    assert {"create", "delete", "list"} <= rules[("batch", "jobs")]
-    assert ("", "secrets") not in rules

@@ -3,8 +3,10 @@ script and the topics Job are run against Kafka's real tools."""
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -95,34 +97,92 @@ def test_a_malformed_cluster_id_is_refused_naming_it(render):
         render(sets=["kafka.clusterId=not-a-uuid"])
 
 
-def test_topics_job_creates_the_platform_topics_with_the_replication_settings(default_manifests):
-    job = find(default_manifests, "Job", "tradestream-kafka-topics")
-    script = container(job, "topics")["command"][-1]
+def test_the_access_job_runs_the_access_layer_as_the_admin_with_every_components_password(default_manifests):
+    from streaming.kafka.access import COMPONENTS
+
+    job = find(default_manifests, "Job", "tradestream-kafka-access")
+    access = container(job, "access")
+    volumes = {v["name"]: v for v in pod_spec(job)["volumes"]}
+    passwords = {source["secret"]["name"]: source["secret"]["items"] for source in
+                 volumes["kafka-users"]["projected"]["sources"]}
 
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
-    for topic in ("trades", "candles", "signals", "trades.dlq"):
-        assert f'ensure_topic "{topic}"' in script
-    assert "--replication-factor 3" in script
-    assert "min.insync.replicas=2" in script
+    assert access["args"][:4] == ["python", "-m", "streaming.kafka.access", "apply"]
+    assert "--passwords-dir" in access["args"]
+    assert {"secretRef": {"name": "tradestream-kafka-admin"}} in access["envFrom"]
+    assert passwords == {f"tradestream-kafka-user-{c}": [{"key": "TRADESTREAM_KAFKA_SASL_PASSWORD", "path": c}]
+                         for c in COMPONENTS}
 
 
-def test_sasl_takes_broker_and_client_credentials_from_secrets(render):
-    manifests = render(sets=["kafka.sasl.enabled=true"])
+def test_the_charts_kafka_components_are_the_access_layers(default_manifests):
+    from streaming.kafka.access import COMPONENTS, user_name
+
+    users = {s["metadata"]["labels"]["tradestream.io/kafka-user"]: s for s in of_kind(default_manifests, "Secret")
+             if "tradestream.io/kafka-user" in s["metadata"]["labels"]}
+    assert tuple(users) == COMPONENTS
+    for component, secret in users.items():
+        assert base64.b64decode(secret["data"]["TRADESTREAM_KAFKA_SASL_USERNAME"]).decode() == user_name(component)
+
+
+def test_kafka_is_secured_by_default_on_both_listeners_like_the_local_runtime(default_manifests, tmp_path):
+    """The chart's broker security settings equal the local runtime's (tradestream/runtime/kafka.py),
+    which the end-to-end tests run; paths and passwords aside."""
+    from tests.conftest import make_settings
+    from tradestream.runtime.kafka import LocalKafka
+
+    props = broker_properties(default_manifests)
+    local = LocalKafka(make_settings(tmp_path))._security_properties()
+    for key, value in local.items():
+        if key.endswith((".location", "jaas.config")):
+            continue  # start.sh writes these with the pod's paths and the Secrets' passwords
+        assert props[key] == value, key
+    settings = find(default_manifests, "ConfigMap", "tradestream-env")["data"]
+    assert settings["TRADESTREAM_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert settings["TRADESTREAM_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+    assert settings["TRADESTREAM_KAFKA_SSL_CA_LOCATION"] == "/etc/tradestream/kafka-tls/ca.crt"
+
+
+def test_plaintext_turns_security_off(render):
+    manifests = render(sets=["kafka.security.protocol=PLAINTEXT"])
     props = broker_properties(manifests)
-    brokers = find(manifests, "StatefulSet", "tradestream-kafka")
-    env = {e["name"]: e for e in container(brokers, "kafka")["env"]}
-    settings = find(manifests, "ConfigMap", "tradestream-env")["data"]
+    assert props["listener.security.protocol.map"] == "BROKER:PLAINTEXT,CONTROLLER:PLAINTEXT"
+    assert "authorizer.class.name" not in props
+    assert not [s for s in of_kind(manifests, "Secret") if s["metadata"]["name"] == "tradestream-kafka-tls"]
+    # the users' Secrets exist, empty, so every reference resolves
+    assert find(manifests, "Secret", "tradestream-kafka-user-candles")["data"] == {}
 
-    assert props["listener.security.protocol.map"] == "BROKER:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT"
-    assert props["sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+
+def test_brokers_take_their_credentials_and_certificate_from_secrets(default_manifests):
+    brokers = find(default_manifests, "StatefulSet", "tradestream-kafka")
+    env = {e["name"]: e for e in container(brokers, "kafka")["env"]}
+    volumes = {v["name"]: v for v in pod_spec(brokers)["volumes"]}
+
     assert env["KAFKA_INTER_BROKER_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "tradestream-kafka-broker"
-    assert env["TRADESTREAM_KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "tradestream-kafka-client"
-    assert settings["TRADESTREAM_KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT"
-    client_secret = find(manifests, "Secret", "tradestream-kafka-client")
-    assert set(client_secret["data"]) == {"TRADESTREAM_KAFKA_SASL_USERNAME", "TRADESTREAM_KAFKA_SASL_PASSWORD"}
+    assert env["KAFKA_CONTROLLER_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "tradestream-kafka-broker"
+    assert env["KAFKA_ADMIN_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "tradestream-kafka-admin"
+    assert volumes["tls"]["secret"]["secretName"] == "tradestream-kafka-tls"
     # the brokers' volumes remember the SCRAM users, so the passwords must outlive an uninstall
-    for secret in of_kind(manifests, "Secret"):
-        assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    # (the alerts' Secret holds only what the values give: it goes with the release)
+    generated = [s for s in of_kind(default_manifests, "Secret") if s["metadata"]["name"] != "tradestream-alerts"]
+    assert len(generated) == len(of_kind(default_manifests, "Secret")) - 1
+    for secret in generated:
+        assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep", secret["metadata"]["name"]
+
+
+def test_the_brokers_certificate_covers_every_broker_and_the_bootstrap_service(default_manifests):
+    from cryptography import x509
+
+    from tradestream.runtime.certificates import covered_hosts
+
+    tls = find(default_manifests, "Secret", "tradestream-kafka-tls")["data"]
+    certificate = x509.load_pem_x509_certificate(base64.b64decode(tls["tls.crt"]))
+    ca = x509.load_pem_x509_certificate(base64.b64decode(tls["ca.crt"]))
+    hosts = covered_hosts(certificate)
+
+    certificate.verify_directly_issued_by(ca)
+    domain = f"{NAMESPACE}.svc.cluster.local"
+    assert f"*.tradestream-kafka-headless.{domain}" in hosts  # tradestream-kafka-<i>.tradestream-kafka-headless...
+    assert f"tradestream-kafka-bootstrap.{domain}" in hosts
 
 
 # ------------------------------------------------------------------ the scripts, for real
@@ -134,7 +194,7 @@ def kafka_home() -> Path:
 
 
 def run_start_script(manifests, workdir: Path, data: Path, kafka_home: Path,
-                     env: dict[str, str]) -> subprocess.CompletedProcess:
+                     env: dict[str, str], tls: Path | None = None) -> subprocess.CompletedProcess:
     """Run the chart's start.sh as broker 1, with a kafka-server-start.sh that keeps the config."""
     config_map = find(manifests, "ConfigMap", "tradestream-kafka-config")["data"]
     template = workdir / "template"
@@ -153,7 +213,7 @@ def run_start_script(manifests, workdir: Path, data: Path, kafka_home: Path,
     full_env = {**os.environ, **pod_env, "POD_NAMESPACE": NAMESPACE, "HOSTNAME": "tradestream-kafka-1",
                 "KAFKA_HOME": str(home), "KAFKA_TEMPLATE_DIR": str(template),
                 "KAFKA_RUNTIME_DIR": str(workdir / "runtime"), "KAFKA_HEAP_OPTS": "-Xmx256m",
-                "LOG_DIR": str(workdir / "logs"), **env}
+                "LOG_DIR": str(workdir / "logs"), **({"KAFKA_TLS_DIR": str(tls)} if tls else {}), **env}
     full_env.pop("KAFKA_LOG4J_OPTS", None)
     return subprocess.run(["bash", str(template / "start.sh")], env=full_env, capture_output=True, text=True,
                           timeout=180, check=False)
@@ -164,9 +224,10 @@ def read_properties(path: Path) -> dict[str, str]:
     return dict(pairs)
 
 
-def test_broker_start_script_formats_storage_once_with_kafkas_storage_tool(default_manifests, tmp_path, kafka_home):
+def test_broker_start_script_formats_storage_once_with_kafkas_storage_tool(render, tmp_path, kafka_home):
+    plaintext = render(sets=["kafka.security.protocol=PLAINTEXT"])
     data = tmp_path / "data"
-    first = run_start_script(default_manifests, tmp_path / "first", data, kafka_home, {})
+    first = run_start_script(plaintext, tmp_path / "first", data, kafka_home, {})
 
     assert first.returncode == 0, first.stderr
     meta = read_properties(data / "logs" / "meta.properties")
@@ -178,27 +239,48 @@ def test_broker_start_script_formats_storage_once_with_kafkas_storage_tool(defau
         f"BROKER://tradestream-kafka-1.tradestream-kafka-headless.{NAMESPACE}.svc.cluster.local:9092"
 
     # a restart (new pod, same volume) finds the storage formatted and keeps it
-    second = run_start_script(default_manifests, tmp_path / "second", data, kafka_home, {})
+    second = run_start_script(plaintext, tmp_path / "second", data, kafka_home, {})
     assert second.returncode == 0, second.stderr
     assert read_properties(data / "logs" / "meta.properties") == meta
 
 
-def test_broker_start_script_bootstraps_scram_users_without_printing_passwords(render, tmp_path, kafka_home):
-    passwords = {"KAFKA_INTER_BROKER_PASSWORD": "interBrokerS3cret", "TRADESTREAM_KAFKA_SASL_PASSWORD": "clientS3cret"}
-    users = {"KAFKA_INTER_BROKER_USERNAME": "kafka-broker", "TRADESTREAM_KAFKA_SASL_USERNAME": "tradestream"}
-    proc = run_start_script(render(sets=["kafka.sasl.enabled=true"]), tmp_path, tmp_path / "data", kafka_home,
-                            {**users, **passwords})
+def test_broker_start_script_bootstraps_scram_users_and_a_pkcs8_key_store_without_printing_secrets(
+        default_manifests, tmp_path, kafka_home):
+    """With the chart's own certificate (Helm's genSignedCert: a PKCS#1 key), start.sh writes the
+    PKCS#8 key store Kafka's PEM loader reads; checked with ``cryptography``, not with the script."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    tls = tmp_path / "tls"
+    tls.mkdir()
+    secret = find(default_manifests, "Secret", "tradestream-kafka-tls")["data"]
+    for key, value in secret.items():
+        (tls / key).write_bytes(base64.b64decode(value))
+    assert (tls / "tls.key").read_text().startswith("-----BEGIN RSA PRIVATE KEY-----")
+    passwords = {"KAFKA_INTER_BROKER_PASSWORD": "interBrokerS3cret", "KAFKA_CONTROLLER_PASSWORD": "controllerS3cret",
+                 "KAFKA_ADMIN_PASSWORD": "adminS3cret"}
+    proc = run_start_script(default_manifests, tmp_path, tmp_path / "data", kafka_home, passwords, tls=tls)
 
     assert proc.returncode == 0, proc.stderr
     started = tmp_path / "started.properties"
-    assert 'username="kafka-broker" password="interBrokerS3cret"' in started.read_text()
+    text = started.read_text()
+    assert 'username="kafka-broker" password="interBrokerS3cret"' in text
+    assert 'username="controller" password="controllerS3cret" user_controller="controllerS3cret"' in text
     assert oct(started.stat().st_mode & 0o777) == "0o600"
-    for secret in passwords.values():
-        assert secret not in proc.stdout + proc.stderr
+    for secret_value in passwords.values():
+        assert secret_value not in proc.stdout + proc.stderr
+    store = (tmp_path / "runtime" / "server.pem").read_bytes()
+    assert store.startswith(b"-----BEGIN PRIVATE KEY-----")
+    key = serialization.load_pem_private_key(store, password=None)  # parses the PKCS#8 wrapping
+    certificate = x509.load_pem_x509_certificate(store[store.index(b"-----BEGIN CERTIFICATE-----"):])
+    assert key.public_key().public_numbers() == certificate.public_key().public_numbers()
+    assert oct((tmp_path / "runtime" / "server.pem").stat().st_mode & 0o777) == "0o600"
+    assert read_properties(started)["ssl.keystore.location"] == str(tmp_path / "runtime" / "server.pem")
 
 
-def test_topics_job_creates_missing_topics_and_updates_existing_ones_on_a_real_broker(render, kafka, kafka_home,
-                                                                                       tmp_path):
+def test_the_access_job_creates_missing_topics_and_updates_existing_ones_on_a_real_broker(render, kafka,
+                                                                                         tmp_path):
+    """The access Job's own command line and environment (a plaintext cluster: topics only)."""
     run = uuid.uuid4().hex[:6]  # the broker may outlive this session
     topics = {k: f"helm-{run}-{v}" for k, v in
               {"trades": "trades", "candles": "candles", "signals": "signals", "dlq": "trades.dlq"}.items()}
@@ -207,14 +289,15 @@ def test_topics_job_creates_missing_topics_and_updates_existing_ones_on_a_real_b
     existing = NewTopic(topics["trades"], 1, 1, config={"retention.ms": "3600000"})
     admin.create_topics([existing])[topics["trades"]].result(30)
     manifests = render(sets=SINGLE_BROKER + [f"kafka.topics.{k}={v}" for k, v in topics.items()]
-                       + ["kafka.retentionHours=48"])
-    job = find(manifests, "Job", "tradestream-kafka-topics")
-    script = container(job, "topics")["command"][-1]
+                       + ["kafka.retentionHours=48", "kafka.security.protocol=PLAINTEXT"])
+    job = find(manifests, "Job", "tradestream-kafka-access")
+    args = container(job, "access")["args"]
     settings = find(manifests, "ConfigMap", "tradestream-env")["data"]
-    env = {**os.environ, **settings, "TRADESTREAM_KAFKA_BOOTSTRAP_SERVERS": kafka.kafka.bootstrap,
-           "KAFKA_HOME": str(kafka_home), "TMPDIR": str(tmp_path)}
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("TRADESTREAM_")}, **settings,
+           "TRADESTREAM_KAFKA_BOOTSTRAP_SERVERS": kafka.kafka.bootstrap, "TRADESTREAM_HOME": str(tmp_path)}
 
-    proc = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=300, check=False)
+    proc = subprocess.run([sys.executable, *args[1:]], env=env, capture_output=True, text=True, timeout=300,
+                          check=False)
 
     assert proc.returncode == 0, proc.stdout + proc.stderr
     described = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, t) for t in topics.values()])
@@ -225,3 +308,4 @@ def test_topics_job_creates_missing_topics_and_updates_existing_ones_on_a_real_b
     assert all(c["min.insync.replicas"].value == "1" for c in configs.values())
     partitions = admin.list_topics(timeout=30).topics
     assert len(partitions[topics["candles"]].partitions) == 3  # kafka.partitions
+    assert "users and ACLs skipped" in proc.stderr

@@ -28,9 +28,15 @@ def name_of(workload, container=None):
     return f"{name} container {container['name']}" if container else name
 
 
-@pytest.fixture(scope="module", params=["defaults", "sasl", "pipeline-dry"])
+EXPOSED = ["exposure.dagster.enabled=true", "exposure.dagster.host=dagster.example.com",
+           "exposure.kafkaUi.enabled=true", "exposure.kafkaUi.host=kafka.example.com", "exposure.tlsSecret=ui-tls",
+           "exposure.authProxy.oidcIssuerUrl=https://accounts.example.com", "exposure.authProxy.clientSecret=ui-oidc"]
+
+
+@pytest.fixture(scope="module", params=["defaults", "plaintext", "pipeline-dry", "exposed"])
 def manifests(request, render):
-    sets = {"defaults": [], "sasl": ["kafka.sasl.enabled=true"], "pipeline-dry": ["pipeline.runMode=dry"]}
+    sets = {"defaults": [], "plaintext": ["kafka.security.protocol=PLAINTEXT"],
+            "pipeline-dry": ["pipeline.runMode=dry"], "exposed": EXPOSED}
     return render(sets=sets[request.param])
 
 
@@ -122,7 +128,7 @@ def test_only_the_platforms_pods_reach_kafka(default_manifests):
         "ingestion": pod_labels(default_manifests, "Deployment", "tradestream-trades-stream"),
         "taskmanager + Beam worker pool": pod_labels(default_manifests, "Deployment", "tradestream-flink-taskmanager"),
         "kafka ui": pod_labels(default_manifests, "Deployment", "tradestream-kafka-ui"),
-        "topics job": pod_labels(default_manifests, "Job", "tradestream-kafka-topics"),
+        "access job": pod_labels(default_manifests, "Job", "tradestream-kafka-access"),
         "beam submitter": embedded_manifest(templates, "beam-job.yaml")["spec"]["template"]["metadata"]["labels"],
         "dagster code server": dagster["dagster-user-deployments"]["deployments"][0]["labels"],
         "dagster run pod": dagster["runLauncher"]["config"]["k8sRunLauncher"]["labels"],
@@ -168,13 +174,15 @@ def test_network_policies_cover_every_tradestream_workload(default_manifests):
 # ------------------------------------------------------------------ secrets
 
 
-def test_no_secret_value_appears_outside_a_secret(render):
-    manifests = render(sets=["kafka.sasl.enabled=true"])
-    secret_values = [base64.b64decode(v).decode() for s in of_kind(manifests, "Secret")
-                     for k, v in s.get("data", {}).items() if "PASSWORD" in k.upper()]
-    elsewhere = json.dumps([m for m in manifests if m["kind"] != "Secret"])
+def test_no_secret_value_appears_outside_a_secret(default_manifests):
+    from streaming.kafka.access import COMPONENTS
 
-    assert len(secret_values) == 3  # client, inter-broker, Postgres
+    secret_values = [base64.b64decode(v).decode() for s in of_kind(default_manifests, "Secret")
+                     for k, v in s.get("data", {}).items() if "PASSWORD" in k.upper()]
+    elsewhere = json.dumps([m for m in default_manifests if m["kind"] != "Secret"])
+
+    # a user per component, the admin, inter-broker, controller, Postgres
+    assert len(secret_values) == len(COMPONENTS) + 4
     for value in secret_values:
         assert len(value) >= 32
         assert value not in elsewhere
@@ -195,6 +203,29 @@ def test_a_setting_that_looks_like_a_secret_is_refused(render):
 def test_extra_settings_reach_every_tradestream_process(render):
     manifests = render(sets=["settings.TRADESTREAM_INGEST_PRODUCTS=BTC-USD\\,ETH-USD"])
     assert find(manifests, "ConfigMap", "tradestream-env")["data"]["TRADESTREAM_INGEST_PRODUCTS"] == "BTC-USD,ETH-USD"
+
+
+def test_alert_urls_reach_the_code_server_only_through_their_secret(render):
+    """The Apprise URLs carry tokens: they land in the Secret the code server (which runs the
+    sensors) reads, comma separated the way AlertSettings splits them, and nowhere else."""
+    from tradestream.settings import AlertSettings
+
+    urls = ["slack://T000/B000/XXXXsecret", "json://hooks.example.com/alerts"]
+    manifests = render(values={"alerts": {"urls": urls}})
+    secret = find(manifests, "Secret", "tradestream-alerts")
+    joined = base64.b64decode(secret["data"]["TRADESTREAM_ALERTS_URLS"]).decode()
+    assert [u.get_secret_value() for u in AlertSettings(urls=joined).urls] == urls
+    elsewhere = json.dumps([m for m in manifests if m["kind"] != "Secret"])
+    assert "XXXXsecret" not in elsewhere
+    code_server = chart_values()["dagster"]["dagster-user-deployments"]["deployments"][0]
+    assert {"name": "tradestream-alerts"} in code_server["envSecrets"]
+
+
+def test_alerts_secret_can_be_left_to_the_operator_and_bad_urls_are_refused(render):
+    assert not [s for s in of_kind(render(sets=["alerts.createSecret=false"]), "Secret")
+                if s["metadata"]["name"] == "tradestream-alerts"]
+    with pytest.raises(RenderError, match="alerts.urls"):
+        render(values={"alerts": {"urls": ["hooks.example.com/no-scheme"]}})
 
 
 # ------------------------------------------------------------------ exposure

@@ -90,6 +90,13 @@ class CandleJobProcess:
             time.sleep(1)
         raise AssertionError(f"no checkpoint in {self.checkpoint_dir} after {timeout} s; log: {self.log_path}")
 
+    def checkpoints_completed(self) -> int:
+        """The number of the newest complete checkpoint of this job (0 before the first): it grows while
+        the job makes progress, however slow the machine, and stops when the job stalls (a stuck operator
+        holds every checkpoint barrier back)."""
+        found = latest_checkpoint(self.checkpoint_dir)
+        return int(found.name.removeprefix("chk-")) if found is not None else 0
+
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 

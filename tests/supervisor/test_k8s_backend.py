@@ -11,6 +11,9 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import os
+import subprocess
+import sys
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -156,9 +159,11 @@ def merge_patch(target, patch):
 
 
 class FakeFlink:
-    def __init__(self, jobs=None):
+    def __init__(self, jobs=None, savepoints_fail=False):
         self.running = list(jobs or [])
         self.cancelled: list[str] = []
+        self.savepoints: list[tuple[str, str]] = []  # (job id, target directory)
+        self.savepoints_fail = savepoints_fail
 
     def jobs(self):
         return [dict(j) for j in self.running]
@@ -168,6 +173,15 @@ class FakeFlink:
         for job in self.running:
             if job["jid"] == job_id:
                 job["state"] = "CANCELED"
+
+    def stop_with_savepoint(self, job_id, target_directory, timeout_s=300.0):
+        if self.savepoints_fail:
+            raise RuntimeError("Checkpoint Coordinator is suspending.")
+        self.savepoints.append((job_id, target_directory))
+        for job in self.running:
+            if job["jid"] == job_id:
+                job["state"] = "FINISHED"
+        return f"{target_directory}/savepoint-{job_id}-0123456789ab"
 
 
 # ------------------------------------------------------------------ fixtures
@@ -405,11 +419,13 @@ def test_a_running_beam_stream_with_the_same_config_is_confirmed(backend, cluste
     assert status.alive and status.detail == "running" and status.started_at is not None
 
 
-def test_a_new_beam_config_cancels_the_flink_job_and_replaces_the_submitter(wet_templates, cluster):
-    flink = FakeFlink([{"jid": "a1", "name": "tradestream-candles", "state": "RUNNING"},
-                       {"jid": "b2", "name": "tradestream-signals", "state": "RUNNING"}])
+@pytest.mark.parametrize("savepoints_fail", [False, True])
+def test_a_new_beam_config_stops_the_flink_job_with_a_savepoint_and_replaces_the_submitter(wet_templates, cluster,
+                                                                                          savepoints_fail):
+    flink = FakeFlink([{"jid": "b2", "name": "tradestream-signals", "state": "RUNNING"}], savepoints_fail)
     backend = KubernetesBackend(wet_templates[0], cluster, flink)
     backend.ensure(candles_spec())
+    flink.running.append({"jid": "a1", "name": "tradestream-candles", "state": "RUNNING"})  # what it submitted
     old = cluster.only("Job")
     cluster.set_status("Job", old["metadata"]["name"], {"active": 1})
     cluster.add_pod({"job-name": old["metadata"]["name"]})
@@ -417,7 +433,14 @@ def test_a_new_beam_config_cancels_the_flink_job_and_replaces_the_submitter(wet_
     handle = backend.ensure(candles_spec(timeframes=["1m", "5m"]))
 
     assert handle.started and handle.replaced
-    assert flink.cancelled == ["a1"]  # the signals pipeline keeps running
+    if savepoints_fail:
+        # no savepoint: cancelled, and its successor resumes from the retained checkpoint
+        assert flink.savepoints == [] and flink.cancelled == ["a1"]
+    else:
+        # the signals pipeline keeps running; the candles one stops with its state saved where the
+        # jobs look for it (streaming/jobs/checkpoints.py: <state root>/savepoints/<job name>)
+        assert flink.savepoints == [("a1", "file:///var/lib/tradestream/flink-state/savepoints/tradestream-candles")]
+        assert flink.cancelled == []
     (new,) = cluster.all("Job")
     assert new["metadata"]["uid"] != old["metadata"]["uid"]
     assert new["metadata"]["annotations"][HASH_ANNOTATION] == candles_spec(timeframes=["1m", "5m"]).config_hash
@@ -451,7 +474,8 @@ def test_stop_cancels_on_flink_and_deletes_the_submitter(wet_templates, cluster)
     assert flink.cancelled == ["c3"]
 
 
-def test_files_on_the_command_line_travel_to_the_pod_in_a_config_map(backend, cluster, tmp_path):
+def test_files_on_the_command_line_travel_in_the_pod_spec_and_the_init_container_writes_them(backend, cluster,
+                                                                                              tmp_path):
     live = tmp_path / "live" / "active_strategies.yaml"
     live.parent.mkdir()
     live.write_text("strategies:\n  - name: MACD_CROSSOVER\n")
@@ -460,21 +484,124 @@ def test_files_on_the_command_line_travel_to_the_pod_in_a_config_map(backend, cl
 
     backend.ensure(spec)
     job = cluster.only("Job")
-    files = cluster.only("ConfigMap")
+    pod = job["spec"]["template"]["spec"]
     container = stream_container(job)
+    (init,) = pod["initContainers"]
     config_arg = container["args"][container["args"].index("--config") + 1]
 
     validate(job)
-    validate(files)
+    assert cluster.all("ConfigMap") == []  # the supervisor writes no ConfigMap
     assert config_arg.startswith(FILES_MOUNT + "/")
-    assert files["data"][Path(config_arg).name] == live.read_text()
     assert {"name": "stream-files", "mountPath": FILES_MOUNT, "readOnly": True} in container["volumeMounts"]
-    assert files["metadata"]["ownerReferences"][0]["uid"] == job["metadata"]["uid"]
+    assert {"name": "stream-files", "mountPath": FILES_MOUNT} in init["volumeMounts"]
+    # the init container's own command, with its own environment, writes the file where the stream reads it
+    pod_dir = tmp_path / "pod"
+    written = subprocess.run([sys.executable, *init["args"][1:-1], str(pod_dir)],
+                             env={**os.environ, **env_of(init)}, capture_output=True, text=True, check=False)
+    assert written.returncode == 0, written.stderr
+    assert (pod_dir / Path(config_arg).name).read_text() == live.read_text()
 
-    live.write_text("strategies:\n  - name: SMA_RSI\n")
-    backend.ensure(StreamSpec(spec.name, spec.kind, spec.argv, spec.env, {"live_config_sha256": "two"}))
-    (files_now,) = cluster.all("ConfigMap")
-    assert "SMA_RSI" in next(iter(files_now["data"].values()))
+
+def test_a_stream_gets_its_kafka_users_secret_and_the_image_of_its_spec(backend, cluster):
+    image = "registry.example.com/tradestream@sha256:" + "c" * 64
+    spec = StreamSpec("candles_stream", "beam", candles_spec().argv, env=KAFKA_ENV,
+                      config={"flink_master": JOBMANAGER, "image": image}, kafka_user="candles")
+
+    backend.ensure(spec)
+    job = cluster.only("Job")
+    pod = job["spec"]["template"]["spec"]
+
+    validate(job)
+    assert {"secretRef": {"name": "tradestream-kafka-user-candles"}} in stream_container(job)["envFrom"]
+    assert {c["image"] for c in pod["containers"] + pod["initContainers"]} == {image}
+    # a new image is a new config: the stream restarts on the new code
+    assert spec.config_hash != candles_spec().config_hash
+
+
+def test_every_call_the_backend_makes_is_allowed_by_the_supervisors_role(wet_templates, tmp_path):
+    """Drive the backend through its whole life (start, adopt, replace, status, stop) against a
+    recorder of API calls; then check each call against the chart's Role with Kubernetes' RBAC rule
+    (group, resource, verb, and resourceNames where the rule names them)."""
+    templates, manifests = wet_templates
+    role = find(manifests, "Role", "tradestream-stream-supervisor")
+    cluster = RecordingCluster()
+    backend = KubernetesBackend(templates, cluster, FakeFlink())
+    deployment = find(manifests, "Deployment", "tradestream-trades-stream")
+    cluster.create({**deployment, "metadata": {**deployment["metadata"], "namespace": NAMESPACE}})
+    cluster.calls.clear()
+
+    backend.ensure(trades_spec())
+    backend.ensure(trades_spec(TRADESTREAM_INGEST_RATE="9"))
+    backend.status("trades_stream")
+    backend.stop("trades_stream")
+    backend.ensure(candles_spec())
+    job = cluster.only("Job")
+    cluster.add_pod({"job-name": job["metadata"]["name"]}, phase="Failed", exit_code=1, log="boom")
+    cluster.set_status("Job", job["metadata"]["name"], {"failed": 1})
+    backend.status("candles_stream")
+    backend.ensure(candles_spec(timeframes=["1m"]))
+    backend.stop("candles_stream")
+    cluster.calls.append(("get", "", "configmaps", "tradestream-stream-templates"))
+
+    refused = [call for call in cluster.calls if not rbac_allows(role["rules"], *call)]
+    assert cluster.calls and refused == []
+
+
+RESOURCES = {"Deployment": ("apps", "deployments"), "Job": ("batch", "jobs"), "Pod": ("", "pods"),
+             "ConfigMap": ("", "configmaps")}
+
+
+class RecordingCluster(FakeCluster):
+    """FakeCluster noting each call as (verb, API group, resource, name) the way RBAC sees it."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls: list[tuple[str, str, str, str | None]] = []
+
+    def _note(self, verb, kind, name):
+        self.calls.append((verb, *RESOURCES[kind], name))
+
+    def get(self, kind, namespace, name):
+        self._note("get", kind, name)
+        return super().get(kind, namespace, name)
+
+    def list(self, kind, namespace, label_selector):
+        self._note("list", kind, None)
+        return super().list(kind, namespace, label_selector)
+
+    def create(self, obj):
+        if obj["kind"] != "Pod":  # test pods stand for the Job controller's
+            self._note("create", obj["kind"], None)
+        return super().create(obj)
+
+    def replace(self, obj):
+        self._note("update", obj["kind"], obj["metadata"]["name"])
+        return super().replace(obj)
+
+    def patch(self, kind, namespace, name, patch):
+        self._note("patch", kind, name)
+        return super().patch(kind, namespace, name, patch)
+
+    def delete(self, kind, namespace, name):
+        self._note("delete", kind, name)
+        return super().delete(kind, namespace, name)
+
+    def pod_log(self, namespace, name, tail_lines):
+        self.calls.append(("get", "", "pods/log", name))
+        return super().pod_log(namespace, name, tail_lines)
+
+
+def rbac_allows(rules, verb, group, resource, name) -> bool:
+    """Kubernetes' RBAC rule match, written from its documentation: a rule allows a request when the
+    group, the resource and the verb are listed, and resourceNames (if any) list the object's name
+    (a create or list has no name and is never allowed by a rule with resourceNames)."""
+    for rule in rules:
+        if group not in rule["apiGroups"] or resource not in rule["resources"] or verb not in rule["verbs"]:
+            continue
+        names = rule.get("resourceNames")
+        if not names or (name is not None and name in names):
+            return True
+    return False
 
 
 def test_pipeline_dry_runs_on_beams_embedded_flink_without_a_worker_pool(helm, cluster):

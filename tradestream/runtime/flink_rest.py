@@ -1,8 +1,11 @@
-"""The REST API of a Flink session cluster, once: overview, jobs, cancel, and which job states are active.
+"""The REST API of a Flink session cluster, once: overview, jobs, cancel, checkpoints, stop with a
+savepoint, and which job states are active.
 
 Used by the local session cluster (``tradestream.runtime.flink``), the Kubernetes
-supervisor (cancelling a stream's jobs) and the stream health probe (finding a stream's
-job). Plain ``urllib``: three GET/PATCH calls do not justify a client library. Errors
+supervisor (cancelling a stream's jobs, stopping them with a savepoint before an upgrade),
+the jobs when they look for the state to resume from (``streaming.jobs.checkpoints``) and
+the stream health probe (finding a stream's job). Plain ``urllib``: a handful of
+GET/PATCH/POST calls do not justify a client library. Errors
 of the transport (``OSError``/``urllib.error.URLError``) and of the payload
 (``ValueError``) reach the caller, who decides whether an unreachable cluster is fatal.
 """
@@ -10,6 +13,7 @@ of the transport (``OSError``/``urllib.error.URLError``) and of the payload
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from collections.abc import Iterable
 
@@ -51,3 +55,31 @@ class FlinkRestClient:
         request = urllib.request.Request(f"{self.base_url}/jobs/{job_id}?mode=cancel", method="PATCH")
         with urllib.request.urlopen(request, timeout=self.timeout_s):  # noqa: S310
             pass
+
+    def checkpoints(self, job_id: str) -> dict:
+        """A job's checkpoint statistics; ``latest.completed`` and ``latest.savepoint`` carry
+        ``external_path`` and ``latest_ack_timestamp`` (ms) of the newest retained ones."""
+        return self._get(f"/jobs/{job_id}/checkpoints")
+
+    def _post(self, path: str, body: dict) -> dict:
+        request = urllib.request.Request(self.base_url + path, data=json.dumps(body).encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=self.timeout_s) as response:  # noqa: S310
+            return json.loads(response.read() or b"{}")
+
+    def stop_with_savepoint(self, job_id: str, target_directory: str, timeout_s: float = 300.0) -> str:
+        """Stop a job after a savepoint into ``target_directory``; the savepoint's path. Raises
+        RuntimeError with Flink's reason when the savepoint fails or takes longer than ``timeout_s``."""
+        trigger = self._post(f"/jobs/{job_id}/stop", {"targetDirectory": target_directory, "drain": False})
+        trigger_id = trigger["request-id"]
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            answer = self._get(f"/jobs/{job_id}/savepoints/{trigger_id}")
+            if answer.get("status", {}).get("id") == "COMPLETED":
+                operation = answer.get("operation", {})
+                if "location" in operation:
+                    return operation["location"]
+                raise RuntimeError(f"stopping Flink job {job_id} with a savepoint failed: "
+                                   f"{operation.get('failure-cause', {}).get('stack-trace', operation)}"[:2000])
+            time.sleep(1.0)
+        raise RuntimeError(f"Flink job {job_id}: no savepoint in {target_directory} after {timeout_s:.0f} s")

@@ -35,7 +35,8 @@ FLINK_JOB_WAIT_S = 90.0
 def start_stream(context: dg.AssetExecutionContext, name: str, supervisor: StreamSupervisor,
                  exchange: ExchangeResource, kafka: KafkaResource) -> dg.MaterializeResult:
     settings = platform_settings(kafka)
-    spec = expected_spec(name, settings, exchange.ingestion(), supervisor.paths().home, supervisor.commands)
+    spec = expected_spec(name, settings, exchange.ingestion(), supervisor.paths().home, supervisor.commands,
+                         image=supervisor.stream_image())
     backend = supervisor.get_backend()
     cause = context.run.tags.get(CAUSE_TAG, "materialized")
     handle = backend.ensure(spec)

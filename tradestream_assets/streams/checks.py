@@ -18,7 +18,8 @@ FRESH_CHECK = "stream_fresh"
 def probe_stream(name: str, supervisor: StreamSupervisor, exchange: ExchangeResource,
                  kafka: KafkaResource) -> StreamHealth:
     settings = platform_settings(kafka)
-    spec = expected_spec(name, settings, exchange.ingestion(), supervisor.paths().home, supervisor.commands)
+    spec = expected_spec(name, settings, exchange.ingestion(), supervisor.paths().home, supervisor.commands,
+                         image=supervisor.stream_image())
     return probe(profiles(settings)[name], supervisor.get_backend(), kafka.client(),
                  spec.config_hash)
 

@@ -1,5 +1,9 @@
 """The stream supervisor: every 30 s, look at each stream; start it when it never ran, restart it when it died.
 
+It also sends the streams' alerts (``tradestream_assets.alerts.conditions.stream_alerts``: down,
+lagging, restarts given up) through the ``alerts`` resource, repeated while they last and
+resolved once when they clear.
+
 Each tick probes every stream (job alive, newest output record, consumer lag) with short
 timeouts, records an AssetObservation with those figures and the ``stream_fresh`` check
 result, and requests a start run for a stream that never started, died, or runs an
@@ -17,13 +21,16 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from tradestream.alerts import AlertBook, send_due
 from tradestream.backoff import exponential_delay
-from tradestream_assets.resources import ExchangeResource, KafkaResource, StreamSupervisor
+from tradestream_assets.alerts.conditions import stream_alerts
+from tradestream_assets.resources import AlertsResource, ExchangeResource, KafkaResource, StreamSupervisor
 from tradestream_assets.streams.assets import STREAM_ASSET_BY_NAME, streams_job
 from tradestream_assets.streams.checks import check_evaluation, probe_stream
 from tradestream_assets.streams.health import StreamHealth
 from tradestream_assets.streams.specs import CAUSE_TAG, SIGNALS_STREAM, STREAM_TAG, live_config_path, stream_tag
 
+ALERTS_CURSOR_KEY = "_alerts"  # beside the streams' restart memories in the cursor
 IN_PROGRESS = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
                dg.DagsterRunStatus.STARTED]
 
@@ -117,9 +124,12 @@ def run_request(causes: dict[str, str], attempts: dict[str, int], now: float, ho
                        "freshness checks, and start streams that never ran, died or run an outdated config "
                        "(backed off, capped).")
 def stream_supervisor(context: dg.SensorEvaluationContext, supervisor: StreamSupervisor,
-                      exchange: ExchangeResource, kafka: KafkaResource) -> dg.SensorResult:
+                      exchange: ExchangeResource, kafka: KafkaResource, alerts: AlertsResource) -> dg.SensorResult:
     now = time.time()
     cursor = json.loads(context.cursor) if context.cursor else {}
+    alert_settings = alerts.settings()
+    book = AlertBook(cursor.pop(ALERTS_CURSOR_KEY, {}), alert_settings.repeat_after_s)
+    active_alerts: list = []
     events: list = []
     causes: dict[str, str] = {}
     attempts: dict[str, int] = {}
@@ -137,6 +147,7 @@ def stream_supervisor(context: dg.SensorEvaluationContext, supervisor: StreamSup
             metadata["restart_held_back"] = dg.MetadataValue.text(decision.held_back)
         events.append(dg.AssetObservation(asset_key=dg.AssetKey(name), metadata=metadata))
         events.append(check_evaluation(health))
+        active_alerts += stream_alerts(health, decision.held_back)
         if decision.restart:
             context.log.info(f"requesting a start of {name}: {decision.cause}")
             causes[name] = decision.cause
@@ -144,5 +155,8 @@ def stream_supervisor(context: dg.SensorEvaluationContext, supervisor: StreamSup
         elif decision.held_back:
             notes.append(f"{name}: " + "; ".join(x for x in (decision.cause, decision.held_back) if x))
     requests = [run_request(causes, attempts, now, supervisor.paths().home)] if causes else []
+    for alert in send_due(alerts.sender(), book, active_alerts, STREAM_ASSET_BY_NAME, now):
+        context.log.info(f"alert sent: {alert.title}")
+    cursor[ALERTS_CURSOR_KEY] = book.memory
     return dg.SensorResult(run_requests=requests, asset_events=events, cursor=json.dumps(cursor),
                            skip_reason=None if requests else ("; ".join(notes) or "all streams healthy"))

@@ -9,7 +9,7 @@ supervisor restarts the stream with the new config.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from streaming.supervisor.base import StreamKind, StreamSpec, module_command
@@ -83,7 +83,8 @@ def file_sha256(path: Path) -> str | None:
 
 
 def kafka_env(settings: Settings) -> dict[str, str]:
-    """The cluster and topics a stream must use, passed explicitly so it agrees with its supervisor."""
+    """The cluster, its security protocol and the topics a stream must use, passed explicitly so it agrees
+    with its supervisor (securing the cluster changes the hash: the streams restart with credentials)."""
     k = settings.kafka
     return {"TRADESTREAM_KAFKA_BOOTSTRAP_SERVERS": k.bootstrap, "TRADESTREAM_KAFKA_TRADES_TOPIC": k.trades_topic,
             "TRADESTREAM_KAFKA_CANDLES_TOPIC": k.candles_topic, "TRADESTREAM_KAFKA_SIGNALS_TOPIC": k.signals_topic,
@@ -92,7 +93,16 @@ def kafka_env(settings: Settings) -> dict[str, str]:
             "TRADESTREAM_KAFKA_RISK_EVENTS_TOPIC": k.risk_events_topic,
             "TRADESTREAM_KAFKA_RISK_COMMANDS_TOPIC": k.risk_commands_topic,
             "TRADESTREAM_KAFKA_ACCOUNT_STATES_TOPIC": k.account_states_topic,
-            "TRADESTREAM_KAFKA_EXECUTION_SNAPSHOTS_TOPIC": k.execution_snapshots_topic}
+            "TRADESTREAM_KAFKA_EXECUTION_SNAPSHOTS_TOPIC": k.execution_snapshots_topic,
+            "TRADESTREAM_KAFKA_SECURITY_PROTOCOL": k.security_protocol}
+
+
+def with_image(spec: StreamSpec, image: str | None) -> StreamSpec:
+    """``spec`` running ``image`` (Kubernetes): the image is part of the config hash, so an upgrade that
+    changes it restarts the stream on the new code. None (local processes) leaves the spec as it is."""
+    if image is None:
+        return spec
+    return replace(spec, config={**spec.config, "image": image})
 
 
 def trades_spec(settings: Settings, ingestion: IngestionSettings) -> StreamSpec:
@@ -106,7 +116,7 @@ def trades_spec(settings: Settings, ingestion: IngestionSettings) -> StreamSpec:
         config["exchange"] = ingestion.exchange
     argv += ("--products", ",".join(ingestion.products))
     return StreamSpec(TRADES_STREAM, "process", argv, env=kafka_env(settings),
-                      config={**config, "products": list(ingestion.products)})
+                      config={**config, "products": list(ingestion.products)}, kafka_user="ingestion")
 
 
 def candles_spec(settings: Settings) -> StreamSpec:
@@ -114,7 +124,8 @@ def candles_spec(settings: Settings) -> StreamSpec:
     if settings.flink.master not in ("[local]", "[auto]"):
         argv += ("--flink-master", settings.flink.master)
     return StreamSpec(CANDLES_STREAM, "beam", argv, env=kafka_env(settings),
-                      config={"flink_master": settings.flink.master, "timeframes": settings.pipeline.timeframes})
+                      config={"flink_master": settings.flink.master, "timeframes": settings.pipeline.timeframes},
+                      kafka_user="candles")
 
 
 def signals_spec(settings: Settings, live_config: Path) -> StreamSpec:
@@ -124,7 +135,7 @@ def signals_spec(settings: Settings, live_config: Path) -> StreamSpec:
     # the config file's content is part of the identity: new live parameters restart the stream
     return StreamSpec(SIGNALS_STREAM, "beam", argv, env=kafka_env(settings),
                       config={"live_config": str(live_config), "live_config_sha256": file_sha256(live_config),
-                              "flink_master": settings.flink.master})
+                              "flink_master": settings.flink.master}, kafka_user="signals")
 
 
 def execution_spec(settings: Settings) -> StreamSpec:
@@ -141,12 +152,14 @@ def execution_spec(settings: Settings) -> StreamSpec:
         argv += ("--accounts", str(e.accounts_file))
     return StreamSpec(EXECUTION_STREAM, "process", argv, env=kafka_env(settings),
                       config={"mode": e.mode, "live_accounts": list(e.live_accounts) if e.mode == "live" else [],
-                              "accounts_file": str(e.accounts_file or "default"), "group": e.consumer_group})
+                              "accounts_file": str(e.accounts_file or "default"), "group": e.consumer_group},
+                      kafka_user="executor")
 
 
 def expected_spec(name: str, settings: Settings, ingestion: IngestionSettings, home: Path,
-                  commands: dict[str, list[str]] | None = None) -> StreamSpec:
-    """The spec ``name`` should run with now; ``commands`` replaces a stream's command line."""
+                  commands: dict[str, list[str]] | None = None, image: str | None = None) -> StreamSpec:
+    """The spec ``name`` should run with now; ``commands`` replaces a stream's command line; ``image``
+    is the container image it runs on Kubernetes (part of its identity)."""
     if name == TRADES_STREAM:
         spec = trades_spec(settings, ingestion)
     elif name == CANDLES_STREAM:
@@ -159,5 +172,5 @@ def expected_spec(name: str, settings: Settings, ingestion: IngestionSettings, h
         raise ValueError(f"unknown stream {name!r}; streams are {list(STREAM_NAMES)}")
     override = (commands or {}).get(name)
     if override:
-        spec = StreamSpec(spec.name, spec.kind, tuple(override), spec.env, {**spec.config, "command": override})
-    return spec
+        spec = replace(spec, argv=tuple(override), config={**spec.config, "command": override})
+    return with_image(spec, image)
