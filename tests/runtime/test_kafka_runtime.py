@@ -30,11 +30,16 @@ def test_broker_process_runs_apache_kafka_main_class(kafka):
 
 def test_topics_are_created_once_with_settings_partitions_and_retention(kafka):
     again = ensure_topics(kafka)
-    assert again == {t: "exists" for t in ("trades", "candles", "signals", "trades.dlq")}
+    # the platform's topics, by hand: the data flow's four and the execution stream's seven
+    single = {"risk.commands", "execution.snapshots"}  # one total order each (docs/execution.md)
+    platform = {"trades", "candles", "signals", "trades.dlq", "orders", "fills", "positions", "risk.events",
+                "execution.state", *single}
+    assert again == {t: "exists" for t in platform}
     admin = AdminClient({"bootstrap.servers": kafka.kafka.bootstrap})
     md = admin.list_topics(timeout=10)
-    for topic in kafka.kafka.topics:
-        assert len(md.topics[topic].partitions) == kafka.kafka.topic_partitions
+    for topic in platform:
+        want = 1 if topic in single else kafka.kafka.topic_partitions
+        assert len(md.topics[topic].partitions) == want, topic
     res = ConfigResource(ConfigResource.Type.TOPIC, "trades.dlq")
     configs = admin.describe_configs([res])[res].result(10)
     assert configs["retention.ms"].value == str(kafka.kafka.dlq_retention_hours * 3600 * 1000)
