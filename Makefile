@@ -6,11 +6,9 @@
 SHELL := /bin/bash
 VENV := .venv
 PYTEST_ARGS ?=
-# Dagster's Helm chart for the chart tests (docs/kubernetes.md, "How the chart is tested"): the
-# archive `helm dependency build helm` leaves in helm/charts/, or a local copy named by
-# TRADESTREAM_DAGSTER_CHART. Where a copy sits next to the checkout (this project's CI, which
-# cannot download the chart), the test targets name it; set the variable to override.
-DAGSTER_CHART_COPY := $(wildcard $(abspath $(CURDIR)/../shared/reference/dagster-chart))
+# Dagster's Helm chart for the chart tests (docs/kubernetes.md, "How the chart is tested"): a copy
+# named by TRADESTREAM_DAGSTER_CHART, else the archive `helm dependency build helm` leaves in
+# helm/charts/, else the copy of its values and schema in tests/helm/dagster-chart/.
 
 .PHONY: help setup run test test-unit faults lint bench clean
 
@@ -28,10 +26,6 @@ setup:
 
 run: setup
 	@$(VENV)/bin/tradestream up --mode $${TRADESTREAM_INGEST_MODE:-dry}
-
-ifneq ($(DAGSTER_CHART_COPY),)
-test test-unit: export TRADESTREAM_DAGSTER_CHART ?= $(DAGSTER_CHART_COPY)
-endif
 
 test: setup
 	@$(VENV)/bin/python -m tradestream.protogen --check

@@ -7,14 +7,14 @@ gets it, or from a setting on a machine that cannot download it (``locate_dagste
 1. ``TRADESTREAM_DAGSTER_CHART``, when set: a local copy of Dagster's chart. A full chart
    (with ``templates/``, e.g. ``helm pull dagster/dagster --untar``) is used as is; a copy of
    its values and schema only (``values.yaml``, ``values.schema.json``,
-   ``charts/dagster-user-deployments/``, e.g. ../shared/reference/dagster-chart) becomes a
+   ``charts/dagster-user-deployments/``, like tests/helm/dagster-chart) becomes a
    stand-in without templates: Helm then merges and schema-checks the ``dagster:`` values
    exactly as with the real chart, while only our own templates produce manifests.
 2. Otherwise the archive ``helm dependency build helm`` puts in ``helm/charts/``: Dagster's
    real chart, whose manifests are rendered too.
-
-Nothing else is looked at: with neither, the tests that need the chart stop with one line
-saying how to provide it (tests/helm/fixtures.py).
+3. Otherwise the copy of Dagster's values and schema kept in this repository
+   (``tests/helm/dagster-chart/``, byte for byte as published, SOURCE.md names the commits),
+   so a clone with no network to Dagster's chart repository still checks every value.
 
 Dagster's schema points its Kubernetes types at schemas on GitHub; offline, those
 references are resolved against the Kubernetes schemas that ``kubernetes-validate``
@@ -46,11 +46,12 @@ KUBE_VERSIONS = ("1.30.0", kubernetes_validate.utils.latest_version())
 RELEASE = "tradestream"
 NAMESPACE = "tradestream-namespace"
 DAGSTER_CHART_SETTING = "TRADESTREAM_DAGSTER_CHART"
+VENDORED_DAGSTER_CHART = Path(__file__).resolve().parent / "dagster-chart"
 USER_DEPLOYMENTS = "dagster-user-deployments"
 
 
 class DagsterChartMissing(RuntimeError):
-    """Dagster's chart is neither built into helm/charts/ nor named by TRADESTREAM_DAGSTER_CHART."""
+    """TRADESTREAM_DAGSTER_CHART names a folder that is not a copy of Dagster's chart."""
 
 
 def dagster_dependency() -> dict[str, Any]:
@@ -61,7 +62,8 @@ def dagster_dependency() -> dict[str, Any]:
 
 
 def locate_dagster_chart() -> Path:
-    """Dagster's chart: the setting if set, else the archive of `helm dependency build helm`."""
+    """Dagster's chart: the setting if set, else the archive of `helm dependency build helm`, else the
+    repository's copy of its values and schema."""
     setting = os.environ.get(DAGSTER_CHART_SETTING)
     if setting:
         path = Path(setting).expanduser().resolve()
@@ -74,10 +76,7 @@ def locate_dagster_chart() -> Path:
     archive = CHART_DIR / "charts" / f"dagster-{dependency['version']}.tgz"
     if archive.is_file():
         return archive
-    raise DagsterChartMissing(
-        f"Dagster's Helm chart is missing: run `helm dependency build helm` (fetches dagster {dependency['version']} "
-        f"from {dependency['repository']}) or set {DAGSTER_CHART_SETTING} to a local copy of the chart "
-        "(e.g. ../shared/reference/dagster-chart); see docs/kubernetes.md")
+    return VENDORED_DAGSTER_CHART
 
 
 def helm_binary() -> str:

@@ -41,7 +41,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.fixture(scope="session")
 def dagster_chart_source() -> Path:
-    """Dagster's chart as ``locate_dagster_chart`` finds it (setting, else helm/charts/)."""
+    """Dagster's chart as ``locate_dagster_chart`` finds it (setting, else helm/charts/, else the in-repo copy)."""
     found = _dagster_chart_or_error()
     if isinstance(found, DagsterChartMissing):
         raise found
